@@ -1,0 +1,89 @@
+"""Plain records that travel between the stages: check results, window reports, alerts.
+
+Every record is a frozen dataclass that turns into a JSON-ready dict with ``to_dict()`` and
+back with ``from_dict()``; the dict form is what ``schemas/`` describes.
+
+>>> c = CheckResult(check="ks", family="numeric_drift", feature="f0", statistic=0.2,
+...                 p_value=1e-9, effect_size=0.2, n_window=1000, n_reference=5000,
+...                 sufficient=True, flagged=True)
+>>> CheckResult.from_dict(c.to_dict()) == c
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One statistic of one feature (or group, or the whole window) in one window.
+
+    ``family`` is one of numeric_drift, categorical_drift, prediction_drift, quality,
+    fairness, performance. ``effect_size`` is the figure the alert floor applies to (KS D, PSI,
+    JS distance, a rate, |1 - ratio| ...); ``p_value`` is None where the check has none.
+    ``sufficient`` is False when the window had too few events for the figure to mean
+    anything; such a check never alerts. ``flagged`` is the evaluator's per-check verdict
+    (effect size above its floor and, where there is a p-value, p below the family-corrected
+    level); the alert policy may still hold it back (confirmation, silences).
+    """
+
+    check: str
+    family: str
+    feature: str
+    statistic: float
+    p_value: float | None
+    effect_size: float
+    n_window: int
+    n_reference: int
+    sufficient: bool
+    flagged: bool = False
+    severity: str = "warning"
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CheckResult":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass(frozen=True)
+class WindowReport:
+    """Everything streamdrift says about one closed event-time window of one monitor."""
+
+    monitor: str
+    window_start_ms: int
+    window_end_ms: int
+    profile_id: str
+    events: int
+    late_events: int
+    bad_events: int
+    partitions: list[int]
+    quality: dict[str, Any]
+    checks: list[CheckResult]
+    insufficient_data: bool
+    monitor_version: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.monitor}:{self.window_start_ms}"
+
+    @property
+    def flagged(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.flagged]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["checks"] = [c.to_dict() for c in self.checks]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "WindowReport":
+        d = dict(d)
+        d["checks"] = [CheckResult.from_dict(c) for c in d["checks"]]
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
