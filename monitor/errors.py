@@ -1,0 +1,5 @@
+"""The exception root."""
+
+
+class StreamdriftError(Exception):
+    """Root of every error streamdrift raises on purpose."""
