@@ -1,0 +1,49 @@
+# streamdrift — the two commands a newcomer needs: `make demo` and `make test`.
+# Each creates the virtual environment, installs the project, fetches the Kafka jars (cached
+# in .cache/), and does its job. Needs Python 3.11, a JDK (17+) and Maven on PATH.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+export STREAMDRIFT_CACHE_DIR ?= $(CURDIR)/.cache
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: test demo bench kafka venv jars clean lock
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip uv
+	$(VENV)/bin/uv pip install -q --python $(PY) -c constraints.txt -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+jars: venv
+	$(PY) -c "from monitor.devkafka import ensure_jars; print('kafka jars:', ensure_jars())"
+
+## make test: the whole suite, integration tests against a real local Kafka broker included.
+test: jars
+	$(PY) -m pytest
+
+## make demo: local Kafka, synthetic traffic with drift, a quality fault and a fairness gap,
+## the monitor watching it; windows, verdicts, alerts and triggers shown as they happen.
+demo: jars
+	$(PY) -m monitor.cli demo
+
+## make bench: every benchmark; figures go to bench/RESULTS.md and bench/results.json.
+bench: jars
+	$(PY) -m bench.bench_kafka
+	$(PY) -m bench.bench_kernels
+	$(PY) -m bench.bench_e2e
+	$(PY) -m bench.bench_alerts
+
+## make kafka: a local broker in the foreground (Ctrl-C stops it).
+kafka: jars
+	$(PY) -m monitor.cli dev-kafka
+
+## make lock: re-resolve and record the dependency set CI installs.
+lock:
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test -o constraints.txt -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache demo-out
