@@ -1,0 +1,316 @@
+"""Stage 1: consume the monitored topic in batches, decode, sketch, publish window partials.
+
+A confluent-kafka consumer in a consumer group reads batches; each batch is decoded into
+columns once, split by partition, and absorbed by that partition's :class:`PartitionWindows`.
+Bad messages go to the dead-letter topic with the reason in their headers.
+
+Exactly once, without Kafka transactions: each partition's whole state (open sketches,
+counters, watermark and the next offset it absorbed) is stored in a compacted state topic.
+On assignment the owner loads it and seeks to that offset; events below it are skipped, so a
+restart never counts an event twice or loses one. The state is written *before* anything
+that depends on it (partials, progress) is published, so a decision that stage 2 has seen is
+never forgotten by stage 1. The group's committed offset only feeds the lag metric.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+
+from monitor.partials import PartialMessage
+from monitor.windows import NO_TIME, Partial, PartitionWindows
+
+log = logging.getLogger("streamdrift.source")
+
+
+@dataclass
+class SourceStats:
+    """Counters for /metrics; plain ints, read without locks (a torn read is harmless)."""
+
+    events_in: int = 0
+    bad_events: dict[str, int] = field(default_factory=dict)
+    partials_sent: int = 0
+    batches: int = 0
+    consumer_lag: dict[int, int] = field(default_factory=dict)
+    watermark_delay_ms: dict[int, int] = field(default_factory=dict)
+
+
+class SourceStage:
+    def __init__(self, *, client_config: dict[str, Any], group_id: str, topic: str, monitor: str,
+                 decode: Callable[[list, np.ndarray, np.ndarray], Any],
+                 new_sketch: Callable[[], Any], load_sketch: Callable[[bytes], Any],
+                 profile_id: str, size_ms: int, slide_ms: int | None, lateness_ms: int,
+                 idle_timeout_ms: int, partials_topic: str, state_topic: str,
+                 dead_letter_topic: str, batch_size: int = 10_000,
+                 snapshot_interval_s: float = 5.0, session_timeout_ms: int = 10_000,
+                 start_from: str = "earliest") -> None:
+        self.client_config = client_config
+        self.topic = topic
+        self.monitor = monitor
+        self.decode = decode
+        self.new_sketch = new_sketch
+        self.load_sketch = load_sketch
+        self.profile_id = profile_id
+        self.size_ms, self.slide_ms, self.lateness_ms = size_ms, slide_ms, lateness_ms
+        self.idle_timeout_ms = idle_timeout_ms
+        self.partials_topic, self.state_topic = partials_topic, state_topic
+        self.dead_letter_topic = dead_letter_topic
+        self.batch_size = batch_size
+        self.snapshot_interval_s = snapshot_interval_s
+        self.start_from = start_from
+        self.stats = SourceStats()
+        self.parts: dict[int, PartitionWindows] = {}
+        self._dirty: set[int] = set()
+        self._last_data: dict[int, float] = {}
+        self._idle_since_wm: dict[int, tuple[float, int]] = {}
+        self._progress_sent: dict[int, int] = {}
+        self._last_snapshot = time.monotonic()
+        self.n_partitions = 0
+        self.consumer = Consumer({
+            **client_config, "group.id": group_id, "enable.auto.commit": False,
+            "auto.offset.reset": start_from, "session.timeout.ms": session_timeout_ms,
+            "heartbeat.interval.ms": max(100, session_timeout_ms // 10),
+            "enable.partition.eof": False, "fetch.max.bytes": 52_428_800,
+        })
+        self.producer = Producer({
+            **client_config, "enable.idempotence": True, "linger.ms": 5,
+            "compression.type": "zstd", "message.max.bytes": 20_000_000,
+        })
+
+    # -- assignment ----------------------------------------------------------------------
+    def _load_states(self, partitions: set[int]) -> dict[int, bytes]:
+        """The newest stored state of each partition, read from the compacted state topic."""
+        c = Consumer({**self.client_config, "group.id": f"{self.monitor}-state-reader",
+                      "enable.auto.commit": False, "enable.partition.eof": True})
+        tp = TopicPartition(self.state_topic, 0)
+        lo, hi = c.get_watermark_offsets(tp, timeout=10)
+        found: dict[int, bytes] = {}
+        if hi > lo:
+            c.assign([TopicPartition(self.state_topic, 0, OFFSET_BEGINNING)])
+            pos = lo
+            while pos < hi:
+                for m in c.consume(1000, timeout=1.0):
+                    if m.error():
+                        if m.error().code() == KafkaError._PARTITION_EOF:
+                            pos = hi
+                        continue
+                    pos = m.offset() + 1
+                    p = int(m.key())
+                    if p in partitions:
+                        if m.value() is None:
+                            found.pop(p, None)
+                        else:
+                            found[p] = m.value()
+        c.close()
+        return found
+
+    def _on_assign(self, consumer: Consumer, tps: list[TopicPartition]) -> None:
+        mine = {tp.partition for tp in tps}
+        stored = self._load_states(mine)
+        md = consumer.list_topics(self.topic, timeout=10).topics[self.topic]
+        self.n_partitions = len(md.partitions)
+        for tp in tps:
+            p = tp.partition
+            if p in stored:
+                self.parts[p] = PartitionWindows.from_bytes(stored[p], self.new_sketch,
+                                                            self.load_sketch)
+                tp.offset = self.parts[p].next_offset
+            else:
+                self.parts[p] = PartitionWindows(p, self.size_ms, self.slide_ms,
+                                                 self.lateness_ms, self.new_sketch)
+            self._last_data[p] = time.monotonic()
+            self._progress_sent.setdefault(p, self._window_index(self.parts[p].watermark_ms))
+        log.info("assigned partitions %s (restored state for %s)", sorted(mine), sorted(stored))
+        consumer.assign(tps)
+
+    def _on_revoke(self, consumer: Consumer, tps: list[TopicPartition]) -> None:
+        gone = {tp.partition for tp in tps}
+        self._snapshot(gone & set(self.parts), force=True)
+        for p in gone:
+            self.parts.pop(p, None)
+            self._last_data.pop(p, None)
+            self._idle_since_wm.pop(p, None)
+        log.info("revoked partitions %s", sorted(gone))
+
+    def _on_lost(self, consumer: Consumer, tps: list[TopicPartition]) -> None:
+        for tp in tps:  # someone else owns them now: drop, don't write
+            self.parts.pop(tp.partition, None)
+            self._dirty.discard(tp.partition)
+
+    # -- the loop ------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        self.consumer.subscribe([self.topic], on_assign=self._on_assign,
+                                on_revoke=self._on_revoke, on_lost=self._on_lost)
+        try:
+            while not stop.is_set():
+                self.step()
+        finally:
+            self.close()
+
+    def step(self, timeout_s: float = 0.5) -> None:
+        msgs = self.consumer.consume(self.batch_size, timeout=timeout_s)
+        now = time.monotonic()
+        if msgs:
+            self._absorb_messages(msgs, now)
+        self._heartbeat(now)
+        if now - self._last_snapshot >= self.snapshot_interval_s:
+            self._snapshot(set(self._dirty))
+            self._commit_lag_offsets()
+
+    def _absorb_messages(self, msgs: list, now: float) -> None:
+        errs = [m for m in msgs if m.error() is not None]
+        for m in errs:
+            log.warning("consumer error: %s", m.error())
+        if errs:
+            msgs = [m for m in msgs if m.error() is None]
+        if not msgs:
+            return
+        part = np.fromiter((m.partition() for m in msgs), np.int32, len(msgs))
+        offsets = np.fromiter((m.offset() for m in msgs), np.int64, len(msgs))
+        ts = np.fromiter((m.timestamp()[1] for m in msgs), np.int64, len(msgs))
+        values = [m.value() for m in msgs]
+        dec = self.decode(values, offsets, ts)
+        bad_idx = np.array([b.index for b in dec.bad], np.int64)
+        good_mask = np.ones(len(msgs), bool)
+        good_mask[bad_idx] = False
+        good_part = part[good_mask]
+        if dec.bad:
+            self._dead_letter(msgs, dec.bad)
+        self.stats.batches += 1
+        self.stats.events_in += int(good_mask.sum())
+        to_publish: list[tuple[int, list[Partial]]] = []
+        for p in np.unique(part).tolist():
+            pw = self.parts.get(p)
+            if pw is None:  # revoked while the batch was in flight
+                continue
+            sel = np.flatnonzero(good_part == p)
+            sub = dec.batch.take(sel)
+            bad = [(b.offset, b.reason) for b in dec.bad if part[b.index] == p]
+            closed = pw.absorb(sub.offset, sub.event_time_ms, bad, sub)
+            self._dirty.add(p)
+            self._last_data[p] = now
+            self._idle_since_wm.pop(p, None)
+            to_publish.append((p, closed))
+        self._publish(to_publish)
+
+    def _dead_letter(self, msgs: list, bad: list) -> None:
+        for b in bad:  # the bad path: one message out per bad message in
+            m = msgs[b.index]
+            self.stats.bad_events[b.reason] = self.stats.bad_events.get(b.reason, 0) + 1
+            headers = [("streamdrift.reason", b.reason.encode()),
+                       ("streamdrift.error", str(b.error)[:500].encode()),
+                       ("streamdrift.source", f"{m.topic()}:{m.partition()}:{m.offset()}".encode())]
+            self._produce(self.dead_letter_topic, m.value(), m.key(), headers)
+
+    def _heartbeat(self, now: float) -> None:
+        """An idle partition must not hold windows open: after ``idle_timeout`` without data
+        its watermark follows the most advanced partition this worker owns, or, if all are
+        idle, moves with the wall clock from where it stood."""
+        idle = [p for p, t in self._last_data.items()
+                if (now - t) * 1000 >= self.idle_timeout_ms and p in self.parts]
+        if not idle:
+            return
+        busiest = max((pw.watermark_ms for p, pw in self.parts.items() if p not in idle),
+                      default=NO_TIME)
+        out = []
+        for p in idle:
+            pw = self.parts[p]
+            since, wm0 = self._idle_since_wm.setdefault(p, (now, pw.watermark_ms))
+            if wm0 == NO_TIME and busiest == NO_TIME:
+                continue  # never saw an event anywhere: nothing to advance from
+            target = busiest if busiest != NO_TIME else wm0 + int((now - since) * 1000)
+            if target > pw.watermark_ms:
+                out.append((p, pw.advance(target)))
+        if out:
+            self._publish(out)
+
+    def _window_index(self, wm: int) -> int:
+        return -1 if wm == NO_TIME else wm // self.slide_or_size
+
+    @property
+    def slide_or_size(self) -> int:
+        return self.slide_ms or self.size_ms
+
+    def _publish(self, closed_by_part: list[tuple[int, list[Partial]]]) -> None:
+        msgs: list[PartialMessage] = []
+        touched = set()
+        for p, closed in closed_by_part:
+            pw = self.parts[p]
+            for c in closed:
+                msgs.append(PartialMessage(
+                    kind="partial", monitor=self.monitor, partition=p,
+                    n_partitions=self.n_partitions, watermark_ms=c.watermark_ms,
+                    next_offset=c.next_offset, window_start_ms=c.window_start_ms,
+                    window_end_ms=c.window_end_ms, events=c.events, late_events=c.late_events,
+                    bad=c.bad, profile_id=self.profile_id,
+                    sketch=c.sketch.to_bytes() if c.sketch is not None else None))
+                touched.add(p)
+            idx = self._window_index(pw.watermark_ms)
+            if idx > self._progress_sent.get(p, -1):
+                msgs.append(PartialMessage(kind="progress", monitor=self.monitor, partition=p,
+                                           n_partitions=self.n_partitions,
+                                           watermark_ms=pw.watermark_ms,
+                                           next_offset=pw.next_offset))
+                self._progress_sent[p] = idx
+                touched.add(p)
+        if not msgs:
+            return
+        self._snapshot(touched, force=True)  # state first: see the module docstring
+        for m in msgs:
+            self._produce(self.partials_topic, m.to_bytes(), m.key)
+        self._flush()
+        self.stats.partials_sent += sum(1 for m in msgs if m.kind == "partial")
+
+    def _snapshot(self, parts: set[int], force: bool = False) -> None:
+        parts = {p for p in parts if p in self.parts and (force or p in self._dirty)}
+        if not parts:
+            return
+        for p in sorted(parts):
+            self._produce(self.state_topic, self.parts[p].to_bytes(), str(p).encode())
+            self._dirty.discard(p)
+        self._flush()
+        self._last_snapshot = time.monotonic()
+
+    def _commit_lag_offsets(self) -> None:
+        offs = [TopicPartition(self.topic, p, pw.next_offset) for p, pw in self.parts.items()
+                if pw.next_offset > 0]
+        if offs:
+            try:
+                self.consumer.commit(offsets=offs, asynchronous=True)
+            except Exception as e:  # only a lag metric
+                log.debug("offset commit failed: %s", e)
+        for p, pw in self.parts.items():
+            try:
+                _, hi = self.consumer.get_watermark_offsets(TopicPartition(self.topic, p),
+                                                            timeout=1, cached=True)
+                self.stats.consumer_lag[p] = max(0, hi - pw.next_offset)
+            except Exception:
+                pass
+            if pw.max_event_ms != NO_TIME:
+                self.stats.watermark_delay_ms[p] = int(time.time() * 1000) - pw.watermark_ms
+
+    def _produce(self, topic: str, value: bytes, key: bytes | None, headers=None) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, value, key, headers=headers)
+                return
+            except BufferError:
+                self.producer.poll(0.05)
+
+    def _flush(self) -> None:
+        left = self.producer.flush(30)
+        if left:
+            raise RuntimeError(f"{left} messages to Kafka not delivered within 30 s")
+
+    def close(self) -> None:
+        try:
+            self._snapshot(set(self.parts), force=True)
+        finally:
+            self.consumer.close()
