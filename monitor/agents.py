@@ -9,8 +9,9 @@ counts events, so Faust's at-least-once redelivery only ever replays idempotent 
 
 from __future__ import annotations
 
+import base64
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import faust
@@ -55,13 +56,14 @@ def build_app(*, app_id: str, broker: str, broker_credentials: Any = None,
                        value_serializer="raw")
     topic = app.topic(partials_topic, schema=raw, partitions=1)
 
-    def table(name: str, value_serializer: str) -> faust.Table:
-        schema = faust.Schema(key_type=str, key_serializer="json",
-                              value_serializer=value_serializer)
+    def table(name: str) -> faust.Table:
+        schema = faust.Schema(key_type=str, key_serializer="json", value_serializer="json")
         return app.Table(name, default=None, partitions=1, schema=schema)
 
-    tables = Tables(partials=table("partials", "raw"), windows=table("windows", "json"),
-                    progress=table("progress", "json"), meta=table("meta", "json"))
+    # JSON everywhere: Faust's changelog recovery mishandles raw-bytes values, so partial
+    # bytes are stored base64-encoded (BytesTable)
+    tables = Tables(partials=BytesTable(table("partials")), windows=table("windows"),
+                    progress=table("progress"), meta=table("meta"))
     agg = WindowAggregator(size_ms, slide_ms, merge, tables)
 
     @app.agent(topic)
@@ -81,6 +83,31 @@ def build_app(*, app_id: str, broker: str, broker_credentials: Any = None,
 
     app.streamdrift_aggregator = agg  # for tests and the metrics endpoint
     return app
+
+
+class BytesTable(MutableMapping):
+    """A view of a JSON-valued Faust table that stores bytes as base64 text."""
+
+    def __init__(self, table: faust.Table) -> None:
+        self.table = table
+
+    def __getitem__(self, key: str) -> bytes:
+        v = self.table[key]
+        if v is None:
+            raise KeyError(key)
+        return base64.b64decode(v)
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self.table[key] = base64.b64encode(value).decode()
+
+    def __delitem__(self, key: str) -> None:
+        del self.table[key]
+
+    def __iter__(self):
+        return iter(self.table)
+
+    def __len__(self) -> int:
+        return len(self.table)
 
 
 def _has_zstd() -> bool:
