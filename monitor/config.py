@@ -506,7 +506,8 @@ def _explain(err: jsonschema.ValidationError) -> list[tuple[str, str]]:
                 msg += (f": secrets are never written in the config; give {k}_env (an "
                         f"environment variable name) or {k}_file (a path) instead")
             else:
-                near = difflib.get_close_matches(str(k), known, n=1)
+                near = difflib.get_close_matches(str(k), known, n=1) or \
+                    [x for x in known if x.startswith(str(k))][:1]
                 msg += f" (did you mean {near[0]!r}?)" if near else ""
                 msg += f"; expected one of: {', '.join(known)}" if known else ""
             out.append((_fmt_path([*err.absolute_path, k]), msg))
