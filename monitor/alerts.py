@@ -1,0 +1,440 @@
+"""The alert policy: WindowReports in, Alert events out. Plain Python, no broker.
+
+Per window of one monitor the policy
+
+1. decides per check whether it is *bad*: the effect size is at or above its rule's floor
+   (every p-value is tiny at 100k events, so significance alone never alerts) and, where the
+   check has a p-value, the p-value survives one false-alarm budget shared by every test of
+   the window (``family_level`` split by Bonferroni, or Benjamini-Hochberg). Fairness checks
+   (``require_test`` rules) alert only with a test or a confidence interval beside the ratio
+   and at least ``min_n`` events in the smallest group;
+2. fires an alert key ``(monitor, check, feature)`` after ``confirm_windows`` bad windows in a
+   row, resolves it after ``resolve_windows`` healthy windows in a row; windows without
+   enough data (or without the check) neither confirm nor resolve;
+3. groups what happened in the window into few notifications: one ``firing`` event for every
+   key that started firing, one ``update`` event per thread for keys that escalated
+   (warning -> critical) or whose ``repeat_interval_ms`` elapsed (window time), one
+   ``resolved`` event per thread. Silenced keys fire silently and are announced when the
+   silence ends while they still fire; a key that resolves while silenced says nothing.
+
+Alert ids are derived from (monitor, window, kind, thread), so replaying the same reports
+after a crash yields the same ids, and the sinks' exactly-once-per-id holds end to end.
+Reports of a window not after the last one seen are ignored (replays are harmless).
+
+>>> from monitor.records import CheckResult, WindowReport
+>>> def report(i, d):
+...     c = CheckResult(check="ks", family="numeric_drift", feature="f0", statistic=d,
+...                     p_value=1e-12 if d > 0.1 else 0.5, effect_size=d, n_window=5000,
+...                     n_reference=50000, sufficient=True)
+...     return WindowReport("m", i * 60_000, (i + 1) * 60_000, "p1", 5000, 0, 0, [0], {},
+...                         [c], False, "0.1.0")
+>>> policy = AlertPolicy(confirm_windows=2, resolve_windows=2)
+>>> [[a.kind for a in policy.update(report(i, d)).alerts]
+...  for i, d in enumerate([0.3, 0.3, 0.3, 0.0, 0.0])]
+[[], ['firing'], [], [], ['resolved']]
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Protocol
+
+from monitor.errors import ConfigError
+from monitor.records import CheckResult, WindowReport
+
+SEVERITIES = ("warning", "critical")
+KINDS = ("firing", "update", "resolved")
+CORRECTIONS = ("bonferroni", "bh", "none")
+
+
+@dataclass(frozen=True)
+class CheckRule:
+    """Thresholds for the checks it matches (shell patterns on family, check and feature).
+
+    ``warning`` and ``critical`` are effect-size floors (``critical=None``: never critical).
+    ``min_n``: fewer events in the window (for fairness: in the smallest group) never alert.
+    ``require_test``: alert only when the check carries a p-value, or a confidence interval
+    ``detail["ci_low"]``/``detail["ci_high"]`` on the effect-size scale whose lower end is
+    above the floor (the whole interval is bad).
+    """
+
+    family: str = "*"
+    check: str = "*"
+    feature: str = "*"
+    warning: float = 0.1
+    critical: float | None = None
+    min_n: int = 0
+    require_test: bool = False
+
+    def matches(self, c: CheckResult) -> bool:
+        return (fnmatch.fnmatchcase(c.family, self.family)
+                and fnmatch.fnmatchcase(c.check, self.check)
+                and fnmatch.fnmatchcase(c.feature, self.feature))
+
+
+#: Floors when the config says nothing (first match wins). Drift floors follow common practice
+#: (PSI 0.1/0.25; KS D and JS distance 0.1/0.2); fairness: four-fifths rule on |1 - ratio|
+#: with a test and 200 events in the smallest group; quality: rates.
+DEFAULT_RULES: tuple[CheckRule, ...] = (
+    CheckRule(family="fairness", warning=0.2, critical=0.4, min_n=200, require_test=True),
+    CheckRule(check="psi", warning=0.1, critical=0.25),
+    CheckRule(family="quality", warning=0.01, critical=0.1),
+    CheckRule(family="performance", warning=0.05, critical=0.1),
+    CheckRule(warning=0.1, critical=0.2),
+)
+
+
+class SilenceLike(Protocol):
+    def covers(self, *, feature: str, check: str, family: str, now_ms: int,
+               monitor: str = "") -> bool: ...
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The policy's reading of one check in one window."""
+
+    check: CheckResult
+    rule: CheckRule
+    bad: bool
+    severity: str | None     # None when not bad
+    level: float | None      # the corrected p-value threshold the check faced (None: no test)
+    why: str                 # "bad", "insufficient", "below floor", "not significant", ...
+
+
+@dataclass(frozen=True)
+class AlertItem:
+    """One alert key inside a notification, with the figures that justify it."""
+
+    key: str
+    check: str
+    family: str
+    feature: str
+    severity: str
+    statistic: float
+    p_value: float | None
+    effect_size: float
+    floor: float
+    level: float | None
+    n_window: int
+    n_reference: int
+    since_window_start_ms: int   # first window of the bad run that made it fire
+    bad_windows: int             # bad windows in a row when this item was sent
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One notification: the event on the alerts topic (``schemas/alert.schema.json``)."""
+
+    alert_id: str
+    kind: str                    # firing | update | resolved
+    reason: str                  # new | repeat | escalated | resolved
+    monitor: str
+    window_start_ms: int
+    window_end_ms: int
+    profile_id: str
+    monitor_version: str
+    severity: str
+    items: tuple[AlertItem, ...]
+    thread_alert_id: str | None  # the firing notification this one replies to
+    thread_resolved: bool        # every key of that thread is resolved now
+    correction: str
+    family_level: float
+    tests_in_window: int
+
+    @property
+    def keys(self) -> list[str]:
+        return [i.key for i in self.items]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["items"] = [asdict(i) for i in self.items]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Alert":
+        d = dict(d)
+        d["items"] = tuple(AlertItem(**i) for i in d["items"])
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+
+
+def alert_key(monitor: str, check: str, feature: str) -> str:
+    return f"{monitor}/{check}/{feature}"
+
+
+def _alert_id(*parts: object) -> str:
+    return "sd-" + hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:24]
+
+
+def corrected_level(p_values: Sequence[float], level: float, correction: str) -> float:
+    """The p-value at or below which a test of this window is significant.
+
+    >>> corrected_level([0.001, 0.2, 0.3, 0.9], 0.01, "bonferroni")
+    0.0025
+    >>> corrected_level([0.001, 0.004, 0.3, 0.9], 0.01, "bh")  # 0.004 <= 2/4 * 0.01
+    0.004
+    >>> corrected_level([0.02, 0.3], 0.01, "bh")
+    -1.0
+    """
+    m = len(p_values)
+    if m == 0:
+        return -1.0
+    if correction == "bonferroni":
+        return level / m
+    if correction == "none":
+        return level
+    ps = sorted(p_values)
+    for k in range(m, 0, -1):
+        if ps[k - 1] <= k / m * level:
+            return ps[k - 1]
+    return -1.0
+
+
+@dataclass
+class _KeyState:
+    bad_run: int = 0
+    good_run: int = 0
+    run_start_ms: int = 0
+    firing: bool = False
+    notified: bool = False
+    thread: str | None = None
+    severity: str = "warning"
+    notified_severity: str | None = None
+    last_notified_end_ms: int = 0
+    last: AlertItem | None = None
+
+
+class AlertPolicy:
+    """Turns each monitor's stream of WindowReports into Alert events.
+
+    ``update(report)`` returns the policy; ``alerts`` holds what the last report produced and
+    ``firing`` the keys firing now. ``repeat_interval_ms`` is measured in window (event) time,
+    so a replay produces the same notifications as the live run.
+    """
+
+    def __init__(self, family_level: float = 0.01, correction: str = "bonferroni",
+                 confirm_windows: int = 2, resolve_windows: int = 2,
+                 repeat_interval_ms: int = 3_600_000,
+                 rules: Iterable[CheckRule] = DEFAULT_RULES,
+                 silences: Iterable[SilenceLike] = ()) -> None:
+        if not 0 < family_level < 1:
+            raise ConfigError("checks.family_level", f"expected 0 < level < 1, got {family_level}")
+        if correction not in CORRECTIONS:
+            raise ConfigError("checks.correction",
+                              f"expected one of {', '.join(CORRECTIONS)}, got {correction!r}")
+        if confirm_windows < 1 or resolve_windows < 1:
+            raise ConfigError("alerts.confirm_windows",
+                              "confirm_windows and resolve_windows must be at least 1")
+        self.family_level = family_level
+        self.correction = correction
+        self.confirm_windows = confirm_windows
+        self.resolve_windows = resolve_windows
+        self.repeat_interval_ms = repeat_interval_ms
+        self.rules = tuple(rules) + (CheckRule(),)
+        self.silences = tuple(silences)
+        self._keys: dict[str, _KeyState] = {}
+        self._last_window: dict[str, int] = {}
+        self._alerts: list[Alert] = []
+
+    def __repr__(self) -> str:
+        return (f"AlertPolicy(family_level={self.family_level}, correction={self.correction!r}, "
+                f"confirm_windows={self.confirm_windows}, resolve_windows={self.resolve_windows},"
+                f" repeat_interval_ms={self.repeat_interval_ms}, rules=<{len(self.rules)}>, "
+                f"silences=<{len(self.silences)}>)")
+
+    @property
+    def alerts(self) -> list[Alert]:
+        """The notifications produced by the last ``update``."""
+        return list(self._alerts)
+
+    @property
+    def firing(self) -> dict[str, str]:
+        """Keys firing now -> severity."""
+        return {k: s.severity for k, s in self._keys.items() if s.firing}
+
+    def set_silences(self, silences: Iterable[SilenceLike]) -> None:
+        """Replace the silences (the CLI's file changed)."""
+        self.silences = tuple(silences)
+
+    def rule_for(self, c: CheckResult) -> CheckRule:
+        return next(r for r in self.rules if r.matches(c))
+
+    # -- one window --------------------------------------------------------------------
+
+    def verdicts(self, report: WindowReport) -> list[Verdict]:
+        """Per check: bad or not, at which severity, against which corrected level."""
+        rules = [self.rule_for(c) for c in report.checks]
+        usable = [not report.insufficient_data and c.sufficient and c.n_window >= r.min_n
+                  and _finite(c.effect_size) for c, r in zip(report.checks, rules)]
+        tested = [c.p_value for c, u in zip(report.checks, usable)
+                  if u and c.p_value is not None and _finite(c.p_value)]
+        level = corrected_level(tested, self.family_level, self.correction)
+        out = []
+        for c, r, u in zip(report.checks, rules, usable):
+            out.append(self._verdict(c, r, u, level))
+        return out
+
+    def _verdict(self, c: CheckResult, r: CheckRule, usable: bool, level: float) -> Verdict:
+        def no(why: str, lvl: float | None = None) -> Verdict:
+            return Verdict(c, r, False, None, lvl, why)
+
+        if not usable:
+            return no("insufficient")
+        has_p = c.p_value is not None and _finite(c.p_value)
+        if c.effect_size < r.warning:
+            return no("below floor", level if has_p else None)
+        if has_p:
+            if c.p_value > level:  # type: ignore[operator]
+                return no("not significant", level)
+        elif r.require_test:
+            lo = c.detail.get("ci_low") if isinstance(c.detail, dict) else None
+            if lo is None or not _finite(lo):
+                return no("no test")
+            if lo < r.warning:
+                return no("interval reaches the floor")
+        sev = "critical" if (r.critical is not None and c.effect_size >= r.critical) else "warning"
+        if c.severity == "critical":
+            sev = "critical"
+        return Verdict(c, r, True, sev, level if has_p else None, "bad")
+
+    def update(self, report: WindowReport) -> "AlertPolicy":
+        """Absorb one window of one monitor; read the result from ``alerts``."""
+        self._alerts = []
+        last = self._last_window.get(report.monitor)
+        if last is not None and report.window_start_ms <= last:
+            return self
+        self._last_window[report.monitor] = report.window_start_ms
+        verdicts = self.verdicts(report)
+        tests = sum(1 for v in verdicts if v.level is not None)
+        new: list[AlertItem] = []
+        updates: dict[str, list[tuple[str, AlertItem]]] = {}
+        resolved: dict[str, list[AlertItem]] = {}
+        seen: set[str] = set()
+        for v in verdicts:
+            c = v.check
+            key = alert_key(report.monitor, c.check, c.feature)
+            if key in seen or v.why == "insufficient":
+                continue
+            seen.add(key)
+            st = self._keys.setdefault(key, _KeyState())
+            if v.bad:
+                if st.bad_run == 0:
+                    st.run_start_ms = report.window_start_ms
+                st.bad_run += 1
+                st.good_run = 0
+                item = self._item(key, v, st)
+                st.last = item
+                if not st.firing and st.bad_run >= self.confirm_windows:
+                    st.firing, st.severity, st.notified = True, item.severity, False
+                elif st.firing:
+                    st.severity = item.severity
+            else:
+                st.good_run += 1
+                st.bad_run = 0
+                if st.firing and st.good_run >= self.resolve_windows:
+                    st.firing = False
+                    if st.notified:
+                        resolved.setdefault(st.thread or "", []).append(
+                            replace(self._item(key, v, st), severity=st.severity,
+                                    since_window_start_ms=st.last.since_window_start_ms
+                                    if st.last else st.run_start_ms, bad_windows=0))
+                    st.notified, st.notified_severity, st.thread = False, None, None
+        # notifications for keys firing now (new, silence ended, escalated, repeat)
+        now = report.window_end_ms
+        for key, st in self._keys.items():
+            if not st.firing or not key.startswith(report.monitor + "/") or st.last is None:
+                continue
+            if self._silenced(st.last, report.monitor, now):
+                continue
+            if not st.notified:
+                new.append(st.last)
+            elif (st.notified_severity == "warning" and st.severity == "critical"):
+                updates.setdefault(st.thread or "", []).append(("escalated", st.last))
+            elif now - st.last_notified_end_ms >= self.repeat_interval_ms:
+                updates.setdefault(st.thread or "", []).append(("repeat", st.last))
+        self._alerts = self._emit(report, tests, new, updates, resolved)
+        return self
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _item(self, key: str, v: Verdict, st: _KeyState) -> AlertItem:
+        c = v.check
+        detail = {k: v for k, v in (c.detail or {}).items()
+                  if isinstance(v, (int, float, str, bool)) or v is None}
+        return AlertItem(key=key, check=c.check, family=c.family, feature=c.feature,
+                         severity=v.severity or "warning", statistic=float(c.statistic),
+                         p_value=None if c.p_value is None else float(c.p_value),
+                         effect_size=float(c.effect_size), floor=float(v.rule.warning),
+                         level=v.level, n_window=int(c.n_window), n_reference=int(c.n_reference),
+                         since_window_start_ms=st.run_start_ms, bad_windows=st.bad_run,
+                         detail=detail)
+
+    def _silenced(self, item: AlertItem, monitor: str, now_ms: int) -> bool:
+        return any(s.covers(feature=item.feature, check=item.check, family=item.family,
+                            now_ms=now_ms, monitor=monitor) for s in self.silences)
+
+    def _emit(self, report: WindowReport, tests: int, new: list[AlertItem],
+              updates: dict[str, list[tuple[str, AlertItem]]],
+              resolved: dict[str, list[AlertItem]]) -> list[Alert]:
+        out: list[Alert] = []
+
+        def make(kind: str, reason: str, items: list[AlertItem], thread: str | None,
+                 thread_resolved: bool = False) -> Alert:
+            items = sorted(items, key=lambda i: i.key)
+            sev = "critical" if any(i.severity == "critical" for i in items) else "warning"
+            aid = _alert_id(report.monitor, report.window_start_ms, kind, thread or "")
+            return Alert(alert_id=aid, kind=kind, reason=reason, monitor=report.monitor,
+                         window_start_ms=report.window_start_ms,
+                         window_end_ms=report.window_end_ms, profile_id=report.profile_id,
+                         monitor_version=report.monitor_version, severity=sev,
+                         items=tuple(items), thread_alert_id=thread,
+                         thread_resolved=thread_resolved, correction=self.correction,
+                         family_level=self.family_level, tests_in_window=tests)
+
+        for thread, items in sorted(resolved.items()):
+            still = any(s.firing and s.thread == thread for s in self._keys.values())
+            out.append(make("resolved", "resolved", items, thread or None, not still))
+        for thread, pairs in sorted(updates.items()):
+            reason = "escalated" if any(r == "escalated" for r, _ in pairs) else "repeat"
+            a = make("update", reason, [i for _, i in pairs], thread or None)
+            out.append(a)
+            for _, i in pairs:
+                st = self._keys[i.key]
+                st.notified_severity, st.last_notified_end_ms = st.severity, report.window_end_ms
+        if new:
+            a = make("firing", "new", new, None)
+            out.append(a)
+            for i in new:
+                st = self._keys[i.key]
+                st.notified, st.thread = True, a.alert_id
+                st.notified_severity, st.last_notified_end_ms = st.severity, report.window_end_ms
+        return out
+
+    # -- state (survives restarts when stored in a table) ---------------------------------
+
+    def state_to_dict(self) -> dict[str, Any]:
+        keys = {}
+        for k, s in self._keys.items():
+            d = asdict(s)
+            keys[k] = d
+        return {"keys": keys, "last_window": dict(self._last_window)}
+
+    def load_state(self, d: dict[str, Any]) -> "AlertPolicy":
+        self._keys = {}
+        for k, s in d.get("keys", {}).items():
+            s = dict(s)
+            s["last"] = AlertItem(**s["last"]) if s.get("last") else None
+            self._keys[k] = _KeyState(**s)
+        self._last_window = dict(d.get("last_window", {}))
+        return self
+
+
+def _finite(x: Any) -> bool:
+    try:
+        return math.isfinite(x)
+    except TypeError:
+        return False
