@@ -1,0 +1,385 @@
+"""Slack sink: each alert id posted exactly once, updates and resolutions as thread replies.
+
+Delivery through slack-sdk's ``WebClient`` (bot token, ``chat.postMessage`` with Block Kit)
+and its retry handlers, which by default retry connection errors only. Here:
+
+- 429: :class:`RateLimitErrorRetryHandler` sleeps ``Retry-After`` (plus jitter) before the
+  next request;
+- 500/503: :class:`ServerErrorRetryHandler`; 502/504: :class:`HttpStatusRetryHandler`;
+- timeouts, resets, refused connections: :class:`TransportRetryHandler`, capped exponential
+  backoff. A refused connection never reached Slack and is simply retried. A timeout or reset
+  may have been acted on, so before re-sending a ``chat.postMessage`` the handler *reconciles*:
+  it looks the alert id up in the channel (``conversations.history`` / ``.replies`` with
+  ``include_all_metadata``; every message carries the id in its ``metadata``) and stops if the
+  message is there.
+
+When the handlers give up, :meth:`SlackSink.write` raises
+:class:`~monitor.sinks.SinkUnavailable`; the delivery loop has not moved the alerts-topic
+offset and calls again later. The first alert after a start, and every alert whose earlier
+attempt ended in doubt, is looked up before it is sent: a process killed after Slack accepted
+but before the offset moved does not post twice.
+
+Secrets: the token (or webhook URL) comes from the environment or a file (anything with
+``reveal()``, or a string read from there); slack-sdk's own loggers are replaced by one that
+redacts it (the webhook client logs its URL).
+
+Incoming webhooks (:class:`SlackWebhookSink`) are the simpler alternative: no token, no
+threads, no lookups — a send whose answer was lost may be repeated.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import urllib.error
+from collections import OrderedDict
+from collections.abc import Sequence
+from http.client import HTTPException
+from typing import Any, Protocol
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import RetryHandler, RetryIntervalCalculator
+from slack_sdk.http_retry.builtin_handlers import (RateLimitErrorRetryHandler,
+                                                   ServerErrorRetryHandler)
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+from slack_sdk.webhook import WebhookClient
+
+from monitor.alerts import Alert
+from monitor.sinks import SinkUnavailable
+from monitor.sinks.slack_blocks import mark_resolved, render, window_text
+
+METADATA_EVENT = "streamdrift_alert"
+log = logging.getLogger("streamdrift.sinks.slack")
+
+
+class SecretLike(Protocol):
+    def reveal(self) -> str: ...
+
+
+def _reveal(s: str | SecretLike) -> str:
+    return s if isinstance(s, str) else s.reveal()
+
+
+class RedactSecrets(logging.Filter):
+    """Replaces every given secret in a record (message, args, traceback) with ``***``."""
+
+    def __init__(self, *secrets: str) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def _clean(self, s: str) -> str:
+        for secret in self.secrets:
+            s = s.replace(secret, "***")
+        return s
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = self._clean(record.getMessage()), ()
+        if record.exc_info:
+            record.exc_text = self._clean(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+def redacting_logger(name: str, *secrets: str) -> logging.Logger:
+    lg = logging.getLogger(name)
+    lg.filters = [f for f in lg.filters if not isinstance(f, RedactSecrets)]
+    lg.addFilter(RedactSecrets(*secrets))
+    return lg
+
+
+# -- retry handlers ---------------------------------------------------------------------
+
+class CappedBackoff(RetryIntervalCalculator):
+    """``min(cap, base * 2**attempt)`` scaled by a random factor in [0.5, 1]."""
+
+    def __init__(self, base_s: float = 0.5, cap_s: float = 30.0) -> None:
+        self.base_s, self.cap_s = base_s, cap_s
+
+    def calculate_sleep_duration(self, current_attempt: int) -> float:
+        return min(self.cap_s, self.base_s * 2 ** current_attempt) * (0.5 + 0.5 * random.random())
+
+
+class HttpStatusRetryHandler(RetryHandler):
+    """Retries the given HTTP statuses (502 and 504: gateways, not covered by the SDK)."""
+
+    def __init__(self, statuses: Sequence[int] = (502, 504), max_retry_count: int = 8,
+                 interval_calculator: RetryIntervalCalculator | None = None) -> None:
+        super().__init__(max_retry_count, interval_calculator or CappedBackoff())
+        self.statuses = tuple(statuses)
+
+    def _can_retry(self, *, state: RetryState, request: HttpRequest,
+                   response: HttpResponse | None = None, error: Exception | None = None) -> bool:
+        return response is not None and response.status_code in self.statuses
+
+
+class AlreadyPosted(Exception):
+    """Reconciliation found the message a lost answer was about."""
+
+    def __init__(self, ts: str) -> None:
+        self.ts = ts
+        super().__init__(f"already posted as {ts}")
+
+
+def refused(error: BaseException | None) -> bool:
+    """The connection was refused: the request never reached the server."""
+    if isinstance(error, urllib.error.URLError):
+        error = error.reason if isinstance(error.reason, BaseException) else None
+    return isinstance(error, ConnectionRefusedError)
+
+
+class TransportRetryHandler(RetryHandler):
+    """Timeouts and connection errors, with capped backoff; a ``chat.postMessage`` whose answer
+    was lost is reconciled (``reconcile(request) -> ts | None``) before it is sent again."""
+
+    ERRORS = (TimeoutError, urllib.error.URLError, ConnectionError, HTTPException, OSError)
+
+    def __init__(self, reconcile: Any = None, max_retry_count: int = 8,
+                 interval_calculator: RetryIntervalCalculator | None = None) -> None:
+        super().__init__(max_retry_count, interval_calculator or CappedBackoff())
+        self.reconcile = reconcile
+
+    def _can_retry(self, *, state: RetryState, request: HttpRequest,
+                   response: HttpResponse | None = None, error: Exception | None = None) -> bool:
+        if response is not None or error is None or isinstance(error, urllib.error.HTTPError):
+            return False
+        return isinstance(error, self.ERRORS)
+
+    def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
+                                 response: HttpResponse | None = None,
+                                 error: Exception | None = None) -> None:
+        time.sleep(self.interval_calculator.calculate_sleep_duration(state.current_attempt))
+        state.increment_current_attempt()
+        if (self.reconcile is not None and not refused(error)
+                and request.url.endswith("/chat.postMessage")):
+            ts = self.reconcile(request)
+            if ts is not None:
+                raise AlreadyPosted(ts)
+        state.next_attempt_requested = True
+
+
+def retry_handlers(retries: int = 8, base_s: float = 0.5, cap_s: float = 30.0,
+                   reconcile: Any = None) -> list[RetryHandler]:
+    calc = CappedBackoff(base_s, cap_s)
+    return [RateLimitErrorRetryHandler(max_retry_count=retries),
+            ServerErrorRetryHandler(max_retry_count=retries, interval_calculator=calc),
+            HttpStatusRetryHandler((502, 504), retries, calc),
+            TransportRetryHandler(reconcile, retries, calc)]
+
+
+# -- the sink ---------------------------------------------------------------------------
+
+class SlackSink:
+    """Posts alert events to one channel with a bot token; see the module text.
+
+    ``token``: a ``Secret`` (``reveal()``) or the token string read from the environment or a
+    file. ``channel``: an id (``C0123``) or a name (resolved once with
+    ``conversations.list``). ``runbook_url`` may hold ``{monitor}``, ``{check}``,
+    ``{feature}``. ``timeout_s`` is the HTTP timeout; ``retries``/``backoff_cap_s`` bound the
+    SDK's retries before :class:`SinkUnavailable` hands control back to the delivery loop.
+    """
+
+    name = "slack"
+
+    def __init__(self, token: str | SecretLike, channel: str, *, base_url: str | None = None,
+                 runbook_url: str | None = None, mention: str | None = None,
+                 timeout_s: float = 10.0, retries: int = 8, backoff_base_s: float = 0.5,
+                 backoff_cap_s: float = 30.0, lookup_pages: int = 10) -> None:
+        self.channel = channel
+        self.base_url = base_url
+        self.runbook_url = runbook_url
+        self.mention = mention
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.lookup_pages = lookup_pages
+        secret = _reveal(token)
+        self._client = WebClient(
+            token=secret, base_url=base_url or WebClient.BASE_URL,
+            timeout=timeout_s,  # type: ignore[arg-type]  # urllib takes float seconds
+            logger=redacting_logger("streamdrift.sinks.slack.sdk", secret),
+            retry_handlers=retry_handlers(retries, backoff_base_s, backoff_cap_s,
+                                          self._reconcile_request))
+        del secret
+        self._channel_id: str | None = None
+        self._done: OrderedDict[str, str] = OrderedDict()      # alert id -> ts
+        self._roots: dict[str, tuple[str, list]] = {}           # alert id -> (text, blocks)
+        self._in_doubt: set[str] = set()
+        self._verify_next = True   # a previous process may have posted the alert at our offset
+
+    def __repr__(self) -> str:
+        return f"SlackSink(channel={self.channel!r}, base_url={self.base_url!r})"
+
+    # public
+
+    def write(self, alerts: Sequence[Alert]) -> None:
+        for a in alerts:
+            self.deliver(a)
+
+    def deliver(self, alert: Alert) -> str:
+        """Post ``alert`` unless it is already in the channel; returns its message ts."""
+        if alert.alert_id in self._done:
+            return self._done[alert.alert_id]
+        try:
+            return self._deliver(alert)
+        except SlackApiError as e:
+            self._in_doubt.add(alert.alert_id)
+            status = e.response.status_code
+            err = e.response.get("error") if isinstance(e.response.data, dict) else None
+            raise SinkUnavailable(self.name, f"HTTP {status} {err or ''} for alert "
+                                  f"{alert.alert_id}".replace("  ", " "),
+                                  self.backoff_cap_s if status < 500 else
+                                  min(self.backoff_cap_s, 5.0)) from None
+        except (OSError, HTTPException) as e:
+            self._in_doubt.add(alert.alert_id)
+            raise SinkUnavailable(self.name, f"{type(e).__name__} for alert {alert.alert_id}",
+                                  min(self.backoff_cap_s, 5.0)) from None
+
+    # internals
+
+    def _deliver(self, alert: Alert) -> str:
+        channel = self._channel_ident()
+        parent_ts = None
+        if alert.thread_alert_id:
+            parent_ts = self._done.get(alert.thread_alert_id) or self._find(alert.thread_alert_id)
+        ts = None
+        if self._verify_next or alert.alert_id in self._in_doubt:
+            ts = self._find(alert.alert_id, parent_ts)
+        if ts is None:
+            text, blocks = render(alert, self.runbook_url, self.mention)
+            meta = {"event_type": METADATA_EVENT, "event_payload": {
+                "alert_id": alert.alert_id, "kind": alert.kind, "monitor": alert.monitor,
+                "window_start_ms": alert.window_start_ms, "keys": ",".join(alert.keys)[:1000]}}
+            try:
+                resp = self._client.chat_postMessage(
+                    channel=channel, text=text, blocks=blocks, metadata=meta,
+                    thread_ts=parent_ts, unfurl_links=False, unfurl_media=False)
+                ts = resp["ts"]
+            except AlreadyPosted as e:
+                ts = e.ts
+            if alert.kind == "firing":
+                self._roots[alert.alert_id] = (text, blocks)
+        if alert.kind == "resolved" and alert.thread_resolved and parent_ts:
+            self._mark_root(alert, parent_ts)
+        self._verify_next = False
+        self._in_doubt.discard(alert.alert_id)
+        self._done[alert.alert_id] = ts
+        while len(self._done) > 10_000:
+            self._done.popitem(last=False)
+        return ts
+
+    def _mark_root(self, alert: Alert, root_ts: str) -> None:
+        root = self._roots.pop(alert.thread_alert_id or "", None)
+        if root is None:
+            msg = self._find_message(alert.thread_alert_id or "", None)
+            if msg is None:
+                return
+            root = (msg.get("text", ""), msg.get("blocks") or [])
+        text, blocks = mark_resolved(*root, window_text(alert.window_start_ms, alert.window_end_ms))
+        self._client.chat_update(channel=self._channel_ident(), ts=root_ts, text=text,
+                                 blocks=blocks)
+
+    def _channel_ident(self) -> str:
+        if self._channel_id is None:
+            name = self.channel.lstrip("#")
+            if self.channel[:1] in "CGD" and self.channel.isalnum() and self.channel.isupper():
+                self._channel_id = self.channel
+            else:
+                cursor = None
+                while self._channel_id is None:
+                    r = self._client.conversations_list(
+                        types="public_channel,private_channel", limit=1000, cursor=cursor,
+                        exclude_archived=True)
+                    for c in r["channels"]:
+                        if c["name"] == name:
+                            self._channel_id = c["id"]
+                    cursor = (r.get("response_metadata") or {}).get("next_cursor")
+                    if not cursor and self._channel_id is None:
+                        raise SinkUnavailable(self.name, f"channel {self.channel} not found "
+                                              "(invite the bot, or give the channel id)", 60.0)
+        return self._channel_id
+
+    def _find_message(self, alert_id: str, parent_ts: str | None) -> dict | None:
+        """The message carrying ``alert_id`` in its metadata (top level, or in a thread)."""
+        channel, cursor = self._channel_ident(), None
+        for _ in range(self.lookup_pages):
+            if parent_ts:
+                r = self._client.conversations_replies(channel=channel, ts=parent_ts, limit=200,
+                                                       include_all_metadata=True, cursor=cursor)
+            else:
+                r = self._client.conversations_history(channel=channel, limit=200,
+                                                       include_all_metadata=True, cursor=cursor)
+            for m in r.get("messages") or []:
+                md = m.get("metadata") or {}
+                if (md.get("event_type") == METADATA_EVENT
+                        and (md.get("event_payload") or {}).get("alert_id") == alert_id):
+                    return m
+            cursor = (r.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        return None
+
+    def _find(self, alert_id: str, parent_ts: str | None = None) -> str | None:
+        m = self._find_message(alert_id, parent_ts)
+        if m is not None:
+            log.info("alert %s was already in the channel (ts %s): not posting it again",
+                     alert_id, m["ts"])
+            return m["ts"]
+        return None
+
+    def _reconcile_request(self, request: HttpRequest) -> str | None:
+        try:
+            body = json.loads(request.data or b"{}")
+        except ValueError:
+            return None
+        alert_id = ((body.get("metadata") or {}).get("event_payload") or {}).get("alert_id")
+        if not alert_id:
+            return None
+        return self._find(alert_id, body.get("thread_ts"))
+
+
+class SlackWebhookSink:
+    """Incoming webhook: the simpler setup. No threads (replies are posted as new messages),
+    no lookups: a send whose answer was lost is repeated (at least once, not exactly once)."""
+
+    name = "slack-webhook"
+
+    def __init__(self, webhook_url: str | SecretLike, *, runbook_url: str | None = None,
+                 mention: str | None = None, timeout_s: float = 10.0, retries: int = 8,
+                 backoff_base_s: float = 0.5, backoff_cap_s: float = 30.0) -> None:
+        self.runbook_url = runbook_url
+        self.mention = mention
+        self.timeout_s = timeout_s
+        self.backoff_cap_s = backoff_cap_s
+        url = _reveal(webhook_url)
+        self._client = WebhookClient(
+            url, timeout=timeout_s,  # type: ignore[arg-type]
+            logger=redacting_logger("streamdrift.sinks.slack.webhook", url),
+            retry_handlers=retry_handlers(retries, backoff_base_s, backoff_cap_s))
+        del url
+        self._done: OrderedDict[str, None] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return "SlackWebhookSink(webhook_url=***)"
+
+    def write(self, alerts: Sequence[Alert]) -> None:
+        for a in alerts:
+            if a.alert_id in self._done:
+                continue
+            text, blocks = render(a, self.runbook_url, self.mention)
+            try:
+                r = self._client.send(text=text, blocks=blocks)
+            except (OSError, HTTPException) as e:
+                raise SinkUnavailable(self.name, f"{type(e).__name__} for alert {a.alert_id}",
+                                      min(self.backoff_cap_s, 5.0)) from None
+            if r.status_code != 200:
+                raise SinkUnavailable(self.name, f"HTTP {r.status_code} for alert {a.alert_id}",
+                                      min(self.backoff_cap_s, 5.0))
+            self._done[a.alert_id] = None
+            while len(self._done) > 10_000:
+                self._done.popitem(last=False)
