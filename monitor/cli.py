@@ -1,0 +1,142 @@
+"""The ``streamdrift`` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from monitor import __version__
+from monitor.errors import StreamdriftError
+
+HELP = """\
+streamdrift watches the Kafka topics of a machine-learning model and says, window by window,
+whether the data drifted from the reference profile, whether it is healthy, and whether the
+model treats groups fairly; it alerts on-call in Slack and publishes retraining triggers.
+
+Typical use:
+  streamdrift profile build -c monitor.yaml --input train.parquet -o ref.profile
+  streamdrift run -c monitor.yaml
+  streamdrift replay -c monitor.yaml --input events.parquet --reports out.jsonl
+
+Try it locally (needs Java 17+ and Maven):
+  streamdrift demo          a local Kafka, synthetic traffic with drift, the monitor watching
+  streamdrift dev-kafka     just the local Kafka broker
+"""
+
+
+def _config(path: str):
+    from monitor.config import load
+
+    return load(path)
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from monitor.pipeline import run
+
+    return run(_config(a.config), stage=a.stage, loglevel=a.log_level)
+
+
+def cmd_replay(a: argparse.Namespace) -> int:
+    from monitor.pipeline import load_profile
+    from monitor.replay import read_table, replay, write_reports
+
+    cfg = _config(a.config)
+    profile = load_profile(cfg)
+    n = write_reports(replay(cfg, profile, read_table(a.input)), a.reports)
+    print(f"{n} window reports written to {a.reports}")
+    return 0
+
+
+def cmd_profile_build(a: argparse.Namespace) -> int:
+    from monitor.profile import build_profile
+
+    cfg = _config(a.config)
+    profile = build_profile(cfg, a.input, max_rows=a.max_rows)
+    profile.save(a.output)
+    print(f"profile {profile.profile_id} written to {a.output}")
+    return 0
+
+
+def cmd_dev_kafka(a: argparse.Namespace) -> int:
+    from monitor.devkafka import main
+
+    return main(["--port", str(a.port)] if a.port else [])
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from monitor.demo import main
+
+    return main(a)
+
+
+def cmd_synth(a: argparse.Namespace) -> int:
+    from monitor.demo import synth_main
+
+    return synth_main(a)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="streamdrift", description=HELP,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"streamdrift {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run the monitor against Kafka (all stages in one process)")
+    r.add_argument("-c", "--config", required=True, help="the monitor's YAML config")
+    r.add_argument("--stage", choices=["all", "source", "aggregate"], default="all",
+                   help="source: consume + sketch; aggregate: merge windows, report, alert")
+    r.add_argument("--log-level", default="info", choices=["debug", "info", "warn", "error"])
+    r.set_defaults(func=cmd_run)
+
+    rp = sub.add_parser("replay", help="the same windows and statistics over a file, no Kafka")
+    rp.add_argument("-c", "--config", required=True)
+    rp.add_argument("--input", required=True, help="events as .parquet, .csv or .jsonl")
+    rp.add_argument("--reports", required=True, help="where to write the reports (JSON lines)")
+    rp.set_defaults(func=cmd_replay)
+
+    pr = sub.add_parser("profile", help="reference profiles")
+    prs = pr.add_subparsers(dest="profile_command", metavar="ACTION")
+    pb = prs.add_parser("build", help="build a reference profile from training data")
+    pb.add_argument("-c", "--config", required=True)
+    pb.add_argument("--input", required=True, help="training data as .parquet or .csv")
+    pb.add_argument("-o", "--output", required=True, help="the profile file to write")
+    pb.add_argument("--max-rows", type=int, default=None, help="use at most this many rows")
+    pb.set_defaults(func=cmd_profile_build)
+
+    dk = sub.add_parser("dev-kafka", help="run a local Apache Kafka broker on 127.0.0.1")
+    dk.add_argument("--port", type=int, default=None)
+    dk.set_defaults(func=cmd_dev_kafka)
+
+    d = sub.add_parser("demo", help="local Kafka + synthetic traffic with drift + the monitor")
+    d.add_argument("--out", default="demo-out", help="where reports and logs go")
+    d.add_argument("--windows", type=int, default=12, help="event-time windows to stream")
+    d.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("synth", help="produce synthetic traffic for the example model")
+    s.add_argument("-c", "--config", required=True)
+    s.add_argument("--events", type=int, default=100_000)
+    s.add_argument("--rate", type=float, default=2000.0, help="events per second")
+    s.add_argument("--live", action="store_true", help="event times follow the wall clock")
+    s.set_defaults(func=cmd_synth)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    if not getattr(a, "func", None):
+        parser.print_help()
+        return 0 if a.command is None else 2
+    level = getattr(a, "log_level", "info").upper().replace("WARNING", "WARN").replace("WARN", "WARNING")
+    logging.basicConfig(level=getattr(logging, level, logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(a.func(a) or 0)
+    except StreamdriftError as e:
+        print(f"streamdrift: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""A closed window + the reference profile -> a :class:`WindowReport`.
+
+The statistics come from :func:`kernels.evaluate`; this module names them (family, feature),
+adds the window's data-quality rates, and marks each check ``flagged`` with exactly the
+verdict the alert policy will reach (one code path: :meth:`AlertPolicy.verdicts`), so a
+report never says "flagged" where no alert could follow, or the other way round.
+
+Floors come from the config: the per-feature settings (``features.rules``) first, then the
+family defaults of ``checks``. A check without a configured floor (Anderson-Darling, a
+group's bare selection rate, Wasserstein unless ``wasserstein_floor`` is set) is reported
+but never flags; its p-value still counts in the window's false-alarm budget.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from monitor import __version__
+from monitor.aggregate import ClosedWindow
+from monitor.alerts import AlertPolicy, CheckRule
+from monitor.config import MonitorConfig
+from monitor.records import CheckResult, WindowReport
+
+INF = math.inf
+FAIRNESS_CHECKS = {"selection_rate", "disparate_impact", "disparate_impact_ref",
+                   "demographic_parity_diff", "equal_opportunity_diff", "equal_opportunity_ratio",
+                   "equalized_odds_diff", "equalized_odds_ratio"}
+
+
+def _critical(warning: float) -> float | None:
+    return None if math.isinf(warning) else 2.0 * warning
+
+
+def rules_from_config(cfg: MonitorConfig) -> list[CheckRule]:
+    """Per-feature rules first (first match wins), then family defaults."""
+    c = cfg.checks
+    rules: list[CheckRule] = []
+    for name in cfg.features.numeric:
+        s = cfg.feature(name)
+        if not s.drift_enabled:
+            rules.append(CheckRule(family="numeric_drift", feature=name, warning=INF))
+            continue
+        for check, floor in (("ks", s.ks_floor if s.ks_floor is not None else c.numeric.ks_floor),
+                             ("psi", s.psi_floor), ("js", s.js_floor),
+                             ("wasserstein", s.wasserstein_floor)):
+            w = INF if floor is None else float(floor)
+            rules.append(CheckRule(family="numeric_drift", check=check, feature=name,
+                                   warning=w, critical=_critical(w)))
+    for name in cfg.features.categorical:
+        s = cfg.feature(name)
+        if not s.drift_enabled:
+            rules.append(CheckRule(family="categorical_drift", feature=name, warning=INF))
+            continue
+        unseen = s.unseen_rate_floor if s.unseen_rate_floor is not None \
+            else c.categorical.unseen_rate_floor
+        for check, floor in (("psi", s.psi_floor), ("js", s.js_floor), ("chi2", s.js_floor),
+                             ("unseen_rate", unseen)):
+            w = float(floor)
+            rules.append(CheckRule(family="categorical_drift", check=check, feature=name,
+                                   warning=w, critical=_critical(w)))
+    n, f, q = c.prediction, c.fairness, c.quality
+    min_group = cfg.sensitive.min_group_events if cfg.sensitive else 200
+    di = 1.0 - f.disparate_impact_min
+    rules += [
+        CheckRule(family="prediction_drift", check="ks", warning=n.ks_floor,
+                  critical=_critical(n.ks_floor)),
+        CheckRule(family="prediction_drift", check="psi", warning=n.psi_floor,
+                  critical=_critical(n.psi_floor)),
+        CheckRule(family="prediction_drift", check="js", warning=n.js_floor,
+                  critical=_critical(n.js_floor)),
+        CheckRule(family="fairness", check="disparate_impact*", warning=di, critical=2 * di,
+                  min_n=min_group, require_test=True),
+        CheckRule(family="fairness", check="equalized_odds_diff", warning=f.equalized_odds_max,
+                  critical=2 * f.equalized_odds_max, min_n=min_group, require_test=True),
+        CheckRule(family="fairness", check="equal_opportunity_diff",
+                  warning=f.equal_opportunity_max, critical=2 * f.equal_opportunity_max,
+                  min_n=min_group, require_test=True),
+        CheckRule(family="fairness", warning=INF),
+        CheckRule(family="quality", check="bad_event_rate", warning=q.bad_event_rate_max,
+                  critical=_critical(q.bad_event_rate_max)),
+        CheckRule(family="quality", check="late_event_rate", warning=q.late_event_rate_max,
+                  critical=_critical(q.late_event_rate_max)),
+        CheckRule(family="quality", check="missing_rate", warning=q.missing_rate_max,
+                  critical=_critical(q.missing_rate_max)),
+        CheckRule(family="quality", check="type_error_rate", warning=q.type_error_rate_max,
+                  critical=_critical(q.type_error_rate_max)),
+        CheckRule(family="quality", check="nonfinite_rate", warning=q.nonfinite_rate_max,
+                  critical=_critical(q.nonfinite_rate_max)),
+        CheckRule(family="quality", warning=INF),
+        CheckRule(check="ks", warning=c.numeric.ks_floor, critical=_critical(c.numeric.ks_floor)),
+        CheckRule(check="psi", warning=c.numeric.psi_floor,
+                  critical=_critical(c.numeric.psi_floor)),
+        CheckRule(check="js", warning=c.numeric.js_floor, critical=_critical(c.numeric.js_floor)),
+        CheckRule(warning=INF),  # ad, wasserstein, anything else: reported, never flagged
+    ]
+    return rules
+
+
+def policy_from_config(cfg: MonitorConfig) -> AlertPolicy:
+    a = cfg.alerts
+    return AlertPolicy(family_level=cfg.checks.family_level,
+                       correction="bh" if cfg.checks.correction.startswith("benjamini")
+                       else cfg.checks.correction,
+                       confirm_windows=a.confirm_windows, resolve_windows=a.resolve_windows,
+                       repeat_interval_ms=a.repeat_interval_ms, rules=rules_from_config(cfg),
+                       silences=a.silences)
+
+
+def _num(x: Any) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+class Evaluator:
+    """``report(closed_window) -> WindowReport``."""
+
+    def __init__(self, cfg: MonitorConfig, profile, policy: AlertPolicy | None = None) -> None:
+        self.cfg = cfg
+        self.profile = profile
+        self.policy = policy or policy_from_config(cfg)
+        self.numeric = set(cfg.features.numeric)
+        self.categorical = set(cfg.features.categorical)
+
+    def family_of(self, check: str, feature: str) -> str:
+        if check in FAIRNESS_CHECKS:
+            return "fairness"
+        if feature in self.numeric:
+            return "numeric_drift"
+        if feature in self.categorical:
+            return "categorical_drift"
+        return "prediction_drift"
+
+    def report(self, w: ClosedWindow) -> WindowReport:
+        import kernels
+
+        cfg = self.cfg
+        enough = w.events >= cfg.windows.min_events
+        checks: list[CheckResult] = []
+        if w.sketch is not None:
+            for r in kernels.evaluate(self.profile, w.sketch, min_events=cfg.windows.min_events):
+                checks.append(CheckResult(
+                    check=r.check, family=self.family_of(r.check, r.feature), feature=r.feature,
+                    statistic=_num(r.statistic), p_value=_num(r.p_value),
+                    effect_size=_num(r.effect_size), n_window=int(r.n_window),
+                    n_reference=int(r.n_reference), sufficient=bool(r.sufficient) and enough,
+                    detail=dict(getattr(r, "detail", None) or {})))
+        quality, qchecks = self._quality(w)
+        checks += qchecks
+        report = WindowReport(
+            monitor=cfg.monitor, window_start_ms=w.start_ms, window_end_ms=w.end_ms,
+            profile_id=self.profile.profile_id, events=w.events, late_events=w.late_events,
+            bad_events=sum(w.bad.values()), partitions=w.partitions, quality=quality,
+            checks=checks, insufficient_data=not enough, monitor_version=__version__)
+        verdicts = self.policy.verdicts(report)
+        flagged = [CheckResult(**{**c.to_dict(), "flagged": v.bad,
+                                  "severity": v.severity or "info"})
+                   for c, v in zip(report.checks, verdicts)]
+        return WindowReport(**{**report.__dict__, "checks": flagged})
+
+    def _quality(self, w: ClosedWindow) -> tuple[dict[str, Any], list[CheckResult]]:
+        total = w.events + sum(w.bad.values())
+        fields: dict[str, Any] = {}
+        if w.sketch is not None and hasattr(w.sketch, "quality_counts"):
+            fields = w.sketch.quality_counts()
+        out = [
+            self._rate("bad_event_rate", "*", sum(w.bad.values()), total),
+            self._rate("late_event_rate", "*", w.late_events, w.events + w.late_events),
+        ]
+        for name, counts in fields.items():
+            n = max(1, w.events)
+            out.append(self._rate("missing_rate", name,
+                                  counts.get("missing", 0) + counts.get("null", 0), n))
+            out.append(self._rate("type_error_rate", name, counts.get("type_error", 0), n))
+            if name in self.numeric:
+                out.append(self._rate("nonfinite_rate", name,
+                                      counts.get("nan", 0) + counts.get("inf", 0), n))
+        return {"bad_by_reason": dict(w.bad), "fields": fields}, out
+
+    def _rate(self, check: str, feature: str, k: int, n: int) -> CheckResult:
+        rate = k / n if n else 0.0
+        return CheckResult(check=check, family="quality", feature=feature, statistic=rate,
+                           p_value=None, effect_size=rate, n_window=int(n), n_reference=0,
+                           sufficient=n >= self.cfg.windows.min_events, detail={"count": int(k)})

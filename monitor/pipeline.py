@@ -1,0 +1,202 @@
+"""Wiring: one validated config in, the running stages out.
+
+``streamdrift run`` calls :func:`run`; tests and the demo call the same functions. Nothing
+here decides anything: it builds the pieces (profile, decoder, stage 1, stage 2, evaluator,
+alert policy, sinks) from the config and connects them.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import orjson
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from monitor import __version__
+from monitor.config import MonitorConfig, faust_broker_settings, kafka_client_config
+from monitor.errors import StreamdriftError
+
+log = logging.getLogger("streamdrift")
+
+
+def load_profile(cfg: MonitorConfig):
+    from kernels import ReferenceProfile
+
+    path = Path(cfg.reference.profile)
+    if not path.exists():
+        raise StreamdriftError(
+            f"reference.profile: no profile at {path}; build one with "
+            f"`streamdrift profile build -c <config> --input <train.parquet> -o {path}`")
+    return ReferenceProfile.load(path)
+
+
+def make_decoder(cfg: MonitorConfig, profile):
+    from monitor.decode import Decoder
+
+    cats = {name: list(profile.categories[name]) for name in cfg.features.categorical}
+    return Decoder(cfg, cats, list(profile.groups))
+
+
+def ensure_topics(cfg: MonitorConfig, client: dict[str, Any]) -> None:
+    """Create streamdrift's own topics if they are missing (the monitored topic must exist)."""
+    t = cfg.topics
+    want = {
+        t.partials: (1, {}),  # one partition: keeps every source partition's messages in order
+        t.state: (1, {"cleanup.policy": "compact", "max.message.bytes": "20000000"}),
+        t.reports: (1, {}),
+        t.alerts: (1, {}),
+        t.triggers: (1, {}),
+        t.dead_letter: (1, {}),
+    }
+    admin = AdminClient(client)
+    have = set(admin.list_topics(timeout=15).topics)
+    if cfg.stream.topic not in have:
+        raise StreamdriftError(f"stream.topic: the topic {cfg.stream.topic!r} does not exist on "
+                               f"{cfg.kafka.bootstrap}")
+    new = [NewTopic(n, p, 1, config={**c, "max.message.bytes": c.get("max.message.bytes",
+                                                                      "20000000")})
+           for n, (p, c) in want.items() if n not in have]
+    for name, fut in admin.create_topics(new, operation_timeout=30).items() if new else []:
+        try:
+            fut.result(30)
+        except Exception as e:  # created concurrently by another worker is fine
+            if "TOPIC_ALREADY_EXISTS" not in str(e):
+                raise
+
+
+def make_source(cfg: MonitorConfig, profile, client: dict[str, Any]):
+    from kernels import WindowSketch
+
+    from monitor.source import SourceStage
+
+    decoder = make_decoder(cfg, profile)
+    w = cfg.windows
+    return SourceStage(
+        client_config=client, group_id=cfg.kafka.group_id, topic=cfg.stream.topic,
+        monitor=cfg.monitor, decode=decoder.decode,
+        new_sketch=lambda: WindowSketch.empty(profile), load_sketch=WindowSketch.from_bytes,
+        profile_id=profile.profile_id, size_ms=w.size_ms, slide_ms=w.slide_ms,
+        lateness_ms=w.allowed_lateness_ms, idle_timeout_ms=w.idle_timeout_ms,
+        partials_topic=cfg.topics.partials, state_topic=cfg.topics.state,
+        dead_letter_topic=cfg.topics.dead_letter, batch_size=cfg.stream.batch_size,
+        snapshot_interval_s=cfg.stream.snapshot_interval_ms / 1000.0,
+        session_timeout_ms=cfg.kafka.session_timeout_ms, start_from=cfg.stream.start_from)
+
+
+def merge_sketches(blobs: list[bytes]):
+    """Partition order in, one merged sketch out (the order is fixed by the caller)."""
+    from kernels import WindowSketch
+
+    merged = WindowSketch.from_bytes(blobs[0])
+    for b in blobs[1:]:
+        merged = merged.merge(WindowSketch.from_bytes(b))
+    return merged
+
+
+class ReportPublisher:
+    """Window reports to the reports topic (key ``monitor:window_start``) and a JSONL file;
+    alerts from the policy to the alerts topic (key: alert id). Idempotent producer."""
+
+    def __init__(self, cfg: MonitorConfig, client: dict[str, Any], policy) -> None:
+        self.cfg = cfg
+        self.policy = policy
+        self.producer = Producer({**client, "enable.idempotence": True, "linger.ms": 0,
+                                  "compression.type": "zstd"})
+        self.jsonl = Path(cfg.output.reports_jsonl) if cfg.output.reports_jsonl else None
+        self.windows_closed = 0
+        self.scores: dict[tuple[str, str], float] = {}
+
+    def __call__(self, report) -> None:
+        d = report.to_dict()
+        value = orjson.dumps(d)
+        self.producer.produce(self.cfg.topics.reports, value, report.key.encode())
+        if self.jsonl is not None:
+            with self.jsonl.open("ab") as f:
+                f.write(value + b"\n")
+        if self.policy is not None:
+            for alert in self.policy.update(report).alerts:
+                self.producer.produce(self.cfg.topics.alerts, orjson.dumps(alert.to_dict()),
+                                      alert.alert_id.encode())
+        left = self.producer.flush(30)
+        if left:
+            raise StreamdriftError(f"{left} reports/alerts not delivered to Kafka in 30 s")
+        self.windows_closed += 1
+        self.scores = {(c.check, c.feature): float(c.effect_size) for c in report.checks
+                       if c.effect_size is not None}
+        log.info("window %s closed: %d events, flagged %s", report.window_start_ms,
+                 report.events, sorted({c.feature for c in report.flagged}))
+
+
+def make_stage2(cfg: MonitorConfig, profile, client: dict[str, Any], extra_publish=()):
+    from monitor.agents import build_app
+    from monitor.evaluate import Evaluator, policy_from_config
+
+    policy = policy_from_config(cfg)
+    evaluator = Evaluator(cfg, profile, policy)
+    publisher = ReportPublisher(cfg, client, policy)
+    broker = faust_broker_settings(cfg)
+    app = build_app(
+        app_id=f"streamdrift-{cfg.monitor}", broker=broker["broker"],
+        broker_credentials=broker["broker_credentials"], partials_topic=cfg.topics.partials,
+        size_ms=cfg.windows.size_ms, slide_ms=cfg.windows.slide_ms, merge=merge_sketches,
+        on_closed=evaluator.report, publish=[publisher, *extra_publish],
+        session_timeout_s=cfg.kafka.session_timeout_ms / 1000.0)
+    return app, publisher
+
+
+def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
+    """Run the monitor until SIGINT / SIGTERM. ``stage``: all | source | aggregate."""
+    import faust
+
+    client = kafka_client_config(cfg)
+    profile = load_profile(cfg)
+    ensure_topics(cfg, client)
+    stop = threading.Event()
+    source = None
+    if stage in ("all", "source"):
+        source = make_source(cfg, profile, client)
+        thread = threading.Thread(target=source.run, args=(stop,), name="stage1", daemon=True)
+        thread.start()
+
+        def _stop_source() -> None:
+            stop.set()
+            thread.join(15)
+
+        atexit.register(_stop_source)
+    publisher = None
+    from monitor.http import StageCollector, serve
+
+    def reports_stats():
+        return ({} if publisher is None else
+                {"windows_closed": publisher.windows_closed, "scores": publisher.scores})
+
+    server = serve(cfg.http.host, cfg.http.port,
+                   StageCollector(cfg.monitor, lambda: source.stats if source else None,
+                                  reports_stats),
+                   healthy=lambda: True)
+    log.info("streamdrift %s: monitor %s on %s, stage %s, metrics at http://%s:%d/metrics",
+             __version__, cfg.monitor, cfg.stream.topic, stage, cfg.http.host,
+             server.server_address[1])
+    if stage in ("all", "aggregate"):
+        app, publisher = make_stage2(cfg, profile, client)
+        worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+        try:
+            worker.execute_from_commandline()
+        except SystemExit as e:
+            return int(e.code or 0)
+        return 0
+    # source only: wait for a signal
+    got = threading.Event()
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, lambda *_: got.set())
+    while not got.is_set() and not stop.is_set():
+        got.wait(0.5)
+    stop.set()
+    return 0
+
