@@ -13,6 +13,7 @@ but never flags; its p-value still counts in the window's false-alarm budget.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
@@ -153,7 +154,9 @@ class Evaluator:
             monitor=cfg.monitor, window_start_ms=w.start_ms, window_end_ms=w.end_ms,
             profile_id=self.profile.profile_id, events=w.events, late_events=w.late_events,
             bad_events=sum(w.bad.values()), partitions=w.partitions, quality=quality,
-            checks=checks, insufficient_data=not enough, monitor_version=__version__)
+            checks=checks, insufficient_data=not enough, monitor_version=__version__,
+            sketch_digest=hashlib.sha256(w.sketch.to_bytes()).hexdigest()
+            if w.sketch is not None else "")
         verdicts = self.policy.verdicts(report)
         flagged = [CheckResult(**{**c.to_dict(), "flagged": v.bad,
                                   "severity": v.severity or "info"})

@@ -67,6 +67,7 @@ class WindowReport:
     checks: list[CheckResult]
     insufficient_data: bool
     monitor_version: str
+    sketch_digest: str = ""  # sha256 of the merged window sketch's bytes ("" when empty)
 
     @property
     def key(self) -> str:

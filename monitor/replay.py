@@ -49,7 +49,7 @@ def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_00
     """Window reports of ``table``, in window order."""
     from kernels import WindowSketch
 
-    from monitor.decode import from_arrow
+    from monitor.decode import Decoder
     from monitor.evaluate import Evaluator
     from monitor.pipeline import merge_sketches
 
@@ -85,6 +85,7 @@ def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_00
         for done in agg.on_message(msg):
             yield ev.report(done)
 
+    decoder = Decoder(cfg, cats, groups)
     decoded = []  # (partition, PartitionWindows, [(batch, bad)])
     end_ms = None
     for p in range(n_parts):
@@ -93,8 +94,8 @@ def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_00
         batches = []
         for lo in range(0, idx.size, batch_rows):
             rows = idx[lo: lo + batch_rows]
-            dec = from_arrow(table.take(pa.array(rows)), cfg, cats, groups, offsets=offs[rows])
-            bad = [(int(offs[rows][b.index]), b.reason) for b in dec.bad]
+            dec = decoder.decode_table(table.take(pa.array(rows)), offsets=offs[rows])
+            bad = [(b.offset, b.reason) for b in dec.bad]
             batches.append((dec.batch, bad))
             if dec.batch.n_events:
                 t = int(dec.batch.event_time_ms.max())
