@@ -260,7 +260,8 @@ class _Handler(BaseHTTPRequestHandler):
             fault = srv.faults[rec.method].popleft() if srv.faults[rec.method] else None
         if fault and fault[0] == "status":
             status, retry_after = fault[1], (fault[2] if len(fault) > 2 else None)
-            rec.fault = f"status {status}"
+            rec.fault = f"status {status}" + (f" retry-after {retry_after}"
+                                              if retry_after is not None else "")
             headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
             body = {"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"}
             return self._answer(rec, status, body, headers)

@@ -15,9 +15,10 @@ and its retry handlers, which by default retry connection errors only. Here:
 
 When the handlers give up, :meth:`SlackSink.write` raises
 :class:`~monitor.sinks.SinkUnavailable`; the delivery loop has not moved the alerts-topic
-offset and calls again later. The first alert after a start, and every alert whose earlier
-attempt ended in doubt, is looked up before it is sent: a process killed after Slack accepted
-but before the offset moved does not post twice.
+offset and calls again later. After a start, alerts are looked up before they are sent until
+one is not found (they arrive in topic order, so the rest were not sent either), and so is
+every alert whose earlier attempt ended in doubt: a process killed after Slack accepted but
+before the offset moved does not post twice.
 
 Secrets: the token (or webhook URL) comes from the environment or a file (anything with
 ``reveal()``, or a string read from there); slack-sdk's own loggers are replaced by one that
@@ -251,6 +252,8 @@ class SlackSink:
         if self._verify_next or alert.alert_id in self._in_doubt:
             ts = self._find(alert.alert_id, parent_ts)
         if ts is None:
+            # alerts are offered in topic order: once one is missing, the rest are too
+            self._verify_next = False
             text, blocks = render(alert, self.runbook_url, self.mention)
             meta = {"event_type": METADATA_EVENT, "event_payload": {
                 "alert_id": alert.alert_id, "kind": alert.kind, "monitor": alert.monitor,
@@ -266,7 +269,6 @@ class SlackSink:
                 self._roots[alert.alert_id] = (text, blocks)
         if alert.kind == "resolved" and alert.thread_resolved and parent_ts:
             self._mark_root(alert, parent_ts)
-        self._verify_next = False
         self._in_doubt.discard(alert.alert_id)
         self._done[alert.alert_id] = ts
         while len(self._done) > 10_000:
