@@ -43,15 +43,8 @@ field count as type errors.
 from __future__ import annotations
 
 import datetime as _dt
-import decimal
-import hashlib
 import io
 import json
-import math
-import struct
-import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -61,36 +54,24 @@ import msgspec
 import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from kernels.batch import (CAT_MISSING, CAT_NULL, CAT_TYPE_ERROR, CAT_UNSEEN, MISSING, NULL,
-                           TYPE_ERROR, VALID, ColumnBatch)
+from kernels.batch import CAT_UNSEEN, MISSING, NULL, TYPE_ERROR, VALID, ColumnBatch
+from monitor.columns import (F_MISSING, F_TYPE, MAX_MS, S_MISSING, S_TYPE, arrow_to_float,
+                             arrow_to_string, category_codes, category_counts, category_hash,
+                             float_column, iso_column, iso_text, number, outcome_codes,
+                             state_counts, value_set)
 from monitor.config import MonitorConfig
-from monitor.errors import DecodeError, SchemaRegistryError
+from monitor.errors import DecodeError
+from monitor.schema_registry import SchemaRegistry, UnknownSchemaError
+
+__all__ = ["BadMessage", "Decoded", "Decoder", "from_arrow", "category_hash", "REASONS",
+           "MALFORMED", "MISSING_EVENT_TIME", "BAD_EVENT_TIME"]
 
 MALFORMED, MISSING_EVENT_TIME, BAD_EVENT_TIME = "malformed", "missing_event_time", "bad_event_time"
 REASONS = (MALFORMED, MISSING_EVENT_TIME, BAD_EVENT_TIME)
 
-# Sentinels carried inside columns. Numbers: quiet NaNs with payloads no JSON value produces
-# (JSON has no NaN; the fallback's NaN/Infinity literals give the canonical NaN).
-_MISS_BITS, _TYPE_BITS = 0x7FF8DEAD00000001, 0x7FF8DEAD00000003
-_F_MISSING = struct.unpack("<d", struct.pack("<Q", _MISS_BITS))[0]
-_F_TYPE = struct.unpack("<d", struct.pack("<Q", _TYPE_BITS))[0]
-_S_MISSING, _S_TYPE = "\x00streamdrift:missing\x00", "\x00streamdrift:type_error\x00"
 _ABSENT = object()
 _SAMPLE = 16  # messages per batch parsed in full to spot unexpected fields
-_MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
-
-
-def category_hash(value: str) -> int:
-    """The stable 64-bit hash of a categorical value (blake2b, 8 bytes, little endian).
-
-    >>> category_hash("north") == category_hash("north") != category_hash("south")
-    True
-    """
-    return int.from_bytes(hashlib.blake2b(value.encode("utf-8", "surrogatepass"),
-                                          digest_size=8).digest(), "little")
 
 
 @dataclass(frozen=True)
@@ -148,9 +129,9 @@ class Decoder:
                               "rebuild the profile with this config's features")
         self.categories = {c: list(categories[c]) for c in cfg.features.categorical}
         self.groups = list(groups)
-        self._value_sets = {c: pa.array(v + [_S_MISSING, _S_TYPE], pa.string())
+        self._value_sets = {c: value_set(v)
                             for c, v in self.categories.items()}
-        self._group_set = pa.array(self.groups + [_S_MISSING, _S_TYPE], pa.string())
+        self._group_set = value_set(self.groups)
         p, et = cfg.prediction, cfg.stream.event_time
         kinds: dict[str, str] = {}
         for n in cfg.features.numeric:
@@ -174,7 +155,7 @@ class Decoder:
         self.known = set(self.fields) | ({cfg.stream.event_id_field} - {None})
         types = {_Kind.NUM: Union[float, None], _Kind.STR: Union[str, None],
                  _Kind.OUTCOME: Union[bool, int, float, str, None]}
-        defaults = {_Kind.NUM: _F_MISSING, _Kind.STR: _S_MISSING, _Kind.OUTCOME: _F_MISSING}
+        defaults = {_Kind.NUM: F_MISSING, _Kind.STR: S_MISSING, _Kind.OUTCOME: F_MISSING}
         spec = [(f"f{i}", types[kinds[n]], defaults[kinds[n]]) for i, n in enumerate(self.fields)]
         rename = {f"f{i}": n for i, n in enumerate(self.fields)}
         self._struct = msgspec.defstruct("Event", spec, rename=rename, forbid_unknown_fields=False)
@@ -271,17 +252,17 @@ class Decoder:
             v = obj.get(n, _ABSENT)
             k = self.kinds[n]
             if v is _ABSENT:
-                out.append(_S_MISSING if k == _Kind.STR else _F_MISSING)
+                out.append(S_MISSING if k == _Kind.STR else F_MISSING)
             elif v is None:
                 out.append(None)
             elif k == _Kind.NUM:
-                out.append(_number(v))
+                out.append(number(v))
             elif k == _Kind.STR:
                 out.append(v if isinstance(v, str) else
-                           (_iso(v) if n == self.time_field and isinstance(v, _dt.datetime)
-                            else _S_TYPE))
+                           (iso_text(v) if n == self.time_field and isinstance(v, _dt.datetime)
+                            else S_TYPE))
             else:
-                out.append(v if isinstance(v, (bool, int, float, str)) else _F_TYPE)
+                out.append(v if isinstance(v, (bool, int, float, str)) else F_TYPE)
         return tuple(out)
 
     def decode_records(self, records: list[Any], offsets: np.ndarray,
@@ -344,32 +325,32 @@ class Decoder:
         num, num_state = np.empty((len(self.cfg.features.numeric), m)), \
             np.empty((len(self.cfg.features.numeric), m), np.int8)
         for i, f in enumerate(self.cfg.features.numeric):
-            num[i], num_state[i] = _float_column(kept(arrays[f]))
-            errors[f] = _state_counts(num_state[i])
+            num[i], num_state[i] = float_column(kept(arrays[f]))
+            errors[f] = state_counts(num_state[i])
         cat = np.empty((len(self.cfg.features.categorical), m), np.int32)
         uh = np.zeros((len(self.cfg.features.categorical), m), np.uint64)
         for i, f in enumerate(self.cfg.features.categorical):
-            cat[i], uh[i] = _codes(kept(arrays[f]), self._value_sets[f])
-            errors[f] = _cat_counts(cat[i])
+            cat[i], uh[i] = category_codes(kept(arrays[f]), self._value_sets[f])
+            errors[f] = category_counts(cat[i])
         p = self.cfg.prediction
         score = np.full(m, np.nan)
         if p.score:
-            score, st = _float_column(kept(arrays[p.score]))
-            errors[p.score] = _state_counts(st)
+            score, st = float_column(kept(arrays[p.score]))
+            errors[p.score] = state_counts(st)
         pred = np.full(m, -1, np.int8)
         if p.class_:
-            pred, errors[p.class_] = _outcome(kept(arrays[p.class_]), p.positive_class)
+            pred, errors[p.class_] = outcome_codes(kept(arrays[p.class_]), p.positive_class)
         elif p.score and p.threshold is not None:
             pred = np.where(np.isnan(score), -1, score >= p.threshold).astype(np.int8)
         label = np.full(m, -1, np.int8)
         if p.label:
-            label, errors[p.label] = _outcome(kept(arrays[p.label]), p.positive_label)
+            label, errors[p.label] = outcome_codes(kept(arrays[p.label]), p.positive_label)
         group = np.full(m, -1, np.int32)
         if self.cfg.sensitive:
             a = self.cfg.sensitive.attribute
-            group, _ = _codes(kept(arrays[a]), self._group_set, hash_unseen=False)
+            group, _ = category_codes(kept(arrays[a]), self._group_set, hash_unseen=False)
             if a not in errors:
-                errors[a] = _cat_counts(group)
+                errors[a] = category_counts(group)
             group[(group < 0) & (group != CAT_UNSEEN)] = -1
         batch = ColumnBatch(numeric=num, numeric_state=num_state, categorical=cat,
                             unseen_hash=uh, score=score, prediction=pred, label=label,
@@ -384,13 +365,13 @@ class Decoder:
         errs = np.full(n, "", dtype=object)
         f = self.time_field
         if self.time_unit == "iso8601":
-            t, state = _iso_column(a)
+            t, state = iso_column(a)
         else:
-            v, state = _float_column(a)
+            v, state = float_column(a)
             scale = 1000.0 if self.time_unit == "s" else 1.0
             with np.errstate(invalid="ignore", over="ignore"):
                 w = np.round(v * scale)
-                ok = (state == VALID) & np.isfinite(w) & (w >= 0) & (w <= _MAX_MS)
+                ok = (state == VALID) & np.isfinite(w) & (w >= 0) & (w <= MAX_MS)
             state = np.where((state == VALID) & ~ok, TYPE_ERROR, state)
             t = np.where(ok, w, 0).astype(np.int64)
         miss = (state == MISSING) | (state == NULL)
@@ -437,17 +418,17 @@ class Decoder:
         for f in self.fields:
             k = self.kinds[f]
             if f not in names:
-                arrays[f] = (pa.array(np.full(n, _F_MISSING)) if k == _Kind.NUM else
-                             pa.array([_S_MISSING] * n, pa.string()) if k == _Kind.STR
-                             else [_F_MISSING] * n)
+                arrays[f] = (pa.array(np.full(n, F_MISSING)) if k == _Kind.NUM else
+                             pa.array([S_MISSING] * n, pa.string()) if k == _Kind.STR
+                             else [F_MISSING] * n)
                 continue
             col = table.column(f).combine_chunks()
             if k == _Kind.OUTCOME:
                 arrays[f] = col.to_pylist()
             elif k == _Kind.NUM:
-                arrays[f] = _arrow_to_float(col)
+                arrays[f] = arrow_to_float(col)
             else:
-                arrays[f] = _arrow_to_string(col, iso=(f == self.time_field))
+                arrays[f] = arrow_to_string(col, iso=(f == self.time_field))
         idx = np.arange(n, dtype=np.int64)
         batch, bad, errors, absent = self._assemble(arrays, n, offsets, ts, idx, [])
         return Decoded(batch=batch, bad=sorted(bad, key=lambda b: b.index),
@@ -456,174 +437,12 @@ class Decoder:
                                           if c not in self.known}, sampled=n)
 
 
-class UnknownSchemaError(SchemaRegistryError):
-    """The registry answered 404 for a schema id: the message cannot be decoded."""
-
-
-class SchemaRegistry:
-    """A minimal Confluent schema-registry client: ``GET {url}/schemas/ids/{id}``, parsed
-    with fastavro and cached for the life of the process (ids are immutable). Unknown ids
-    are remembered for ``negative_ttl_s`` so a flood of bad messages does not hammer the
-    registry."""
-
-    def __init__(self, url: str, timeout_s: float = 5.0, attempts: int = 3,
-                 negative_ttl_s: float = 60.0) -> None:
-        self.url = url.rstrip("/")
-        self.timeout_s, self.attempts, self.negative_ttl_s = timeout_s, attempts, negative_ttl_s
-        self._cache: dict[int, Any] = {}
-        self._unknown: dict[int, float] = {}
-
-    def schema(self, schema_id: int) -> Any:
-        s = self._cache.get(schema_id)
-        if s is not None:
-            return s
-        t = self._unknown.get(schema_id)
-        if t is not None and time.monotonic() - t < self.negative_ttl_s:
-            raise UnknownSchemaError(f"schema id {schema_id} is unknown to the registry")
-        url = f"{self.url}/schemas/ids/{schema_id}"
-        last: Exception | None = None
-        for attempt in range(self.attempts):
-            try:
-                with urllib.request.urlopen(url, timeout=self.timeout_s) as r:
-                    body = json.loads(r.read())
-                s = fastavro.parse_schema(json.loads(body["schema"]))
-                self._cache[schema_id] = s
-                return s
-            except urllib.error.HTTPError as e:
-                if e.code == 404:
-                    self._unknown[schema_id] = time.monotonic()
-                    raise UnknownSchemaError(
-                        f"schema id {schema_id} is unknown to the registry") from None
-                last = e
-            except (urllib.error.URLError, OSError, ValueError, KeyError) as e:
-                last = e
-            time.sleep(0.2 * (attempt + 1))
-        raise SchemaRegistryError(f"schema registry {self.url} failed for id {schema_id} "
-                                  f"after {self.attempts} attempts: {last}")
-
-
 def from_arrow(table: pa.Table, cfg: MonitorConfig, categories: dict[str, list[str]],
                groups: list[str], first_offset: int = 0) -> ColumnBatch:
     """The good rows of an Arrow table as a ColumnBatch (offsets are row numbers from
     ``first_offset``). Rows without a usable event time are left out; use
     :meth:`Decoder.decode_table` to see them and the field error counts."""
     return Decoder(cfg, categories, groups).decode_table(table, first_offset=first_offset).batch
-
-
-# -- column helpers (whole-array work) ---------------------------------------------------
-
-def _float_column(a: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    v = np.array(a.to_numpy(zero_copy_only=False), np.float64, copy=True)
-    state = np.zeros(len(v), np.int8)
-    nan = np.isnan(v)
-    if nan.any():
-        bits = v.view(np.uint64)
-        state[bits == np.uint64(_MISS_BITS)] = MISSING
-        state[bits == np.uint64(_TYPE_BITS)] = TYPE_ERROR
-        if a.null_count:
-            state[a.is_null().to_numpy(zero_copy_only=False)] = NULL
-        v[state != VALID] = np.nan
-    return v, state
-
-
-def _codes(a: pa.Array, value_set: pa.Array, hash_unseen: bool = True):
-    k = len(value_set) - 2
-    idx = pc.index_in(a, value_set=value_set)
-    codes = np.array(idx.fill_null(-9).to_numpy(zero_copy_only=False), np.int32)
-    codes[codes == k] = CAT_MISSING
-    codes[codes == k + 1] = CAT_TYPE_ERROR
-    if a.null_count:
-        codes[a.is_null().to_numpy(zero_copy_only=False)] = CAT_NULL
-    unseen = codes == -9
-    codes[unseen] = CAT_UNSEEN
-    hashes = np.zeros(len(codes), np.uint64)
-    if hash_unseen and unseen.any():
-        vals = a.filter(pa.array(unseen))
-        uniq = pc.unique(vals)
-        h = np.array([category_hash(u) for u in uniq.to_pylist()], np.uint64)
-        hashes[unseen] = h[pc.index_in(vals, value_set=uniq).to_numpy(zero_copy_only=False)]
-    return codes, hashes
-
-
-def _outcome(col: list, positive) -> tuple[np.ndarray, dict[str, int]]:
-    """1 where the value equals ``positive``, 0 for another scalar, -1 absent/null/wrong."""
-    code_of = {}
-    for u in set(col):
-        if u is None:
-            code_of[u] = 3
-        elif u is _F_MISSING:
-            code_of[u] = 2
-        elif u is _F_TYPE or isinstance(u, float) and math.isnan(u):
-            code_of[u] = 4
-        else:
-            code_of[u] = 1 if u == positive else 0
-    codes = np.fromiter(map(code_of.__getitem__, col), np.int8, len(col))
-    out = np.where(codes <= 1, codes, -1).astype(np.int8)
-    c = np.bincount(codes, minlength=5)
-    return out, {"missing": int(c[2]), "null": int(c[3]), "type_error": int(c[4])}
-
-
-def _state_counts(state: np.ndarray) -> dict[str, int]:
-    c = np.bincount(state, minlength=4)
-    return {"missing": int(c[MISSING]), "null": int(c[NULL]), "type_error": int(c[TYPE_ERROR])}
-
-
-def _cat_counts(codes: np.ndarray) -> dict[str, int]:
-    return {"missing": int((codes == CAT_MISSING).sum()), "null": int((codes == CAT_NULL).sum()),
-            "type_error": int((codes == CAT_TYPE_ERROR).sum())}
-
-
-def _iso_column(a: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """ISO 8601 strings -> epoch ms and a state (zone-less times are taken as UTC)."""
-    n = len(a)
-    state = np.zeros(n, np.int8)
-    s = np.array(pc.fill_null(a, "").to_numpy(zero_copy_only=False), dtype=object)
-    state[s == _S_MISSING] = MISSING
-    state[s == _S_TYPE] = TYPE_ERROR
-    if a.null_count:
-        state[a.is_null().to_numpy(zero_copy_only=False)] = NULL
-    t = np.zeros(n, np.int64)
-    ok = state == VALID
-    try:
-        ts = pc.cast(a.filter(pa.array(ok)), pa.timestamp("ns", tz="UTC"))
-        t[ok] = pc.cast(ts, pa.int64()).to_numpy(zero_copy_only=False) // 1_000_000
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        for i in np.flatnonzero(ok).tolist():
-            ms = _parse_iso_ms(s[i])
-            if ms is None:
-                state[i] = TYPE_ERROR
-            else:
-                t[i] = ms
-    bad = (state == VALID) & ((t < 0) | (t > _MAX_MS))
-    state[bad] = TYPE_ERROR
-    return t, state
-
-
-def _parse_iso_ms(s: str) -> int | None:
-    try:
-        d = _dt.datetime.fromisoformat(s.strip().replace("z", "Z"))
-    except ValueError:
-        return None
-    if d.tzinfo is None:
-        d = d.replace(tzinfo=_dt.timezone.utc)
-    return (d - _EPOCH) // _dt.timedelta(milliseconds=1)
-
-
-def _iso(d: _dt.datetime) -> str:
-    return (d if d.tzinfo else d.replace(tzinfo=_dt.timezone.utc)).isoformat()
-
-
-def _number(v: Any) -> float:
-    if isinstance(v, decimal.Decimal):
-        return float(v)
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        if isinstance(v, _dt.datetime):  # Avro timestamp-millis for a numeric event time
-            return float(_parse_iso_ms(_iso(v)))
-        return _F_TYPE
-    try:
-        return float(v)
-    except OverflowError:  # an integer beyond float range
-        return math.inf if v > 0 else -math.inf
 
 
 def _parse_any(v: bytes) -> tuple[Any, str | None]:
@@ -636,36 +455,3 @@ def _parse_any(v: bytes) -> tuple[Any, str | None]:
         return json.loads(v), None
     except (ValueError, RecursionError) as e:
         return None, f"not JSON: {str(e)[:200]}"
-
-
-def _arrow_to_float(col: pa.Array) -> pa.Array:
-    t = col.type
-    if pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_decimal(t):
-        return pc.cast(col, pa.float64())
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        try:
-            return pc.cast(col, pa.float64())
-        except pa.ArrowInvalid:
-            out = []
-            for x in col.to_pylist():
-                try:
-                    out.append(None if x is None else float(x))
-                except ValueError:
-                    out.append(_F_TYPE)
-            return pa.array(out, pa.float64())
-    if pa.types.is_timestamp(t):
-        return pc.cast(pc.cast(col, pa.timestamp("ms", tz=t.tz)), pa.int64()).cast(pa.float64())
-    return pa.array([None if x is None else _F_TYPE for x in col.to_pylist()], pa.float64())
-
-
-def _arrow_to_string(col: pa.Array, iso: bool = False) -> pa.Array:
-    t = col.type
-    if pa.types.is_dictionary(t):
-        col, t = col.cast(t.value_type), t.value_type
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return col.cast(pa.string())
-    if iso and pa.types.is_timestamp(t):
-        return pc.cast(pc.cast(col, pa.timestamp("ms", tz=t.tz or "UTC")), pa.string())
-    if pa.types.is_integer(t) and not iso:  # CSV inference reads "01", "7" ... as ints
-        return col.cast(pa.string())
-    return pa.array([None if x is None else _S_TYPE for x in col.to_pylist()], pa.string())
