@@ -271,9 +271,11 @@ CHILD = textwrap.dedent("""
     bootstrap, topic, group, base_url = sys.argv[1:5]
     sink = SlackSink(os.environ["SD_TEST_SLACK_TOKEN"], "#ml-oncall", base_url=base_url,
                      timeout_s=20.0, retries=4, backoff_base_s=0.05, backoff_cap_s=0.4)
+    # static membership: a restarted sink takes its partitions back without waiting for the
+    # killed one's session to time out
     conf = {"bootstrap.servers": bootstrap, "session.timeout.ms": 6000,
-            "heartbeat.interval.ms": 500}
-    n = AlertDelivery(conf, topic, group, sink, max_wait_s=0.5).run(idle_exit_s=4.0)
+            "heartbeat.interval.ms": 500, "group.instance.id": "slack-sink-0"}
+    n = AlertDelivery(conf, topic, group, sink, max_wait_s=0.5).run(idle_exit_s=10.0)
     print("delivered", n, flush=True)
 """)
 
