@@ -45,6 +45,7 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import json
+import keyword
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -156,9 +157,14 @@ class Decoder:
         types = {_Kind.NUM: Union[float, None], _Kind.STR: Union[str, None],
                  _Kind.OUTCOME: Union[bool, int, float, str, None]}
         defaults = {_Kind.NUM: F_MISSING, _Kind.STR: S_MISSING, _Kind.OUTCOME: F_MISSING}
-        spec = [(f"f{i}", types[kinds[n]], defaults[kinds[n]]) for i, n in enumerate(self.fields)]
-        rename = {f"f{i}": n for i, n in enumerate(self.fields)}
-        self._struct = msgspec.defstruct("Event", spec, rename=rename, forbid_unknown_fields=False)
+        # struct attributes are the JSON names where Python allows it: msgspec parses about
+        # 30 % slower with a rename table
+        attr = {n: n if n.isidentifier() and not keyword.iskeyword(n) and n[0] != "_"
+                else f"_f{i}" for i, n in enumerate(self.fields)}
+        spec = [(attr[n], types[kinds[n]], defaults[kinds[n]]) for n in self.fields]
+        rename = {a: n for n, a in attr.items() if a != n}
+        self._struct = msgspec.defstruct("Event", spec, rename=rename or None,
+                                         forbid_unknown_fields=False)
         self._decoder = msgspec.json.Decoder(self._struct)
         self._registry: SchemaRegistry | None = None
 
@@ -211,21 +217,23 @@ class Decoder:
         """Decode a batch of JSON message values (``None`` for a tombstone)."""
         offsets = np.asarray(offsets, np.int64)
         timestamps_ms = np.asarray(timestamps_ms, np.int64)
-        astuple = msgspec.structs.astuple
-        try:
-            rows = list(map(astuple, map(self._decoder.decode, values)))
-            good = None
-            bad: list[BadMessage] = []
-            fallback = False
+        rows: list[tuple] = []
+        try:  # extend() keeps what it got before a message fails: only the rest pays
+            rows.extend(map(msgspec.structs.astuple, map(self._decoder.decode, values)))
+            good, bad, fallback = None, [], False
         except (msgspec.DecodeError, TypeError, ValueError):
-            rows, good, bad = self._classify_json(values, offsets)
+            start = len(rows)
+            more, good, bad = self._classify_json(values, offsets, start)
+            rows += more
+            good = list(range(start)) + good
             fallback = True
         return self._finish(rows, good, bad, offsets, timestamps_ms, values, fallback)
 
-    def _classify_json(self, values, offsets):
+    def _classify_json(self, values, offsets, start: int = 0):
         astuple = msgspec.structs.astuple
         rows, good, bad = [], [], []
-        for i, v in enumerate(values):
+        for i in range(start, len(values)):
+            v = values[i]
             if v is None or not v.strip():
                 bad.append(BadMessage(i, int(offsets[i]), MALFORMED,
                                       "null value (tombstone)" if v is None else "empty value"))

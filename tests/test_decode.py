@@ -98,6 +98,12 @@ def test_each_bad_message_alone(msg, reason):
     assert out.batch.offset.tolist() == [100, 102]
 
 
+def test_fallback_keeps_the_good_prefix():
+    out = run([ev(x=1), ev(x=2), b"oops", ev(x=4)])
+    assert out.fallback and [b.index for b in out.bad] == [2]
+    assert out.batch.numeric[0].tolist() == [1, 2, 4] and out.batch.offset.tolist() == [100, 101, 103]
+
+
 def test_exact_counts_over_a_mixed_batch():
     msgs = [m for m, _ in BAD] + [ev()] * 5
     out = run(msgs)
@@ -241,7 +247,8 @@ def test_fast_path_equals_fallback_on_the_same_good_data():
     d = Decoder(cfg, cats, GROUPS[0][:-1])
     off, ts = np.arange(3000), np.zeros(3000, np.int64)
     fast = d.decode(msgs, off, ts)
-    slow = d.decode(msgs + [b"garbage"], np.arange(3001), np.zeros(3001, np.int64))
+    # garbage first: every message after it goes through the per-message classification
+    slow = d.decode([b"garbage"] + msgs, np.arange(-1, 3000), np.zeros(3001, np.int64))
     assert not fast.fallback and slow.fallback and slow.bad_counts == {"malformed": 1}
     for name in ("numeric", "numeric_state", "categorical", "unseen_hash", "score",
                  "prediction", "label", "group", "event_time_ms", "offset"):
@@ -262,9 +269,10 @@ def test_fast_path_equals_fallback_with_nulls_and_missing():
     msgs = [ev(x=None), ev(x=DROP), ev(region=None), ev(region=DROP), ev(approved=None),
             ev(region="mars"), ev(ts=1500.0)]
     fast = run(msgs)
-    slow = run(msgs + [b"!"])
+    slow = run([b"!"] + msgs)
     assert not fast.fallback and slow.fallback
     assert np.array_equal(fast.batch.numeric, slow.batch.numeric, equal_nan=True)
+    assert slow.batch.offset.tolist() == (fast.batch.offset + 1).tolist()
     for name in ("numeric_state", "categorical", "unseen_hash", "prediction", "event_time_ms"):
         assert np.array_equal(getattr(fast.batch, name), getattr(slow.batch, name)), name
     assert fast.field_errors == slow.field_errors
@@ -411,3 +419,20 @@ def test_avro_registry_down_raises():
                        approved=1, defaulted=False, age_band="26-35"))
     with pytest.raises(SchemaRegistryError, match="after 3 attempts"):
         d.decode([msg], np.arange(1), np.zeros(1, np.int64))
+
+
+def test_field_names_that_are_not_python_identifiers():
+    cfg = from_dict({"monitor": "t", "kafka": {"bootstrap": "k:1"},
+                     "stream": {"topic": "t", "event_time": {"field": "@timestamp"}},
+                     "features": {"numeric": ["debt-ratio", "x"], "categorical": ["for"]},
+                     "prediction": {"class": "class"},
+                     "windows": {"size": "1m"}, "reference": {"profile": "/r"}}, env={})
+    msgs = [b'{"@timestamp": 5, "debt-ratio": 0.5, "x": 1, "for": "a", "class": 1}',
+            b'{"@timestamp": 6, "debt-ratio": null, "for": "b", "class": 0}']
+    for batch in (msgs, [b"!"] + msgs):
+        out = Decoder(cfg, {"for": ["a"]}, []).decode(batch, np.arange(len(batch)),
+                                                     np.zeros(len(batch), np.int64))
+        b = out.batch
+        assert b.numeric_state.tolist() == [[VALID, NULL], [VALID, MISSING]]
+        assert b.categorical.tolist() == [[0, CAT_UNSEEN]] and b.prediction.tolist() == [1, 0]
+        assert b.event_time_ms.tolist() == [5, 6]
