@@ -84,8 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run the monitor against Kafka (all stages in one process)")
     r.add_argument("-c", "--config", required=True, help="the monitor's YAML config")
-    r.add_argument("--stage", choices=["all", "source", "aggregate"], default="all",
-                   help="source: consume + sketch; aggregate: merge windows, report, alert")
+    r.add_argument("--stage", choices=["all", "source", "aggregate", "sinks"], default="all",
+                   help="source: consume + sketch; aggregate: merge windows, report, alert; "
+                        "sinks: deliver alerts to Slack and retraining triggers")
     r.add_argument("--log-level", default="info", choices=["debug", "info", "warn", "error"])
     r.set_defaults(func=cmd_run)
 

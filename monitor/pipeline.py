@@ -150,8 +150,36 @@ def make_stage2(cfg: MonitorConfig, profile, client: dict[str, Any], extra_publi
     return app, publisher
 
 
+def make_sinks(cfg: MonitorConfig, client: dict[str, Any]) -> list:
+    """One :class:`AlertDelivery` per sink, each in its own consumer group on the alerts topic,
+    so a Slack outage never holds back retraining triggers (and the other way round)."""
+    from monitor.sinks.delivery import AlertDelivery
+    from monitor.sinks.trigger import TriggerPolicy, TriggerSink
+
+    out = []
+    t = cfg.triggers
+    if t.enabled:
+        sink = TriggerSink(client, cfg.topics.triggers,
+                           TriggerPolicy(on=t.on, confirm_windows=t.confirm_windows,
+                                         cooldown_ms=t.cooldown_ms))
+        out.append(AlertDelivery(client, cfg.topics.alerts, f"{cfg.kafka.group_id}-triggers",
+                                 sink))
+    s = cfg.slack
+    if s is not None:
+        from monitor.sinks.slack import SlackSink, SlackWebhookSink
+
+        if s.token is not None:
+            sink = SlackSink(s.token, s.channel, base_url=s.base_url, runbook_url=s.runbook_url,
+                             mention=s.mention)
+        else:
+            sink = SlackWebhookSink(s.webhook_url, runbook_url=s.runbook_url, mention=s.mention)
+        out.append(AlertDelivery(client, cfg.topics.alerts, f"{cfg.kafka.group_id}-slack",
+                                 sink))
+    return out
+
+
 def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
-    """Run the monitor until SIGINT / SIGTERM. ``stage``: all | source | aggregate."""
+    """Run the monitor until SIGINT / SIGTERM. ``stage``: all | source | aggregate | sinks."""
     import faust
 
     client = kafka_client_config(cfg)
@@ -169,6 +197,11 @@ def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
             thread.join(15)
 
         atexit.register(_stop_source)
+    if stage in ("all", "sinks"):
+        for delivery in make_sinks(cfg, client):
+            th = threading.Thread(target=delivery.run, args=(stop,), daemon=True,
+                                  name=f"sink-{delivery.group_id}")
+            th.start()
     publisher = None
     from monitor.http import StageCollector, serve
 
@@ -191,7 +224,7 @@ def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
         except SystemExit as e:
             return int(e.code or 0)
         return 0
-    # source only: wait for a signal
+    # source / sinks only: wait for a signal
     got = threading.Event()
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, lambda *_: got.set())
