@@ -10,7 +10,7 @@ Generation is columnar (numpy); :func:`to_json` turns the columns into messages.
 >>> s = Scenario(n_events=1000, seed=1)
 >>> cols = generate(s)
 >>> len(cols["event_id"]), sorted(cols)[:3]
-(1000, ['age_band', 'approved', 'channel'])
+(1000, ['age_band', 'approved', 'balance'])
 >>> len(to_json(cols)) == 1000
 True
 """
