@@ -76,6 +76,34 @@ def cmd_synth(a: argparse.Namespace) -> int:
     return synth_main(a)
 
 
+def cmd_silence(a: argparse.Namespace) -> int:
+    import time
+
+    from monitor.config import parse_duration
+    from monitor.pipeline import silence_file
+    from monitor.silences import Silence
+
+    cfg = _config(a.config)
+    f = silence_file(cfg)
+    now = int(time.time() * 1000)
+    if a.silence_command == "add":
+        until = now + parse_duration(a.duration) if a.duration else None
+        f.add(Silence(reason=a.reason, feature=a.feature, check=a.check, family=a.family,
+                      monitor=cfg.monitor, until_ms=until, created_by=a.by))
+        print(f"silenced {a.family}/{a.check}/{a.feature}"
+              + (f" for {a.duration}" if a.duration else " until removed"))
+    elif a.silence_command == "remove":
+        n = f.remove(feature=a.feature, check=a.check, family=a.family)
+        print(f"{n} silence(s) removed")
+    else:
+        f.prune(now)
+        for s in f.active(now):
+            left = "until removed" if s.until_ms is None else \
+                f"{(s.until_ms - now) / 60000:.0f} min left"
+            print(f"{s.family}/{s.check}/{s.feature}  {left}  — {s.reason}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="streamdrift", description=HELP,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -104,6 +132,23 @@ def build_parser() -> argparse.ArgumentParser:
     pb.add_argument("-o", "--output", required=True, help="the profile file to write")
     pb.add_argument("--max-rows", type=int, default=None, help="use at most this many rows")
     pb.set_defaults(func=cmd_profile_build)
+
+    si = sub.add_parser("silence", help="hold back alert notifications (with an expiry)")
+    sis = si.add_subparsers(dest="silence_command", metavar="ACTION", required=True)
+    for name, helptext in (("add", "silence matching alerts"), ("remove", "lift a silence"),
+                           ("list", "the active silences")):
+        x = sis.add_parser(name, help=helptext)
+        x.add_argument("-c", "--config", required=True)
+        if name != "list":
+            x.add_argument("--feature", default="*", help="feature pattern (default *)")
+            x.add_argument("--check", default="*", help="check pattern, e.g. ks (default *)")
+            x.add_argument("--family", default="*", help="family pattern (default *)")
+        if name == "add":
+            x.add_argument("--for", dest="duration", default=None,
+                           help='how long, e.g. "2h" (default: until removed)')
+            x.add_argument("--reason", required=True, help="why: shown to whoever looks")
+            x.add_argument("--by", default="", help="who")
+        x.set_defaults(func=cmd_silence)
 
     dk = sub.add_parser("dev-kafka", help="run a local Apache Kafka broker on 127.0.0.1")
     dk.add_argument("--port", type=int, default=None)

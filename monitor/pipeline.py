@@ -113,6 +113,9 @@ class ReportPublisher:
         self.scores: dict[tuple[str, str], float] = {}
 
     def __call__(self, report) -> None:
+        if self.policy is not None:  # silences added with `streamdrift silence add`
+            self.policy.set_silences([*self.cfg.alerts.silences,
+                                      *silence_file(self.cfg).load()])
         d = report.to_dict()
         value = orjson.dumps(d)
         self.producer.produce(self.cfg.topics.reports, value, report.key.encode())
@@ -150,6 +153,14 @@ def make_stage2(cfg: MonitorConfig, profile, client: dict[str, Any], extra_publi
     return app, publisher
 
 
+def silence_file(cfg: MonitorConfig):
+    """Where ``streamdrift silence`` keeps this monitor's silences: beside the config."""
+    from monitor.silences import SilenceFile
+
+    base = Path(cfg.source).parent if cfg.source else Path.cwd()
+    return SilenceFile(base / f"{cfg.monitor}.silences.json")
+
+
 def make_sinks(cfg: MonitorConfig, client: dict[str, Any]) -> list:
     """One :class:`AlertDelivery` per sink, each in its own consumer group on the alerts topic,
     so a Slack outage never holds back retraining triggers (and the other way round)."""
@@ -162,6 +173,7 @@ def make_sinks(cfg: MonitorConfig, client: dict[str, Any]) -> list:
         sink = TriggerSink(client, cfg.topics.triggers,
                            TriggerPolicy(on=t.on, confirm_windows=t.confirm_windows,
                                          cooldown_ms=t.cooldown_ms))
+        sink.restore()  # cooldowns survive restarts: rebuilt from the trigger topic
         out.append(AlertDelivery(client, cfg.topics.alerts, f"{cfg.kafka.group_id}-triggers",
                                  sink))
     s = cfg.slack
