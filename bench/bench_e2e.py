@@ -98,7 +98,8 @@ def monitor_rate(cfg, profile, n: int) -> tuple[float, float, int, int]:
         msgs += [m.value() for m in got if m.error() is None]
     c.close()
     t2, c2 = time.perf_counter(), _cpu()
-    agg = WindowAggregator(cfg.windows.size_ms, None, merge_sketches, Tables.in_memory())
+    agg = WindowAggregator(cfg.windows.size_ms, None, lambda b: merge_sketches(b, profile),
+                           Tables.in_memory())
     ev = Evaluator(cfg, profile)
     closed = 0
     for v in msgs:

@@ -1,8 +1,17 @@
 """streamdrift kernels: numba sketches and drift / fairness statistics.
 
 Arrays in, arrays out. ``import kernels`` needs neither Kafka nor Faust.
+
+- :mod:`kernels.batch` — the columnar batch the decoder produces;
+- :mod:`kernels.numeric`, :mod:`kernels.categorical` — the sketches (numba kernels);
+- :mod:`kernels.window` — the reference profile and the per-window bundle of sketches;
+- :mod:`kernels.stats`, :mod:`kernels.evaluate` — the statistics;
+- :mod:`kernels.dedup` — duplicate event ids.
 """
 
 from kernels.batch import ColumnBatch
+from kernels.evaluate import evaluate
+from kernels.stats import Result
+from kernels.window import ReferenceProfile, WindowSketch
 
-__all__ = ["ColumnBatch"]
+__all__ = ["ColumnBatch", "ReferenceProfile", "Result", "WindowSketch", "evaluate"]

@@ -80,7 +80,8 @@ def make_source(cfg: MonitorConfig, profile, client: dict[str, Any]):
     return SourceStage(
         client_config=client, group_id=cfg.kafka.group_id, topic=cfg.stream.topic,
         monitor=cfg.monitor, decode=decoder.decode,
-        new_sketch=lambda: WindowSketch.empty(profile), load_sketch=WindowSketch.from_bytes,
+        new_sketch=lambda: WindowSketch.empty(profile),
+        load_sketch=lambda b: WindowSketch.from_bytes(b, profile),
         profile_id=profile.profile_id, size_ms=w.size_ms, slide_ms=w.slide_ms,
         lateness_ms=w.allowed_lateness_ms, idle_timeout_ms=w.idle_timeout_ms,
         partials_topic=cfg.topics.partials, state_topic=cfg.topics.state,
@@ -89,13 +90,13 @@ def make_source(cfg: MonitorConfig, profile, client: dict[str, Any]):
         session_timeout_ms=cfg.kafka.session_timeout_ms, start_from=cfg.stream.start_from)
 
 
-def merge_sketches(blobs: list[bytes]):
+def merge_sketches(blobs: list[bytes], profile):
     """Partition order in, one merged sketch out (the order is fixed by the caller)."""
     from kernels import WindowSketch
 
-    merged = WindowSketch.from_bytes(blobs[0])
+    merged = WindowSketch.from_bytes(blobs[0], profile)
     for b in blobs[1:]:
-        merged = merged.merge(WindowSketch.from_bytes(b))
+        merged = merged.merge(WindowSketch.from_bytes(b, profile))
     return merged
 
 
@@ -147,7 +148,8 @@ def make_stage2(cfg: MonitorConfig, profile, client: dict[str, Any], extra_publi
     app = build_app(
         app_id=f"streamdrift-{cfg.monitor}", broker=broker["broker"],
         broker_credentials=broker["broker_credentials"], partials_topic=cfg.topics.partials,
-        size_ms=cfg.windows.size_ms, slide_ms=cfg.windows.slide_ms, merge=merge_sketches,
+        size_ms=cfg.windows.size_ms, slide_ms=cfg.windows.slide_ms,
+        merge=lambda blobs: merge_sketches(blobs, profile),
         on_closed=evaluator.report, publish=[publisher, *extra_publish],
         session_timeout_s=cfg.kafka.session_timeout_ms / 1000.0)
     return app, publisher

@@ -69,7 +69,8 @@ def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_00
     parts = sorted(np.unique(part).tolist())
     n_parts = (max(parts) + 1) if parts else 1
     w = cfg.windows
-    agg = WindowAggregator(w.size_ms, w.slide_ms, merge_sketches, Tables.in_memory())
+    agg = WindowAggregator(w.size_ms, w.slide_ms, lambda b: merge_sketches(b, profile),
+                           Tables.in_memory())
     ev = Evaluator(cfg, profile)
 
     def emit(p: int, pw: PartitionWindows, closed) -> Iterator[WindowReport]:

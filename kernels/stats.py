@@ -1,0 +1,204 @@
+"""Statistics of a window sketch against the reference profile.
+
+Every function takes count arrays (the sketches' bins) and returns numbers; :func:`evaluate`
+runs them all and returns plain :class:`Result` records. What each statistic does, on the
+binned data:
+
+- **KS** D = max over the grid edges of |F_window - F_reference| (both CDFs are exact at the
+  edges). Against the exact two-sample D on the raw values the error is at most the largest
+  probability mass either sample has in one finite bin: within a bin both CDFs move by no more
+  than their bin masses (about 1/n_bins = 0.001 for the reference on the default grid). The
+  p-value is the asymptotic one of ``scipy.stats.ks_2samp(method="asymp")``
+  (``kstwo.sf(D, round(n m / (n + m)))``).
+- **Anderson-Darling** k-sample (k = 2) with the values replaced by their bin index: ties
+  within a bin, midrank variant, Scholz & Stephens' normalisation and p-value interpolation
+  (capped to [0.001, 0.25]) as in ``scipy.stats.anderson_ksamp``.
+- **PSI** on the reference deciles (groups of n_bins / 10 fine bins; underflow joins the
+  first decile, overflow the last), natural log, each proportion floored at 1e-4.
+- **Wasserstein-1** between the two binned distributions, each bin's mass at its midpoint
+  (underflow at the grid's low end, overflow at its high end).
+- **Jensen-Shannon distance**, base 2, over every bin (underflow and overflow included).
+- **chi-square** (no continuity correction) on the 2 x M table of window and reference counts
+  over the reference categories plus "unseen" (empty columns dropped); effect size Cramér's
+  V; PSI and JS on the same columns; **unseen rate** = unseen / valid values.
+- **Fairness** per group with enough events: selection rate; disparate impact = min / max
+  selection rate (and each group vs the reference group), with a one-sided z-test of
+  log(ratio) >= log(threshold) and a 95% interval; demographic-parity difference; with labels,
+  equal-opportunity (TPR) and equalized-odds (max of TPR and FPR) differences and ratios, with
+  a two-proportion z-test. Effect sizes: 1 - ratio, or the difference.
+
+NaN / inf values never reach these functions: the sketches counted them apart.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+PSI_FLOOR = 1e-4
+
+
+@dataclass(frozen=True)
+class Result:
+    check: str
+    feature: str
+    statistic: float | None
+    p_value: float | None
+    effect_size: float | None
+    n_window: int
+    n_reference: int
+    sufficient: bool
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+# -- numeric ------------------------------------------------------------------------------
+
+def ks(cw: np.ndarray, cr: np.ndarray) -> tuple[float, float]:
+    """D and asymptotic p from bin counts (same grid, underflow/overflow included)."""
+    from scipy.stats import kstwo
+
+    nw, nr = cw.sum(), cr.sum()
+    d = float(np.abs(np.cumsum(cw) / nw - np.cumsum(cr) / nr).max())
+    m, n = sorted([float(nw), float(nr)], reverse=True)
+    return d, float(kstwo.sf(d, np.round(m * n / (m + n))))
+
+
+@lru_cache(maxsize=64)
+def _ad_sigma(n1: int, n2: int) -> float:
+    n = np.array([n1, n2], np.float64)
+    N = n1 + n2
+    k = 2
+    H = (1.0 / n).sum()
+    hs_cs = (1.0 / np.arange(N - 1, 1, -1)).cumsum()
+    h = hs_cs[-1] + 1
+    g = (hs_cs / np.arange(2, N)).sum()
+    a = (4 * g - 6) * (k - 1) + (10 - 6 * g) * H
+    b = (2 * g - 4) * k**2 + 8 * h * k + (2 * g - 14 * h - 4) * H - 8 * h + 4 * g - 6
+    c = (6 * h + 2 * g - 2) * k**2 + (4 * h - 4 * g + 6) * k + (2 * h - 6) * H + 4 * h
+    d = (2 * h + 6) * k**2 - 4 * h * k
+    return math.sqrt((a * N**3 + b * N**2 + c * N + d) / ((N - 1.0) * (N - 2.0) * (N - 3.0)))
+
+
+_AD_SIG = np.array([0.25, 0.1, 0.05, 0.025, 0.01, 0.005, 0.001])
+_AD_CRIT = (np.array([0.675, 1.281, 1.645, 1.96, 2.326, 2.573, 3.085])
+            + np.array([-0.245, 0.25, 0.678, 1.149, 1.822, 2.364, 3.615])
+            + np.array([-0.105, -0.305, -0.362, -0.391, -0.396, -0.345, -0.154]))
+_AD_FIT = np.polyfit(_AD_CRIT, np.log(_AD_SIG), 2)
+
+
+def anderson_darling(cw: np.ndarray, cr: np.ndarray) -> tuple[float | None, float | None]:
+    """Normalised k-sample AD statistic and p-value, values tied within bins."""
+    keep = (cw + cr) > 0
+    if keep.sum() < 2:
+        return None, None
+    w = cw[keep].astype(np.float64)
+    r = cr[keep].astype(np.float64)
+    lj = w + r
+    N = lj.sum()
+    bj = np.cumsum(lj) - lj + lj / 2.0
+    a2 = 0.0
+    for s in (w, r):
+        ni = s.sum()
+        mij = np.cumsum(s) - s / 2.0
+        inner = lj / N * (N * mij - bj * ni) ** 2 / (bj * (N - bj) - N * lj / 4.0)
+        a2 += inner.sum() / ni
+    a2 *= (N - 1.0) / N
+    stat = (a2 - 1) / _ad_sigma(int(w.sum()), int(r.sum()))
+    if stat < _AD_CRIT.min():
+        p = float(_AD_SIG.max())
+    elif stat > _AD_CRIT.max():
+        p = float(_AD_SIG.min())
+    else:
+        p = math.exp(np.polyval(_AD_FIT, stat))
+    return float(stat), p
+
+
+def deciles(counts: np.ndarray, n_bins: int) -> np.ndarray:
+    """Fine bins (underflow, n_bins, overflow) summed into the 10 reference deciles."""
+    cut = np.rint(np.arange(1, 10) * n_bins / 10).astype(np.int64)
+    c = np.cumsum(counts[..., :-1], axis=-1)  # through each fine bin, overflow excluded
+    at = c[..., cut]
+    total = counts.sum(axis=-1, keepdims=True)
+    edges = np.concatenate([np.zeros(at.shape[:-1] + (1,), np.int64), at, total], axis=-1)
+    return np.diff(edges, axis=-1)
+
+
+def psi(pw_counts: np.ndarray, pr_counts: np.ndarray) -> float:
+    pw = np.maximum(pw_counts / max(pw_counts.sum(), 1), PSI_FLOOR)
+    pr = np.maximum(pr_counts / max(pr_counts.sum(), 1), PSI_FLOOR)
+    return float(np.sum((pw - pr) * np.log(pw / pr)))
+
+
+def js_distance(cw: np.ndarray, cr: np.ndarray) -> float:
+    p = cw / cw.sum()
+    q = cr / cr.sum()
+    m = (p + q) / 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl_p = np.where(p > 0, p * np.log(p / m), 0.0).sum()
+        kl_q = np.where(q > 0, q * np.log(q / m), 0.0).sum()
+    return float(math.sqrt(max((kl_p + kl_q) / 2.0, 0.0) / math.log(2.0)))
+
+
+def bin_points(edges: np.ndarray) -> np.ndarray:
+    """Where each bin's mass sits for Wasserstein: underflow, midpoints, overflow."""
+    return np.concatenate([[edges[0]], (edges[:-1] + edges[1:]) / 2.0, [edges[-1]]])
+
+
+def wasserstein(cw: np.ndarray, cr: np.ndarray, points: np.ndarray) -> float:
+    fw = np.cumsum(cw) / cw.sum()
+    fr = np.cumsum(cr) / cr.sum()
+    return float(np.sum(np.abs(fw - fr)[:-1] * np.diff(points)))
+
+
+# -- categorical ----------------------------------------------------------------------------
+
+def chi2_test(cw: np.ndarray, cr: np.ndarray) -> tuple[float, float | None, float]:
+    from scipy.stats import chi2
+
+    t = np.vstack([cw, cr]).astype(np.float64)
+    t = t[:, t.sum(axis=0) > 0]
+    if t.shape[1] < 2:
+        return 0.0, None, 0.0
+    n = t.sum()
+    e = t.sum(axis=1, keepdims=True) * t.sum(axis=0, keepdims=True) / n
+    stat = float(((t - e) ** 2 / e).sum())
+    return stat, float(chi2.sf(stat, t.shape[1] - 1)), math.sqrt(stat / n)
+
+
+# -- fairness -------------------------------------------------------------------------------
+
+def _z_sf(z: float) -> float:
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def ratio_test(k1: int, n1: int, k2: int, n2: int, threshold: float) -> tuple[float, float,
+                                                                               float, float]:
+    """ratio = (k1/n1) / (k2/n2) with group 1 the lower rate: one-sided p of H0 ratio >=
+    threshold (small p: the ratio is credibly below it) and a 95% interval of the ratio."""
+    p1, p2 = k1 / n1, k2 / n2
+    if p1 <= 0 or p2 <= 0:
+        r = 0.0 if p2 > 0 else 1.0
+        return r, (0.0 if r < threshold else 1.0), r, r
+    r = p1 / p2
+    se = math.sqrt((1 - p1) / (n1 * p1) + (1 - p2) / (n2 * p2))
+    if se == 0:
+        return r, (0.0 if r < threshold else 1.0), r, r
+    z = (math.log(r) - math.log(threshold)) / se
+    p = 1.0 - _z_sf(z)  # P(Z <= z)
+    lo, hi = math.exp(math.log(r) - 1.96 * se), math.exp(math.log(r) + 1.96 * se)
+    return r, p, lo, hi
+
+
+def diff_test(k1: int, n1: int, k2: int, n2: int) -> float | None:
+    """Two-sided two-proportion z-test of k1/n1 == k2/n2."""
+    if n1 == 0 or n2 == 0:
+        return None
+    p = (k1 + k2) / (n1 + n2)
+    se = math.sqrt(p * (1 - p) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return 1.0
+    return 2.0 * _z_sf(abs(k1 / n1 - k2 / n2) / se)
