@@ -146,7 +146,7 @@ def make_stage2(cfg: MonitorConfig, profile, client: dict[str, Any], extra_publi
     publisher = ReportPublisher(cfg, client, policy)
     broker = faust_broker_settings(cfg)
     app = build_app(
-        app_id=f"streamdrift-{cfg.monitor}", broker=broker["broker"],
+        app_id=f"{cfg.kafka.group_id}-stage2", broker=broker["broker"],
         broker_credentials=broker["broker_credentials"], partials_topic=cfg.topics.partials,
         size_ms=cfg.windows.size_ms, slide_ms=cfg.windows.slide_ms,
         merge=lambda blobs: merge_sketches(blobs, profile),

@@ -105,7 +105,8 @@ def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_00
                               lambda: WindowSketch.empty(profile))
         decoded.append((p, pw, batches))
     # the stream is over: every window up to the last event closes
-    final_wm = (end_ms if end_ms is not None else 0) + w.allowed_lateness_ms + w.size_ms
+    last = end_ms if end_ms is not None else 0
+    final_wm = last - last % (w.slide_ms or w.size_ms) + w.size_ms
     for p, pw, batches in decoded:
         for batch, bad in batches:
             closed = pw.absorb(batch.offset, batch.event_time_ms, bad, batch)

@@ -182,15 +182,23 @@ class ReportReader:
                 r = orjson.loads(m.value())
                 self.copies.setdefault(r["window_start_ms"], []).append(r)
 
-    def wait_for(self, n_windows: int, timeout_s: float, procs=()) -> dict[int, dict]:
+    def wait_for(self, n_windows: int, timeout_s: float, procs=(), before_ms: int | None = None
+                 ) -> dict[int, dict]:
+        """The first ``n_windows`` windows (those starting before ``before_ms`` when given:
+        after the data, idle partitions keep closing empty windows as wall time passes)."""
         deadline = time.monotonic() + timeout_s
-        while len(self.copies) < n_windows and time.monotonic() < deadline:
+
+        def got() -> int:
+            return sum(1 for w in self.copies if before_ms is None or w < before_ms)
+
+        while got() < n_windows and time.monotonic() < deadline:
             self.poll()
             for p in procs:
                 assert p.alive(), f"monitor died: see {p.log}\n{p.log.read_text()[-3000:]}"
-        assert len(self.copies) >= n_windows, (
-            f"only {len(self.copies)} of {n_windows} windows reported in {timeout_s}s")
-        return {w: v[0] for w, v in sorted(self.copies.items())}
+        assert got() >= n_windows, (
+            f"only {got()} of {n_windows} windows reported in {timeout_s}s")
+        return {w: v[0] for w, v in sorted(self.copies.items())
+                if before_ms is None or w < before_ms}
 
     def close(self) -> None:
         self.c.close()
