@@ -132,9 +132,9 @@ def reference_batch(prof: ReferenceProfile, numeric, categorical, score, predict
                     group) -> ColumnBatch:
     """Raw reference columns as a ColumnBatch in the profile's encodings."""
     names = prof.numeric_names
-    n = len(next(iter(numeric.values()))) if numeric else (
-        len(next(iter(categorical.values()))) if categorical else
-        (len(score) if score is not None else 0))
+    given = [*numeric.values(), *categorical.values(),
+             *(a for a in (score, prediction, label, group) if a is not None)]
+    n = len(given[0]) if given else 0
     num = np.array([np.asarray(numeric[k], np.float64) for k in names]).reshape(len(names), n)
     cats = prof.categories
     codes = np.full((len(categorical), n), CAT_MISSING, np.int32)

@@ -1,0 +1,70 @@
+"""Slow, obviously correct reference implementations, and the table of oracles.
+
+Each statistic of ``kernels`` maps to the library (or plain numpy) computation it must equal;
+``tests/test_kernels_stats.py`` walks ``ORACLES``. A new statistic is one new row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+
+
+def numpy_bins(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts per bin (underflow, bins, overflow) with searchsorted + bincount."""
+    v = values[np.isfinite(values)]
+    return np.bincount(np.searchsorted(edges, v, side="right"), minlength=edges.size + 1)
+
+
+def psi_numpy(cw: np.ndarray, cr: np.ndarray, floor: float = 1e-4) -> float:
+    pw = np.maximum(cw / cw.sum(), floor)
+    pr = np.maximum(cr / cr.sum(), floor)
+    return float(np.sum((pw - pr) * np.log(pw / pr)))
+
+
+def decile_counts(values: np.ndarray, edges: np.ndarray, n_bins: int) -> np.ndarray:
+    """Counts in the reference deciles, straight from the raw values (underflow joins the
+    first decile, overflow the last)."""
+    cut = edges[np.rint(np.arange(1, 10) * n_bins / 10).astype(int)]
+    v = values[np.isfinite(values)]
+    return np.bincount(np.searchsorted(cut, v, side="right"), minlength=10)
+
+
+def chi2_scipy(cw: np.ndarray, cr: np.ndarray) -> tuple[float, float]:
+    t = np.vstack([cw, cr])
+    t = t[:, t.sum(axis=0) > 0]
+    r = stats.chi2_contingency(t, correction=False)
+    return float(r.statistic), float(r.pvalue)
+
+
+def js_scipy(cw: np.ndarray, cr: np.ndarray) -> float:
+    return float(jensenshannon(cw / cw.sum(), cr / cr.sum(), base=2))
+
+
+def wasserstein_scipy(cw: np.ndarray, cr: np.ndarray, points: np.ndarray) -> float:
+    return float(stats.wasserstein_distance(points, points, cw, cr))
+
+
+def ad_scipy(cw: np.ndarray, cr: np.ndarray) -> tuple[float, float]:
+    """anderson_ksamp on the values replaced by their bin index."""
+    import warnings
+
+    idx = np.arange(cw.size)
+    a, b = np.repeat(idx, cw), np.repeat(idx, cr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = stats.anderson_ksamp([a, b], variant="midrank")
+    return float(r.statistic), float(r.pvalue)
+
+
+#: statistic -> (the oracle, what the test feeds it)
+ORACLES = {
+    "psi": (psi_numpy, "decile counts from the raw values"),
+    "js": (js_scipy, "bin counts"),
+    "wasserstein": (wasserstein_scipy, "bin counts at the bins' points"),
+    "chi2": (chi2_scipy, "category counts"),
+    "ad": (ad_scipy, "values replaced by bin index"),
+    "ks": (stats.ks_2samp, "raw values, within the documented bound"),
+    "fairness": ("fairlearn.metrics", "raw arrays"),
+}

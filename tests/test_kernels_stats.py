@@ -1,0 +1,150 @@
+"""Every statistic against its oracle (tests/reference.py), on many kinds of data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from kernels import ReferenceProfile, WindowSketch, evaluate
+from kernels.stats import (
+    anderson_darling, bin_points, chi2_test, deciles, js_distance, ks, psi, wasserstein,
+)
+from kernels.window import reference_batch
+from tests.reference import (
+    ad_scipy, chi2_scipy, decile_counts, js_scipy, numpy_bins, psi_numpy, wasserstein_scipy,
+)
+
+DISTS = {
+    "normal": lambda r, n: r.normal(0, 1, n),
+    "shifted": lambda r, n: r.normal(0.3, 1, n),
+    "scaled": lambda r, n: r.normal(0, 2.5, n),
+    "lognormal": lambda r, n: r.lognormal(1, 0.9, n),
+    "cauchy": lambda r, n: r.standard_cauchy(n),
+    "discrete": lambda r, n: r.integers(0, 7, n).astype(float),
+    "offset": lambda r, n: 1e9 + r.normal(0, 1e-3, n),
+    "float32": lambda r, n: r.normal(0, 1, n).astype(np.float32).astype(float),
+}
+
+
+def sketch_of(values: np.ndarray, ref: np.ndarray, n_bins: int = 1000):
+    p = ReferenceProfile.build(numeric={"x": ref}, n_bins=n_bins)
+    w = WindowSketch.empty(p).update(reference_batch(p, {"x": values}, {}, None, None, None,
+                                                     None))
+    return p, w
+
+
+@pytest.mark.parametrize("ref_kind", ["normal", "lognormal", "cauchy", "offset"])
+@pytest.mark.parametrize("win_kind", list(DISTS))
+def test_binned_statistics_equal_their_oracles(ref_kind, win_kind):
+    rng = np.random.default_rng(hash((ref_kind, win_kind)) % 2**32)
+    ref = DISTS[ref_kind](rng, 20_000)
+    win = DISTS[win_kind](rng, 5_000)
+    p, w = sketch_of(win, ref, n_bins=200)
+    cw, cr = w.numeric.counts[0], p.reference.numeric.counts[0]
+    e = p.edges[0]
+    assert (cw == numpy_bins(win, e)).all() and (cr == numpy_bins(ref, e)).all()
+    assert psi(deciles(cw, 200), deciles(cr, 200)) == pytest.approx(
+        psi_numpy(decile_counts(win, e, 200), decile_counts(ref, e, 200)), abs=1e-9)
+    assert js_distance(cw, cr) == pytest.approx(js_scipy(cw, cr), abs=1e-9)
+    pts = bin_points(e)
+    assert wasserstein(cw, cr, pts) == pytest.approx(wasserstein_scipy(cw, cr, pts),
+                                                     rel=1e-9, abs=1e-9)
+    a, ap = anderson_darling(cw, cr)
+    sa, sp = ad_scipy(cw, cr)
+    assert a == pytest.approx(sa, rel=1e-9, abs=1e-9) and ap == pytest.approx(sp, rel=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["normal", "shifted", "scaled", "lognormal", "cauchy"])
+def test_ks_within_the_documented_bound_of_scipy(kind):
+    """D from the sketch vs scipy's exact D on the raw values: within the largest bin mass
+    of either sample (reported as detail["error_bound"]); 0.001 on the default grid."""
+    rng = np.random.default_rng(7)
+    ref = rng.normal(0, 1, 100_000)
+    win = DISTS[kind](rng, 50_000)
+    p, w = sketch_of(win, ref)
+    r = {x.check: x for x in evaluate(p, w, min_events=10)}["ks"]
+    exact = stats.ks_2samp(win, ref, method="asymp")
+    bound = r.detail["error_bound"]
+    assert abs(r.statistic - exact.statistic) <= bound
+    if kind in ("normal",):  # same continuous distribution: bin masses ~ 1/1000
+        assert bound < 0.002 and abs(r.statistic - exact.statistic) <= 0.001
+    # p-value: the asymptotic formula at the sketch's D
+    assert r.p_value == pytest.approx(stats.kstwo.sf(r.statistic, round(
+        100_000 * 50_000 / 150_000)), rel=1e-9)
+
+
+def test_ks_continuous_default_grid_within_0_001():
+    rng = np.random.default_rng(3)
+    for shift in (0.0, 0.05, 0.3, 1.0):
+        ref, win = rng.normal(0, 1, 200_000), rng.normal(shift, 1, 100_000)
+        p, w = sketch_of(win, ref)
+        d, _ = ks(w.numeric.counts[0], p.reference.numeric.counts[0])
+        assert abs(d - stats.ks_2samp(win, ref).statistic) <= 0.001 + 1e-12
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(["a", "b", "c", "d", "zz"]), min_size=5, max_size=300),
+       st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=5, max_size=300))
+def test_categorical_statistics_equal_scipy(window, reference):
+    p = ReferenceProfile.build(numeric={}, categorical={"c": np.array(reference, object)})
+    batch = reference_batch(p, {}, {"c": np.array(window, object)}, None, None, None, None)
+    w = WindowSketch.empty(p).update(batch)
+    k = len(p.categories["c"])
+    cw = np.append(w.categorical.counts[0, :k], w.categorical.unseen[0])
+    cr = np.append(p.reference.categorical.counts[0, :k], p.reference.categorical.unseen[0])
+    stat, pv, v = chi2_test(cw, cr)
+    if pv is not None:
+        s2, p2 = chi2_scipy(cw, cr)
+        assert stat == pytest.approx(s2, rel=1e-9, abs=1e-9)
+        assert pv == pytest.approx(p2, rel=1e-9, abs=1e-12)
+    assert psi(cw, cr) == pytest.approx(psi_numpy(cw, cr), abs=1e-9)
+    assert js_distance(cw, cr) == pytest.approx(js_scipy(cw, cr), abs=1e-9)
+    r = {x.check: x for x in evaluate(p, w, min_events=1)}
+    unseen = sum(1 for x in window if x not in set(reference))
+    assert r["unseen_rate"].statistic == pytest.approx(unseen / len(window))
+
+
+def test_fairness_equals_fairlearn():
+    fm = pytest.importorskip("fairlearn.metrics")
+    rng = np.random.default_rng(11)
+    n = 20_000
+    groups = np.array(["a", "b", "c"], object)[rng.integers(0, 3, n)]
+    y = rng.integers(0, 2, n).astype(np.int8)
+    base = {"a": 0.5, "b": 0.35, "c": 0.45}
+    pr = np.array([base[g] for g in groups]) + 0.2 * y
+    pred = (rng.random(n) < pr).astype(np.int8)
+    p = ReferenceProfile.build(numeric={}, prediction=pred, label=y, group=groups,
+                               metadata={"reference_group": "a"})
+    w = WindowSketch.empty(p).update(reference_batch(p, {}, {}, None, pred, y, groups))
+    r = {(x.check, x.feature): x for x in evaluate(p, w, min_events=1, min_group_events=10)}
+    kw = dict(y_true=y, y_pred=pred, sensitive_features=groups)
+    assert r[("disparate_impact", "*")].statistic == pytest.approx(
+        fm.demographic_parity_ratio(**kw), abs=1e-12)
+    assert r[("demographic_parity_diff", "*")].statistic == pytest.approx(
+        fm.demographic_parity_difference(**kw), abs=1e-12)
+    assert r[("equalized_odds_diff", "*")].statistic == pytest.approx(
+        fm.equalized_odds_difference(**kw), abs=1e-12)
+    assert r[("equalized_odds_ratio", "*")].statistic == pytest.approx(
+        fm.equalized_odds_ratio(**kw), abs=1e-12)
+    assert r[("equal_opportunity_diff", "*")].statistic == pytest.approx(
+        fm.equal_opportunity_difference(**kw), abs=1e-12)
+    sel = fm.MetricFrame(metrics=fm.selection_rate, y_true=y, y_pred=pred,
+                         sensitive_features=groups).by_group
+    for g in "abc":
+        assert r[("selection_rate", g)].statistic == pytest.approx(sel[g], abs=1e-12)
+    # vs the reference group
+    assert r[("disparate_impact_ref", "b")].statistic == pytest.approx(sel["b"] / sel["a"],
+                                                                       abs=1e-12)
+    di = r[("disparate_impact", "*")]
+    assert di.p_value is not None and di.detail["ci_low"] <= di.effect_size <= di.detail["ci_high"]
+
+
+def test_insufficient_windows_say_so():
+    rng = np.random.default_rng(0)
+    p, w = sketch_of(rng.normal(size=50), rng.normal(size=5000), n_bins=100)
+    assert all(not r.sufficient for r in evaluate(p, w, min_events=500))
+    empty = WindowSketch.empty(p)
+    assert all(not r.sufficient and r.statistic is None for r in evaluate(p, empty))
