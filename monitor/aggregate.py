@@ -6,10 +6,10 @@ tables (in :mod:`monitor.agents`) and over plain dicts (in replay and in tests).
 Rules:
 - a partial for window W from partition p replaces any earlier one for (W, p) — partials are
   full snapshots, so a re-sent partial is harmless;
-- every message carries its partition's watermark; window W closes when the watermarks of
-  *all* source partitions have passed W's end. Because one source partition's messages are
-  in order on the partials topic, its partial for W (if it had events there) has arrived by
-  then;
+- progress messages carry their partition's watermark; window W closes when the watermarks
+  of *all* source partitions have passed W's end. A partition publishes its partials before
+  the progress that passes them, and one partition's messages are in order on the partials
+  topic, so its partial for W (if it had events there) has arrived by then;
 - windows close in order, one slide apart, from the first window seen on: a window in which
   no partition had an event closes as an empty window (a silent producer shows up as a
   window with zero events, not as a gap);
@@ -22,7 +22,10 @@ Rules:
 ...                        tables=Tables.in_memory())
 >>> msg = PartialMessage("partial", "m", 0, 1, watermark_ms=25, next_offset=3,
 ...                      window_start_ms=0, window_end_ms=10, events=3)
->>> [(w.start_ms, w.events) for w in agg.on_message(msg)]
+>>> agg.on_message(msg)
+[]
+>>> [(w.start_ms, w.events) for w in agg.on_message(
+...     PartialMessage("progress", "m", 0, 1, watermark_ms=25, next_offset=3))]
 [(0, 3), (10, 0)]
 """
 
@@ -86,9 +89,11 @@ class WindowAggregator:
                     t.windows[str(w)] = sorted([*have, m.partition])
                 if nxt is None or w < nxt:  # nothing closed yet: start at the earliest
                     t.meta["next_window"] = w
-        key = str(m.partition)
-        if m.watermark_ms > int(t.progress.get(key, -(2**62))):
-            t.progress[key] = m.watermark_ms
+        if m.kind == "progress":  # only progress moves a partition's watermark here: a
+            # partial's watermark may already be past a later window whose partial follows
+            key = str(m.partition)
+            if m.watermark_ms > int(t.progress.get(key, -(2**62))):
+                t.progress[key] = m.watermark_ms
         return self._close_ready()
 
     def low_watermark(self) -> int | None:

@@ -214,7 +214,8 @@ class SourceStage:
         its watermark follows the most advanced partition this worker owns, or, if all are
         idle, moves with the wall clock from where it stood."""
         idle = [p for p, t in self._last_data.items()
-                if (now - t) * 1000 >= self.idle_timeout_ms and p in self.parts]
+                if (now - t) * 1000 >= self.idle_timeout_ms and p in self.parts
+                and self._caught_up(p)]
         if not idle:
             return
         busiest = max((pw.watermark_ms for p, pw in self.parts.items() if p not in idle),
@@ -230,6 +231,16 @@ class SourceStage:
                 out.append((p, pw.advance(target)))
         if out:
             self._publish(out)
+
+    def _caught_up(self, p: int) -> bool:
+        """Idle means no new data *and* nothing left to read: a partition that is merely
+        behind (its data not fetched yet) must not have its windows closed early."""
+        try:
+            _, hi = self.consumer.get_watermark_offsets(TopicPartition(self.topic, p),
+                                                        timeout=0.1, cached=True)
+        except Exception:
+            return False
+        return 0 <= hi <= self.parts[p].next_offset
 
     def _window_index(self, wm: int) -> int:
         return -1 if wm == NO_TIME else wm // self.slide_or_size
