@@ -11,11 +11,13 @@ The bin lookup is a uniform lookup table over ``[edges[0], edges[B]]`` (``4 B`` 
 holding the bin of its left end) followed by a short scan: constant work per value whatever
 the grid, which is what makes 60M feature values/s possible (a binary search is ~4x slower).
 
-Moments: ``s1 = Σ (x - pivot)`` and ``s2 = Σ (x - pivot)²`` with ``pivot`` the reference
-median, accumulated one value after another in event order — so a sketch's floats do not
-depend on how its events were cut into batches, and stay accurate with huge offsets (1e9 +
-noise). Merging adds them: exact for the integer state in any order; for the floats the result
-depends on the merge order, so stage 2 merges in partition order (DESIGN principle 2).
+Moments: shifted sums ``s1 = Σ (x - K)`` and ``s2 = Σ (x - K)²`` with ``K`` the sketch's
+first finite value, accumulated one value after another in event order — so a sketch's floats
+do not depend on how its events were cut into batches, and stay accurate with huge offsets
+(1e12 + noise, or a unit change far from the reference). Merging combines (n, mean, M2) with
+Chan's formulas and re-expresses them around the left sketch's K: exact for the integer state
+in any order; for the floats the result depends on the merge order, so stage 2 merges in
+partition order (DESIGN principle 2).
 
 >>> import numpy as np
 >>> edges = np.array([[0.0, 1.0, 2.0, 3.0]])
@@ -40,20 +42,20 @@ LUT_FACTOR = 4
 def _update(values, state, edges, lut, lut_lo, lut_scale, pivot, counts, icnt, fstat):
     """values float64 [F,N]; state int8 [F,N]; counts int64 [F,B+2];
     icnt int64 [F,6] = valid, missing, null, type_error, nan, inf;
-    fstat float64 [F,4] = s1, s2, min, max."""
+    fstat float64 [F,5] = K, s1, s2, min, max (K: the first finite value, NaN before)."""
     n_feat, n = values.shape
     nb_ = edges.shape[1] - 1
     n_cells = lut.shape[1]
     for f in range(n_feat):
-        s1 = fstat[f, 0]
-        s2 = fstat[f, 1]
-        mn = fstat[f, 2]
-        mx = fstat[f, 3]
+        kk = fstat[f, 0]
+        s1 = fstat[f, 1]
+        s2 = fstat[f, 2]
+        mn = fstat[f, 3]
+        mx = fstat[f, 4]
         e0 = edges[f, 0]
         eb = edges[f, nb_]
         lo = lut_lo[f]
         sc = lut_scale[f]
-        piv = pivot[f]
         valid = 0
         for i in range(n):
             st = state[f, i]
@@ -84,7 +86,9 @@ def _update(values, state, edges, lut, lut_lo, lut_scale, pivot, counts, icnt, f
                     k += 1
             counts[f, k] += 1
             valid += 1
-            d = x - piv
+            if kk != kk:
+                kk = x
+            d = x - kk
             s1 += d
             s2 += d * d
             if x < mn:
@@ -92,10 +96,11 @@ def _update(values, state, edges, lut, lut_lo, lut_scale, pivot, counts, icnt, f
             if x > mx:
                 mx = x
         icnt[f, 0] += valid
-        fstat[f, 0] = s1
-        fstat[f, 1] = s2
-        fstat[f, 2] = mn
-        fstat[f, 3] = mx
+        fstat[f, 0] = kk
+        fstat[f, 1] = s1
+        fstat[f, 2] = s2
+        fstat[f, 3] = mn
+        fstat[f, 4] = mx
 
 
 def build_lut(edges: np.ndarray, factor: int = LUT_FACTOR):
@@ -127,9 +132,10 @@ class NumericSketch:
     def empty(cls, edges: np.ndarray, pivot: np.ndarray, lut=None) -> "NumericSketch":
         edges = np.ascontiguousarray(edges, np.float64)
         n_feat, b1 = edges.shape
-        fstat = np.zeros((n_feat, 4), np.float64)
-        fstat[:, 2] = np.inf
-        fstat[:, 3] = -np.inf
+        fstat = np.zeros((n_feat, 5), np.float64)
+        fstat[:, 0] = np.nan
+        fstat[:, 3] = np.inf
+        fstat[:, 4] = -np.inf
         return cls(edges, np.ascontiguousarray(pivot, np.float64),
                    np.zeros((n_feat, b1 + 1), np.int64), np.zeros((n_feat, 6), np.int64),
                    fstat, lut)
@@ -151,11 +157,22 @@ class NumericSketch:
         return self
 
     def merge(self, other: "NumericSketch") -> "NumericSketch":
-        """A new sketch: self then other (the float sums depend on this order)."""
+        """A new sketch: self then other (the float moments depend on this order)."""
         fstat = np.empty_like(self.fstat)
-        fstat[:, :2] = self.fstat[:, :2] + other.fstat[:, :2]
-        fstat[:, 2] = np.minimum(self.fstat[:, 2], other.fstat[:, 2])
-        fstat[:, 3] = np.maximum(self.fstat[:, 3], other.fstat[:, 3])
+        na, nb_ = self.n.astype(np.float64), other.n.astype(np.float64)
+        n = na + nb_
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ma, mb = self._mean_m2(), other._mean_m2()
+            delta = mb[0] - ma[0]
+            mean = np.where(na == 0, mb[0], np.where(nb_ == 0, ma[0], ma[0] + delta * nb_ / n))
+            m2 = np.where(na == 0, mb[1], np.where(nb_ == 0, ma[1],
+                                                     ma[1] + mb[1] + delta * delta * na * nb_ / n))
+        k = np.where(na > 0, self.fstat[:, 0], other.fstat[:, 0])
+        fstat[:, 0] = k
+        fstat[:, 1] = np.where(n > 0, n * (mean - k), 0.0)
+        fstat[:, 2] = np.where(n > 0, m2 + n * (mean - k) ** 2, 0.0)
+        fstat[:, 3] = np.minimum(self.fstat[:, 3], other.fstat[:, 3])
+        fstat[:, 4] = np.maximum(self.fstat[:, 4], other.fstat[:, 4])
         return NumericSketch(self.edges, self.pivot, self.counts + other.counts,
                              self.icnt + other.icnt, fstat, self._lut)
 
@@ -167,28 +184,32 @@ class NumericSketch:
     nan = property(lambda self: self.icnt[:, 4])
     inf = property(lambda self: self.icnt[:, 5])
 
+    def _mean_m2(self) -> tuple[np.ndarray, np.ndarray]:
+        n = self.n.astype(np.float64)
+        k, s1, s2 = self.fstat[:, 0], self.fstat[:, 1], self.fstat[:, 2]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(n > 0, k + s1 / n, np.nan)
+            m2 = np.where(n > 0, np.maximum(s2 - s1 * s1 / n, 0.0), 0.0)
+        return mean, m2
+
     @property
     def mean(self) -> np.ndarray:
-        n = self.n
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(n > 0, self.pivot + self.fstat[:, 0] / n, np.nan)
+        return self._mean_m2()[0]
 
     @property
     def variance(self) -> np.ndarray:
         """Sample variance (ddof=1); NaN below two values."""
         n = self.n.astype(np.float64)
-        s1, s2 = self.fstat[:, 0], self.fstat[:, 1]
         with np.errstate(invalid="ignore", divide="ignore"):
-            v = (s2 - s1 * s1 / n) / (n - 1)
-        return np.where(n > 1, np.maximum(v, 0.0), np.nan)
+            return np.where(n > 1, self._mean_m2()[1] / (n - 1), np.nan)
 
     @property
     def min(self) -> np.ndarray:
-        return np.where(self.n > 0, self.fstat[:, 2], np.nan)
+        return np.where(self.n > 0, self.fstat[:, 3], np.nan)
 
     @property
     def max(self) -> np.ndarray:
-        return np.where(self.n > 0, self.fstat[:, 3], np.nan)
+        return np.where(self.n > 0, self.fstat[:, 4], np.nan)
 
     # bytes ---------------------------------------------------------------------------
     def state_arrays(self) -> list[np.ndarray]:
