@@ -1,0 +1,393 @@
+"""Building the config: JSON Schema validation with messages that name each bad field by its
+path, and the cross-field checks and defaults that turn a schema-valid dict into the frozen
+:class:`~monitor.config.MonitorConfig`. The public entry points are
+:func:`monitor.config.from_dict` and :func:`monitor.config.load`; this module is their inside.
+
+>>> validate({"monitor": "m", "kafka": {"bootstrap": "k:9092"}, "stream": {"topic": "t"},
+...           "features": {"numeric": ["x"]}, "windows": {"size": "abc"},
+...           "reference": {"profile": "/r"}})
+Traceback (most recent call last):
+...
+monitor.errors.ConfigError: windows.size: expected a duration like "60s" or "5m" (ms, s, m, h, d) or an integer of milliseconds, above 0, got "abc"
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import difflib
+import json
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from monitor.config import (
+    BOOTSTRAP_ENV, HTTP_HOST_ENV, AlertsConfig, CategoricalChecks, ChecksConfig,
+    EventTimeConfig, FairnessChecks, FeatureRule, FeatureSettings, FeaturesConfig, FrozenMap,
+    HttpConfig, KafkaConfig, MonitorConfig, NumericChecks, OutputConfig, PredictionConfig,
+    QualityChecks, ReferenceConfig, SaslConfig, Secret, SensitiveConfig, Silence, SlackConfig,
+    StreamConfig, TlsConfig, TopicsConfig, TriggersConfig, WindowsConfig, parse_duration)
+from monitor.errors import ConfigError
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "monitor-config.schema.json"
+_SECRET_KEYS = {"password", "token", "webhook_url", "key_password", "sasl.password",
+                "ssl.key.password", "sasl.oauthbearer.client.secret"}
+
+
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads(SCHEMA_PATH.read_text())
+    return jsonschema.Draft202012Validator(schema)
+
+
+def validate(d: Any) -> None:
+    """Check ``d`` against the JSON Schema; raise one ConfigError listing every problem."""
+    if not isinstance(d, dict):
+        raise ConfigError("", f"expected a mapping at the top of the config, got {_show(d)}")
+    problems: dict[str, str] = {}
+    for err in sorted(_validator().iter_errors(d), key=lambda e: [str(x) for x in e.path]):
+        for path, msg in _explain(err):
+            problems.setdefault(path, msg)
+    if problems:
+        items = sorted(problems.items())
+        raise ConfigError(items[0][0], items[0][1], items)
+
+
+def _fmt_path(parts) -> str:
+    out = ""
+    for x in parts:
+        out += f"[{x}]" if isinstance(x, int) else (f".{x}" if out else str(x))
+    return out
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, dict):
+        return "a mapping"
+    if isinstance(v, list):
+        return "a list"
+    s = json.dumps(v, default=str)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def _explain(err: jsonschema.ValidationError) -> list[tuple[str, str]]:
+    path = _fmt_path(err.absolute_path)
+    kw, schema, inst = err.validator, err.schema, err.instance
+    if kw == "additionalProperties":
+        known = sorted(schema.get("properties", {}))
+        out = []
+        for k in sorted(set(inst) - set(known), key=str):
+            msg = "unknown field"
+            if str(k) in _SECRET_KEYS:
+                msg += (f": secrets are never written in the config; give {k}_env (an "
+                        f"environment variable name) or {k}_file (a path) instead")
+            else:
+                near = difflib.get_close_matches(str(k), known, n=1) or \
+                    [x for x in known if x.startswith(str(k))][:1]
+                msg += f" (did you mean {near[0]!r}?)" if near else ""
+                msg += f"; expected one of: {', '.join(known)}" if known else ""
+            out.append((_fmt_path([*err.absolute_path, k]), msg))
+        return out
+    if kw == "required":
+        missing = err.message.split("'")[1] if "'" in err.message else err.message
+        return [(_fmt_path([*err.absolute_path, missing]), "required field is missing")]
+    if kw == "uniqueItems":
+        seen, dup = [], None
+        for x in inst:
+            if x in seen:
+                dup = x
+                break
+            seen.append(x)
+        return [(path, f"{_show(dup)} is listed more than once")]
+    if kw == "enum":
+        want = "one of " + ", ".join(json.dumps(x) for x in err.validator_value)
+    elif "x-expected" in schema:
+        want = schema["x-expected"]
+    elif kw == "type":
+        t = err.validator_value
+        want = " or ".join(t) if isinstance(t, list) else {
+            "object": "a mapping", "array": "a list", "integer": "an integer",
+            "number": "a number", "string": "a string", "boolean": "true or false",
+        }.get(t, t)
+    elif kw in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        op = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">",
+              "exclusiveMaximum": "<"}[kw]
+        want = f"a number {op} {err.validator_value}"
+    else:
+        want = err.message
+    return [(path, f"expected {want}, got {_show(inst)}")]
+
+
+class Builder:
+    """Turns a schema-valid dict into the frozen config, collecting cross-field problems."""
+
+    def __init__(self, d: dict, base: Path, env: Mapping[str, str]) -> None:
+        self.d, self.base, self.env = d, base, env
+        self.problems: list[tuple[str, str]] = []
+
+    def bad(self, path: str, msg: str) -> None:
+        self.problems.append((path, msg))
+
+    def path(self, p: str | None) -> Path | None:
+        if p is None:
+            return None
+        q = Path(os.path.expanduser(p))
+        return q if q.is_absolute() else (self.base / q)
+
+    def secret(self, sect: dict, key: str, where: str, required: bool) -> Secret | None:
+        e, f = sect.get(f"{key}_env"), sect.get(f"{key}_file")
+        if e is not None and f is not None:
+            self.bad(f"{where}.{key}_env", f"give either {key}_env or {key}_file, not both")
+            return None
+        if e is not None:
+            return Secret(env=e, field=f"{where}.{key}_env")
+        if f is not None:
+            return Secret(file=self.path(f), field=f"{where}.{key}_file")
+        if required:
+            self.bad(f"{where}.{key}_env", f"required: give {key}_env (an environment variable "
+                     f"name) or {key}_file (a path)")
+        return None
+
+    def build(self) -> MonitorConfig:
+        d = self.d
+        name = d["monitor"]
+        kafka = self.kafka(d["kafka"], name)
+        stream = self.stream(d["stream"])
+        prediction = self.prediction(d.get("prediction") or {})
+        sensitive = (SensitiveConfig(**d["sensitive"]) if d.get("sensitive") else None)
+        checks = self.checks(d.get("checks") or {})
+        features = self.features(d.get("features") or {}, checks)
+        self.check_fields(features, prediction, sensitive, stream)
+        windows = self.windows(d["windows"])
+        ref = d["reference"]
+        reference = ReferenceConfig(profile=self.path(ref["profile"]),
+                                    rolling_windows=ref.get("rolling_windows", 0))
+        t = d.get("topics") or {}
+        topics = TopicsConfig(**{k: t.get(k, f"streamdrift.{name}.{suffix}") for k, suffix in (
+            ("partials", "partials"), ("reports", "reports"), ("alerts", "alerts"),
+            ("triggers", "triggers"), ("dead_letter", "dlq"), ("state", "state"))})
+        used = [(k, v) for k, v in vars(topics).items() if v == stream.topic]
+        for k, _ in used:
+            self.bad(f"topics.{k}", f"must differ from stream.topic ({stream.topic!r})")
+        o = d.get("output") or {}
+        output = OutputConfig(reports_jsonl=self.path(o.get("reports_jsonl")),
+                              include_raw_values=o.get("include_raw_values", False))
+        alerts = self.alerts(d.get("alerts") or {})
+        slack = self.slack(d["slack"]) if d.get("slack") else None
+        tr = dict(d.get("triggers") or {})
+        if "cooldown" in tr:
+            tr["cooldown_ms"] = parse_duration(tr.pop("cooldown"))
+        triggers = TriggersConfig(**tr)
+        http = HttpConfig(**{**(d.get("http") or {}),
+                             **({"host": self.env[HTTP_HOST_ENV]} if self.env.get(HTTP_HOST_ENV)
+                                else {})})
+        if self.problems:
+            raise ConfigError(self.problems[0][0], self.problems[0][1], self.problems)
+        return MonitorConfig(monitor=name, kafka=kafka, stream=stream, features=features,
+                             prediction=prediction, sensitive=sensitive, windows=windows,
+                             reference=reference, checks=checks, topics=topics, output=output,
+                             alerts=alerts, slack=slack, triggers=triggers, http=http)
+
+    def kafka(self, k: dict, name: str) -> KafkaConfig:
+        b = k["bootstrap"]
+        bootstrap = ",".join(b) if isinstance(b, list) else b
+        bootstrap = self.env.get(BOOTSTRAP_ENV) or bootstrap
+        proto = k.get("security_protocol", "PLAINTEXT")
+        sasl = None
+        if k.get("sasl"):
+            s = k["sasl"]
+            pw = self.secret(s, "password", "kafka.sasl", required=True)
+            sasl = SaslConfig(mechanism=s["mechanism"], username=s["username"], password=pw)
+            if not proto.startswith("SASL_"):
+                self.bad("kafka.security_protocol", "kafka.sasl is set, so expected SASL_SSL "
+                         f"or SASL_PLAINTEXT, got {proto!r}")
+        elif proto.startswith("SASL_"):
+            self.bad("kafka.sasl", f"required when kafka.security_protocol is {proto}")
+        tls = None
+        if k.get("tls"):
+            t = k["tls"]
+            if not proto.endswith("SSL"):
+                self.bad("kafka.tls", f"only used with security_protocol SSL or SASL_SSL, "
+                         f"got {proto!r}")
+            if ("cert_file" in t) != ("key_file" in t):
+                self.bad("kafka.tls.key_file" if "cert_file" in t else "kafka.tls.cert_file",
+                         "cert_file and key_file go together (client certificate)")
+            kp = self.secret(t, "key_password", "kafka.tls", required=False)
+            if kp is not None and "key_file" not in t:
+                self.bad("kafka.tls.key_password_env", "given without kafka.tls.key_file")
+            tls = TlsConfig(ca_file=self.path(t.get("ca_file")),
+                            cert_file=self.path(t.get("cert_file")),
+                            key_file=self.path(t.get("key_file")), key_password=kp,
+                            check_hostname=t.get("check_hostname", True))
+        props = dict(k.get("properties") or {})
+        for key in props:
+            if key in _SECRET_KEYS or key.endswith((".password", ".secret")):
+                self.bad(f"kafka.properties.{key}", "secrets are never written in the config; "
+                         "use kafka.sasl.password_env / kafka.tls.key_password_env")
+            elif key in ("bootstrap.servers", "security.protocol", "group.id",
+                         "session.timeout.ms") or key.startswith(("sasl.", "ssl.")) and key in (
+                         "sasl.mechanism", "sasl.mechanisms", "sasl.username",
+                         "ssl.ca.location", "ssl.certificate.location", "ssl.key.location"):
+                self.bad(f"kafka.properties.{key}", "set by its own field in kafka "
+                         "(bootstrap, security_protocol, group_id, session_timeout_ms, sasl, "
+                         "tls); remove it here")
+        return KafkaConfig(bootstrap=bootstrap, security_protocol=proto, sasl=sasl, tls=tls,
+                           group_id=k.get("group_id", f"streamdrift-{name}"),
+                           session_timeout_ms=k.get("session_timeout_ms", 10_000),
+                           properties=FrozenMap(props))
+
+    def stream(self, s: dict) -> StreamConfig:
+        fmt = s.get("format", "json")
+        if fmt == "avro" and not s.get("schema_registry_url"):
+            self.bad("stream.schema_registry_url", "required when stream.format is avro "
+                     "(Confluent wire format: the schema is fetched by id)")
+        et = s.get("event_time")
+        return StreamConfig(
+            topic=s["topic"], format=fmt,
+            schema_registry_url=(s.get("schema_registry_url") or "").rstrip("/") or None,
+            event_time=EventTimeConfig(et["field"], et.get("unit", "ms")) if et else None,
+            event_id_field=s.get("event_id_field"), batch_size=s.get("batch_size", 10_000),
+            start_from=s.get("start_from", "earliest"),
+            snapshot_interval_ms=parse_duration(s.get("snapshot_interval", 5000)))
+
+    def prediction(self, p: dict) -> PredictionConfig:
+        if "threshold" in p and "score" not in p:
+            self.bad("prediction.threshold", "given without prediction.score")
+        kw = {("class_" if k == "class" else k): v for k, v in p.items()}
+        return PredictionConfig(**kw)
+
+    def checks(self, c: dict) -> ChecksConfig:
+        return ChecksConfig(
+            family_level=c.get("family_level", 0.01),
+            correction=c.get("correction", "bonferroni"),
+            numeric=NumericChecks(**c.get("numeric", {})),
+            categorical=CategoricalChecks(**c.get("categorical", {})),
+            prediction=NumericChecks(**c.get("prediction", {})),
+            fairness=FairnessChecks(**c.get("fairness", {})),
+            quality=QualityChecks(**c.get("quality", {})))
+
+    def features(self, f: dict, checks: ChecksConfig) -> FeaturesConfig:
+        numeric, categorical = tuple(f.get("numeric", ())), tuple(f.get("categorical", ()))
+        for name in set(numeric) & set(categorical):
+            self.bad("features.categorical", f"{name!r} is listed as numeric too")
+        rules = []
+        for i, r in enumerate(f.get("rules", ())):
+            where = f"features.rules[{i}]"
+            rng = tuple(r["range"]) if "range" in r else None
+            if rng and None not in rng and rng[0] > rng[1]:
+                self.bad(f"{where}.range", f"low {rng[0]} is above high {rng[1]}")
+            rule = FeatureRule(match=r["match"], type=r.get("type"), range=rng,
+                               drift=FrozenMap(r.get("drift", {})),
+                               quality=FrozenMap(r.get("quality", {})))
+            hits = [n for n in numeric if rule.applies_to(n, "numeric")] + \
+                   [n for n in categorical if rule.applies_to(n, "categorical")]
+            if not hits:
+                kind = f"{rule.type} " if rule.type else ""
+                self.bad(f"{where}.match", f"{rule.match!r} matches no configured {kind}"
+                         "feature (check the name or the glob)")
+            elif rng and not any(n in numeric for n in hits):
+                self.bad(f"{where}.range", "a range only applies to numeric features, and "
+                         f"{rule.match!r} matches only categorical ones")
+            rules.append(rule)
+        q = checks.quality
+        settings = {}
+        for kind, names, base in (("numeric", numeric, checks.numeric),
+                                  ("categorical", categorical, checks.categorical)):
+            for n in names:
+                s = dict(name=n, kind=kind, drift_enabled=base.enabled,
+                         psi_floor=base.psi_floor, js_floor=base.js_floor,
+                         quality_enabled=q.enabled, missing_rate_max=q.missing_rate_max,
+                         type_error_rate_max=q.type_error_rate_max,
+                         nonfinite_rate_max=q.nonfinite_rate_max,
+                         out_of_range_rate_max=q.out_of_range_rate_max)
+                if kind == "numeric":
+                    s.update(ks_floor=base.ks_floor, wasserstein_floor=base.wasserstein_floor)
+                else:
+                    s.update(chi2=base.chi2, unseen_rate_floor=base.unseen_rate_floor)
+                for rule in rules:
+                    if not rule.applies_to(n, kind):
+                        continue
+                    if rule.range is not None and kind == "numeric":
+                        s["range"] = rule.range
+                    for key, v in rule.drift.items():
+                        if key == "enabled":
+                            s["drift_enabled"] = v
+                        elif (key in ("ks_floor", "wasserstein_floor")) == (kind == "numeric") \
+                                or key in ("psi_floor", "js_floor"):
+                            s[key] = v
+                    for key, v in rule.quality.items():
+                        s["quality_enabled" if key == "enabled" else key] = v
+                settings[n] = FeatureSettings(**s)
+        return FeaturesConfig(numeric=numeric, categorical=categorical, rules=tuple(rules),
+                              settings=FrozenMap(settings))
+
+    def check_fields(self, feats: FeaturesConfig, p: PredictionConfig,
+                     sens: SensitiveConfig | None, stream: StreamConfig) -> None:
+        owner: dict[str, str] = {n: "features.numeric" for n in feats.numeric}
+        owner.update({n: "features.categorical" for n in feats.categorical})
+        others = [("prediction.score", p.score), ("prediction.class", p.class_),
+                  ("prediction.label", p.label),
+                  ("stream.event_time.field", stream.event_time and stream.event_time.field),
+                  ("stream.event_id_field", stream.event_id_field)]
+        if sens:  # the sensitive attribute may also be watched as a categorical feature
+            others.append(("sensitive.attribute", sens.attribute))
+        for where, name in others:
+            if not name:
+                continue
+            prev = owner.get(name)
+            if prev and not (where == "sensitive.attribute" and prev == "features.categorical"):
+                self.bad(where, f"field {name!r} is already used by {prev}")
+            owner.setdefault(name, where)
+        if not (feats.numeric or feats.categorical or p.score or p.class_):
+            self.bad("features", "nothing to watch: list features.numeric, "
+                     "features.categorical, or a prediction.score / prediction.class")
+        if sens and not (p.class_ or (p.score and p.threshold is not None)):
+            self.bad("sensitive", "fairness needs the model's decision: set prediction.class, "
+                     "or prediction.score with prediction.threshold")
+
+    def windows(self, w: dict) -> WindowsConfig:
+        size = parse_duration(w["size"])
+        slide = parse_duration(w["slide"]) if w.get("slide") is not None else None
+        if slide is not None and (slide > size or size % slide):
+            self.bad("windows.slide", f"must divide windows.size ({size} ms), got {slide} ms")
+        if slide == size:
+            slide = None
+        return WindowsConfig(
+            size_ms=size, slide_ms=slide,
+            allowed_lateness_ms=parse_duration(w.get("allowed_lateness", 10_000)),
+            idle_timeout_ms=parse_duration(w.get("idle_timeout", 30_000)),
+            min_events=w.get("min_events", 500))
+
+    def alerts(self, a: dict) -> AlertsConfig:
+        silences = []
+        for i, s in enumerate(a.get("silences", ())):
+            until = None
+            if "until" in s:
+                try:
+                    t = _dt.datetime.fromisoformat(s["until"].replace("Z", "+00:00"))
+                    if t.tzinfo is None:
+                        raise ValueError("no time zone")
+                    until = int(t.timestamp() * 1000)
+                except ValueError:
+                    self.bad(f"alerts.silences[{i}].until", "expected an ISO 8601 time with a "
+                             f"zone like \"2026-03-01T00:00:00Z\", got {_show(s['until'])}")
+            silences.append(Silence(reason=s["reason"], feature=s.get("feature", "*"),
+                                    check=s.get("check", "*"), family=s.get("family", "*"),
+                                    until_ms=until))
+        return AlertsConfig(confirm_windows=a.get("confirm_windows", 2),
+                            resolve_windows=a.get("resolve_windows", 2),
+                            repeat_interval_ms=parse_duration(a.get("repeat_interval", "1h")),
+                            silences=tuple(silences))
+
+    def slack(self, s: dict) -> SlackConfig:
+        token = self.secret(s, "token", "slack", required=False)
+        hook = self.secret(s, "webhook_url", "slack", required=False)
+        if token is None and hook is None and not any(k.startswith(("token_", "webhook_url_"))
+                                                      for k in s):
+            self.bad("slack.token_env", "required: give token_env / token_file (a bot token), "
+                     "or webhook_url_env / webhook_url_file")
+        return SlackConfig(channel=s["channel"], token=token, webhook_url=hook,
+                           base_url=s.get("base_url"), runbook_url=s.get("runbook_url"),
+                           mention=s.get("mention"))
