@@ -2,10 +2,19 @@
 
 :class:`CategoricalSketch` — C features, each with up to K reference categories. Columns of
 ``counts[c]``: ``0..K-1`` the reference categories, then ``K`` missing, ``K+1`` null,
-``K+2`` type error, ``K+3`` unseen (all unseen values). Unseen values are also tracked by
-hash in a bounded table of ``top_k`` slots per feature; once the table is full, further new
-hashes count in ``other``. (Merging two tables keeps the largest counts, ties by hash, and
-moves the rest to ``other``: deterministic, and the unseen total stays exact.)
+``K+2`` type error, ``K+3`` unseen (all unseen values).
+
+Unseen values are tracked by their 64-bit hash (never the raw value) in ``top_k`` slots per
+feature, and the slots are a function of the multiset of hashes alone, so that any split of
+the events, merged in any order, gives the same bytes: the slots hold the ``top_k`` *smallest
+distinct* hashes seen, sorted, each with its exact count; ``other`` counts every other unseen
+event. While a feature has at most ``top_k`` distinct unseen values (the usual case: a few new
+categories) the slots are exactly its unseen categories with exact counts, so the top-k by
+count (:meth:`CategoricalSketch.top_unseen`) is exact; beyond that they are a uniform sample of
+the distinct unseen values (a bottom-k sketch: ``top_k / (max hash / 2**64)`` estimates how
+many distinct values there were) with exact counts. Order-dependent heavy-hitter summaries
+(Misra-Gries, space-saving) would find more of the frequent ones, but their state depends on
+the arrival order, which would break the "same bytes whatever the split" contract.
 
 :class:`GroupSketch` — per sensitive group (G groups, plus a last row for events whose group
 is missing or unseen): ``n, positive predictions, predictions known, TP, FP, TN, FN``
@@ -13,10 +22,10 @@ is missing or unseen): ``n, positive predictions, predictions known, TP, FP, TN,
 
 >>> import numpy as np
 >>> s = CategoricalSketch.empty(n_features=1, n_categories=2, top_k=2)
->>> s = s.update(np.array([[0, 1, 1, -1, -4, -4, -4]], np.int32),
-...              np.array([[0, 0, 0, 0, 5, 6, 7]], np.uint64))
+>>> s = s.update(np.array([[0, 1, 1, -1, -4, -4, -4, -4]], np.int32),
+...              np.array([[0, 0, 0, 0, 7, 5, 6, 5]], np.uint64))
 >>> s.counts.tolist(), s.top_hash.tolist(), s.top_count.tolist(), s.other.tolist()
-([[1, 2, 1, 0, 0, 3]], [[5, 6]], [[1, 1]], [1])
+([[1, 2, 1, 0, 0, 4]], [[5, 6]], [[2, 1]], [1])
 """
 
 from __future__ import annotations
@@ -35,28 +44,38 @@ def _cat_update(codes, hashes, counts, top_hash, top_count, other):
     k = counts.shape[1] - 4
     slots = top_hash.shape[1]
     for c in range(n_feat):
+        used = 0
+        while used < slots and top_count[c, used] > 0:
+            used += 1
         for i in range(n):
             code = codes[c, i]
-            if code >= 0:
+            if code >= 0 and code < k:
                 counts[c, code] += 1
-            elif code == -4:
+            elif code == -1 or code == -2:
+                counts[c, k - 1 - code] += 1  # -1 -> K, -2 -> K+1
+            elif code != -4:
+                counts[c, k + 2] += 1  # type error, or a code the profile does not know
+            else:
                 counts[c, k + 3] += 1
                 h = hashes[c, i]
-                placed = False
-                for s in range(slots):
-                    if top_count[c, s] > 0 and top_hash[c, s] == h:
-                        top_count[c, s] += 1
-                        placed = True
-                        break
-                    if top_count[c, s] == 0:
-                        top_hash[c, s] = h
-                        top_count[c, s] = 1
-                        placed = True
-                        break
-                if not placed:
-                    other[c] += 1
-            else:
-                counts[c, k - 1 - code] += 1  # -1 -> K, -2 -> K+1, -3 -> K+2
+                # slots[:used] sorted ascending: find h or where it goes
+                pos = 0
+                while pos < used and top_hash[c, pos] < h:
+                    pos += 1
+                if pos < used and top_hash[c, pos] == h:
+                    top_count[c, pos] += 1
+                elif pos == slots:
+                    other[c] += 1  # larger than every kept hash, and the slots are full
+                else:
+                    if used == slots:  # evict the largest kept hash
+                        other[c] += top_count[c, slots - 1]
+                        used -= 1
+                    for s in range(used, pos, -1):
+                        top_hash[c, s] = top_hash[c, s - 1]
+                        top_count[c, s] = top_count[c, s - 1]
+                    top_hash[c, pos] = h
+                    top_count[c, pos] = 1
+                    used += 1
 
 
 @nb.njit(nogil=True, cache=True)
@@ -94,6 +113,11 @@ class CategoricalSketch:
 
     @classmethod
     def empty(cls, n_features: int, n_categories: int, top_k: int = 16) -> "CategoricalSketch":
+        """A sketch that has seen nothing.
+
+        >>> CategoricalSketch.empty(2, 3, top_k=4).counts.shape
+        (2, 7)
+        """
         return cls(np.zeros((n_features, n_categories + EXTRA), np.int64),
                    np.zeros((n_features, top_k), np.uint64),
                    np.zeros((n_features, top_k), np.int64), np.zeros(n_features, np.int64))
@@ -103,6 +127,14 @@ class CategoricalSketch:
         return self.counts.shape[1] - EXTRA
 
     def update(self, codes: np.ndarray, hashes: np.ndarray) -> "CategoricalSketch":
+        """Absorb codes [C, N] (int32, :mod:`kernels.batch` encoding) and the unseen values'
+        hashes [C, N]; returns self. Codes the profile does not know count as type errors.
+
+        >>> s = CategoricalSketch.empty(1, 1).update(np.array([[0, 5]], np.int32),
+        ...                                          np.zeros((1, 2), np.uint64))
+        >>> s.counts.tolist()
+        [[1, 0, 0, 1, 0]]
+        """
         codes = np.ascontiguousarray(codes, np.int32)
         if codes.shape[1]:
             _cat_update(codes, np.ascontiguousarray(hashes, np.uint64), self.counts,
@@ -110,6 +142,18 @@ class CategoricalSketch:
         return self
 
     def merge(self, other: "CategoricalSketch") -> "CategoricalSketch":
+        """A new sketch holding both: the smallest ``top_k`` distinct hashes of the two, counts
+        added, the rest moved to ``other`` (exact: a hash among the smallest of the union is
+        among the smallest of each part, so both parts kept its full count).
+
+        >>> a = CategoricalSketch.empty(1, 0, 1).update(np.array([[-4]], np.int32),
+        ...                                              np.array([[9]], np.uint64))
+        >>> b = CategoricalSketch.empty(1, 0, 1).update(np.array([[-4]], np.int32),
+        ...                                              np.array([[3]], np.uint64))
+        >>> m = a.merge(b)
+        >>> m.top_hash.tolist(), m.top_count.tolist(), m.other.tolist()
+        ([[3]], [[1]], [1])
+        """
         k = self.top_hash.shape[1]
         th = np.zeros_like(self.top_hash)
         tc = np.zeros_like(self.top_count)
@@ -118,15 +162,25 @@ class CategoricalSketch:
             h = np.concatenate([self.top_hash[c], other.top_hash[c]])
             n = np.concatenate([self.top_count[c], other.top_count[c]])
             keep = n > 0
-            h, n = h[keep], n[keep]
-            uh, inv = np.unique(h, return_inverse=True)
-            un = np.bincount(inv, weights=n, minlength=uh.size).astype(np.int64)
-            order = np.lexsort((uh, -un))  # largest count first, ties by hash
-            top = order[:k]
-            th[c, : top.size] = uh[top]
-            tc[c, : top.size] = un[top]
-            oth[c] += int(un[order[k:]].sum())
+            uh, inv = np.unique(h[keep], return_inverse=True)  # sorted ascending
+            un = np.zeros(uh.size, np.int64)
+            np.add.at(un, inv, n[keep])
+            th[c, : min(k, uh.size)] = uh[:k]
+            tc[c, : min(k, uh.size)] = un[:k]
+            oth[c] += int(un[k:].sum())
         return CategoricalSketch(self.counts + other.counts, th, tc, oth)
+
+    def top_unseen(self, c: int, k: int | None = None) -> list[tuple[int, int]]:
+        """``(hash, count)`` of feature ``c``'s kept unseen values, most frequent first (ties
+        by hash); exact while the feature has at most ``top_k`` distinct unseen values.
+
+        >>> s = CategoricalSketch.empty(1, 0, 4).update(np.array([[-4, -4, -4]], np.int32),
+        ...                                              np.array([[8, 2, 8]], np.uint64))
+        >>> s.top_unseen(0)
+        [(8, 2), (2, 1)]
+        """
+        pairs = [(int(h), int(n)) for h, n in zip(self.top_hash[c], self.top_count[c]) if n > 0]
+        return sorted(pairs, key=lambda p: (-p[1], p[0]))[:k]
 
     missing = property(lambda self: self.counts[:, -4])
     null = property(lambda self: self.counts[:, -3])
@@ -152,9 +206,17 @@ class GroupSketch:
 
     @classmethod
     def empty(cls, n_groups: int) -> "GroupSketch":
+        """Counts for ``n_groups`` groups plus the "no group" row.
+
+        >>> g = GroupSketch.empty(2).update(np.array([0, 1, -1], np.int32),
+        ...     np.array([1, 0, 1], np.int8), np.array([1, 1, -1], np.int8))
+        >>> g.counts.tolist()
+        [[1, 1, 1, 1, 0, 0, 0], [1, 0, 1, 0, 0, 0, 1], [1, 1, 1, 0, 0, 0, 0]]
+        """
         return cls(np.zeros((n_groups + 1, len(cls.COLUMNS)), np.int64))
 
     def update(self, group: np.ndarray, pred: np.ndarray, label: np.ndarray) -> "GroupSketch":
+        """Absorb group [N] (int32), prediction and label [N] (int8: 1, 0, -1 absent)."""
         if group.shape[0]:
             _group_update(np.ascontiguousarray(group, np.int32),
                           np.ascontiguousarray(pred, np.int8),
@@ -162,6 +224,7 @@ class GroupSketch:
         return self
 
     def merge(self, other: "GroupSketch") -> "GroupSketch":
+        """A new sketch: the counts added (exact, any order)."""
         return GroupSketch(self.counts + other.counts)
 
     def to_bytes(self) -> bytes:

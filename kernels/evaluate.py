@@ -52,13 +52,14 @@ def _numeric(name, cw, cr, edges, nb, min_events) -> list[Result]:
         return [Result(c, name, None, None, None, nw, nr, False)
                 for c in ("ks", "ad", "psi", "wasserstein", "js")]
     ok = nw >= min_events
-    d, p = ks(cw, cr)
+    d, p, d_upper = ks(cw, cr)
     ad, adp = anderson_darling(cw, cr)
     ps = psi(deciles(cw, nb), deciles(cr, nb))
     w1 = wasserstein(cw, cr, bin_points(edges))
     js = js_distance(cw, cr)
-    bound = float(max((cw[1:-1] / nw).max(initial=0.0), (cr[1:-1] / nr).max(initial=0.0)))
-    return [Result("ks", name, d, p, d, nw, nr, ok, {"error_bound": bound}),
+    bound = float(max((cw / nw).max(), (cr / nr).max()))
+    return [Result("ks", name, d, p, d, nw, nr, ok, {"d_upper": d_upper,
+                                                       "max_bin_mass": bound}),
             Result("ad", name, ad, adp, ad, nw, nr, ok and ad is not None),
             Result("psi", name, ps, None, ps, nw, nr, ok),
             Result("wasserstein", name, w1, None, w1, nw, nr, ok),

@@ -1,180 +1,236 @@
-"""Numeric sketch: counts on a fine grid of reference quantiles, plus exact counters and moments.
+"""Numeric sketch: counts on a grid of reference quantiles, exact counters, exact moments.
 
-The grid of feature f is ``edges[f]`` (B+1 non-decreasing reference quantiles). Bin 0 counts
-values below ``edges[f, 0]`` (underflow), bin k in 1..B counts ``edges[k-1] <= x < edges[k]``,
-bin B+1 counts ``x >= edges[B]`` (overflow): bin = ``searchsorted(edges, x, "right")``.
+State of F features on a :class:`~kernels.grid.Grid` of B bins (all integers or min/max, so
+the sketch is a function of the *multiset* of values it absorbed — the same bytes whatever
+the batches, the split, the merge order):
 
-Bad values are counted, never raised on: state MISSING / NULL / TYPE_ERROR (from the
-decoder), NaN and ±inf each have a counter and stay out of the histogram and the moments.
+- ``counts`` int64 [F, B+2]: bin 0 underflow (``x < edges[0]``), bins 1..B, bin B+1 overflow
+  (``x >= edges[B]``); bin = ``searchsorted(edges, x, "right")``;
+- ``icnt`` int64 [F, 6]: valid, missing, null, type error (decoder states), NaN, ±inf. Bad
+  values are counted, never raised on; they stay out of the histogram and the moments;
+- ``minmax`` float64 [F, 2] (-0.0 is stored as 0.0, so min/max do not depend on order);
+- ``s1`` int64 [F, 68], ``s2`` int64 [F, 134]: Σx and Σx² *exactly*, as fixed-point integers
+  (Σx in units of 2**-1074, Σx² in units of 2**-2148, base 2**32 digits). Every finite double
+  is ±m·2**(p-1074) with m < 2**53, and m² splits into 26-bit pieces, so no bit is ever
+  rounded away: mean and variance are the correctly rounded values of the exact mean and
+  variance of the absorbed values, whatever the offset (1e9 + tiny noise is no harder than
+  noise alone), and merging is integer addition — associative, commutative, bit for bit.
+  (So there is no float merge order to document: any order gives the same bytes.)
 
-The bin lookup is a uniform lookup table over ``[edges[0], edges[B]]`` (``4 B`` cells, each
-holding the bin of its left end) followed by a short scan: constant work per value whatever
-the grid, which is what makes 60M feature values/s possible (a binary search is ~4x slower).
-
-Moments: shifted sums ``s1 = Σ (x - K)`` and ``s2 = Σ (x - K)²`` with ``K`` the sketch's
-first finite value, accumulated one value after another in event order — so a sketch's floats
-do not depend on how its events were cut into batches, and stay accurate with huge offsets
-(1e12 + noise, or a unit change far from the reference). Merging combines (n, mean, M2) with
-Chan's formulas and re-expresses them around the left sketch's K: exact for the integer state
-in any order; for the floats the result depends on the merge order, so stage 2 merges in
-partition order (DESIGN principle 2).
+Inside a kernel call the sums are first gathered per binary exponent in a scratch table
+(six int64 per exponent, each piece below 2**29, so 2**28 values per call cannot overflow;
+the wrapper splits bigger blocks), then folded into the digits and carried to a canonical
+form: digits 0..D-2 in [0, 2**32), the top digit signed.
 
 >>> import numpy as np
->>> edges = np.array([[0.0, 1.0, 2.0, 3.0]])
->>> s = NumericSketch.empty(edges, pivot=np.array([1.5]))
+>>> from kernels.grid import Grid
+>>> s = NumericSketch.empty(Grid.build(np.array([[0.0, 1.0, 2.0, 3.0]])))
 >>> s = s.update(np.array([[-1.0, 0.5, 2.0, 3.0, np.nan, np.inf]]),
 ...              np.array([[0, 0, 0, 0, 0, 0]], np.int8))
->>> s.counts.tolist(), s.nan.tolist(), s.inf.tolist(), s.n.tolist()
-([[1, 1, 0, 1, 1]], [1], [1], [4])
+>>> s.counts.tolist(), s.nan.tolist(), s.inf.tolist(), s.n.tolist(), s.mean.tolist()
+([[1, 1, 0, 1, 1]], [1], [1], [4], [1.125])
 """
 
 from __future__ import annotations
 
+import threading
+from fractions import Fraction
+
 import numba as nb
 import numpy as np
 
+from kernels.grid import MAG, SHIFT, Grid, float_bits
 from kernels.serial import pack_arrays, unpack_arrays
 
-LUT_FACTOR = 4
+D1, D2 = 68, 134  # digits of Σx (2**-1074 units) and Σx² (2**-2148 units)
+MAX_CALL = 1 << 28
+FRAC = (1 << 52) - 1
+M32 = 0xFFFFFFFF
+M26 = (1 << 26) - 1
+N_EXP = 2047  # binary exponents of finite doubles (subnormals share the first)
+_SCRATCH = threading.local()  # per thread: the pending-sum table of _update (kept zero)
 
 
 @nb.njit(nogil=True, cache=True)
-def _update(values, state, edges, lut, lut_lo, lut_scale, pivot, counts, icnt, fstat):
-    """values float64 [F,N]; state int8 [F,N]; counts int64 [F,B+2];
-    icnt int64 [F,6] = valid, missing, null, type_error, nan, inf;
-    fstat float64 [F,5] = K, s1, s2, min, max (K: the first finite value, NaN before)."""
+def _carry(acc):
+    """Propagate carries: digits 0..D-2 in [0, 2**32), the top digit signed."""
+    for f in range(acc.shape[0]):
+        for i in range(acc.shape[1] - 1):
+            c = acc[f, i] >> 32
+            acc[f, i] -= c << 32
+            acc[f, i + 1] += c
+
+
+@nb.njit(nogil=True, cache=True)
+def _add_at(s, f, v, k):
+    """s[f] += v · 2**k (v any int64 below 2**62 in size; digits of 32 bits)."""
+    w = k >> 5
+    sh = k & 31
+    lo = (v & M32) << sh
+    hi = (v >> 32) << sh
+    s[f, w] += lo & M32
+    s[f, w + 1] += (lo >> 32) + (hi & M32)
+    s[f, w + 2] += hi >> 32
+
+
+@nb.njit(nogil=True, cache=True)
+def _fold(acc, f, pmin, pmax, s1, s2):
+    """Move feature f's pending per-exponent sums into its digits; leave acc zero."""
+    for p in range(pmin, pmax + 1):
+        for k in range(6):
+            v = acc[f, p, k]
+            if v != 0:
+                if k == 0:
+                    _add_at(s1, f, v, p + 26)
+                elif k == 1:
+                    _add_at(s1, f, v, p)
+                else:
+                    _add_at(s2, f, v, 2 * p + 26 * (5 - k))
+                acc[f, p, k] = 0
+
+
+@nb.njit(nogil=True, cache=True)
+def _update(values, state, center, k0, half, uedges, unext, root, node_lo, node_scale,
+            node_off, node_n, cells, counts, icnt, minmax, s1, s2, acc):
+    """values float64 [F, N]; state int8 [F, N]; the rest: see the module docstring."""
     n_feat, n = values.shape
-    nb_ = edges.shape[1] - 1
-    n_cells = lut.shape[1]
     for f in range(n_feat):
-        kk = fstat[f, 0]
-        s1 = fstat[f, 1]
-        s2 = fstat[f, 2]
-        mn = fstat[f, 3]
-        mx = fstat[f, 4]
-        e0 = edges[f, 0]
-        eb = edges[f, nb_]
-        lo = lut_lo[f]
-        sc = lut_scale[f]
+        c0, kb, h, r0 = center[f], k0[f], half[f], root[f]
+        mn = minmax[f, 0]
+        mx = minmax[f, 1]
         valid = 0
+        pmin, pmax = 1 << 20, -1
         for i in range(n):
             st = state[f, i]
             if st != 0:
-                icnt[f, st] += 1
+                icnt[f, st if 0 < st < 4 else 3] += 1
                 continue
             x = values[f, i]
-            if x != x:
-                icnt[f, 4] += 1
+            xb = float_bits(x)
+            e = (xb >> 52) & 0x7FF
+            if e == 0x7FF:
+                icnt[f, 4 if (xb & FRAC) != 0 else 5] += 1
                 continue
-            if x == np.inf or x == -np.inf:
-                icnt[f, 5] += 1
-                continue
-            if x < e0:
-                k = 0
-            elif x >= eb:
-                k = nb_ + 1
-            else:
-                c = int((x - lo) * sc)
-                if c < 0:
-                    c = 0
-                elif c >= n_cells:
-                    c = n_cells - 1
-                k = lut[f, c]
-                while k > 1 and edges[f, k - 1] > x:
-                    k -= 1
-                while k <= nb_ and edges[f, k] <= x:
-                    k += 1
-            counts[f, k] += 1
+            x = x + 0.0  # -0.0 -> 0.0
+            # ---- bin lookup: kernels.grid._lookup holds the same lines ----
+            b = float_bits(x - c0)
+            key = min(max(((b & MAG) >> SHIFT) - kb, 0), h - 1)
+            j = cells[r0 + h + (key ^ (b >> 63))]
+            while j < 0:
+                node = -j - 1
+                c = min(max(int((x - node_lo[node]) * node_scale[node]), 0), node_n[node] - 1)
+                j = cells[node_off[node] + c]
+            j += uedges[f, j + 1] <= x
+            j += uedges[f, j + 1] <= x
+            while uedges[f, j] > x:
+                j -= 1
+            while uedges[f, j + 1] <= x:
+                j += 1
+            counts[f, unext[f, j]] += 1
+            # ---- end of bin lookup ----
             valid += 1
-            if kk != kk:
-                kk = x
-            d = x - kk
-            s1 += d
-            s2 += d * d
-            if x < mn:
-                mn = x
-            if x > mx:
-                mx = x
+            mn = min(mn, x)
+            mx = max(mx, x)
+            # exact sums, pending per binary exponent p: x = ±m·2**(p - 1074), m < 2**53
+            m = xb & FRAC
+            if e == 0:
+                e = 1
+            else:
+                m |= 1 << 52
+            p = e - 1
+            sg = 1 - 2 * (xb >> 63 & 1)
+            a = m >> 26
+            b = m & M26
+            aa = a * a
+            ab = 2 * a * b
+            bb = b * b
+            acc[f, p, 0] += sg * a
+            acc[f, p, 1] += sg * b
+            acc[f, p, 2] += aa >> 26
+            acc[f, p, 3] += (aa & M26) + (ab >> 26)
+            acc[f, p, 4] += (ab & M26) + (bb >> 26)
+            acc[f, p, 5] += bb & M26
+            pmin = min(pmin, p)
+            pmax = max(pmax, p)
         icnt[f, 0] += valid
-        fstat[f, 0] = kk
-        fstat[f, 1] = s1
-        fstat[f, 2] = s2
-        fstat[f, 3] = mn
-        fstat[f, 4] = mx
+        minmax[f, 0] = mn
+        minmax[f, 1] = mx
+        _fold(acc, f, pmin, pmax, s1, s2)
 
 
-def build_lut(edges: np.ndarray, factor: int = LUT_FACTOR):
-    """The lookup table of each feature: the bin of each cell's left end."""
-    n_feat, b1 = edges.shape
-    cells = factor * (b1 - 1)
-    lo = edges[:, 0].astype(np.float64)
-    span = edges[:, -1] - lo
-    scale = np.where(span > 0, cells / np.where(span > 0, span, 1.0), 0.0)
-    lut = np.empty((n_feat, cells), np.int64)
-    for f in range(n_feat):
-        starts = lo[f] + np.arange(cells) * (span[f] / cells if span[f] > 0 else 0.0)
-        lut[f] = np.searchsorted(edges[f], starts, side="right")
-    return lut, lo, scale
+def _scratch(n_features: int) -> np.ndarray:
+    """This thread's zeroed [F, N_EXP, 6] table (the kernel leaves it zero again)."""
+    acc = getattr(_SCRATCH, "acc", None)
+    if acc is None or acc.shape[0] < n_features:
+        acc = _SCRATCH.acc = np.zeros((max(n_features, 1), N_EXP, 6), np.int64)
+    return acc
+
+
+def _big(row: np.ndarray) -> int:
+    return sum(int(d) << (32 * i) for i, d in enumerate(row.tolist()))
 
 
 class NumericSketch:
-    """Histogram + counters + moments of F numeric features on fixed grids."""
+    """Histogram + counters + exact moments of F numeric features on one :class:`Grid`."""
 
-    def __init__(self, edges, pivot, counts, icnt, fstat, lut=None) -> None:
-        self.edges = edges
-        self.pivot = pivot
+    def __init__(self, grid: Grid, counts, icnt, minmax, s1, s2) -> None:
+        self.grid = grid
         self.counts = counts
         self.icnt = icnt
-        self.fstat = fstat
-        self._lut = lut
+        self.minmax = minmax
+        self.s1 = s1
+        self.s2 = s2
 
     @classmethod
-    def empty(cls, edges: np.ndarray, pivot: np.ndarray, lut=None) -> "NumericSketch":
-        edges = np.ascontiguousarray(edges, np.float64)
-        n_feat, b1 = edges.shape
-        fstat = np.zeros((n_feat, 5), np.float64)
-        fstat[:, 0] = np.nan
-        fstat[:, 3] = np.inf
-        fstat[:, 4] = -np.inf
-        return cls(edges, np.ascontiguousarray(pivot, np.float64),
-                   np.zeros((n_feat, b1 + 1), np.int64), np.zeros((n_feat, 6), np.int64),
-                   fstat, lut)
+    def empty(cls, grid: Grid) -> "NumericSketch":
+        """A sketch that has seen nothing (the identity of :meth:`merge`).
 
-    @property
-    def lut(self):
-        if self._lut is None:
-            self._lut = build_lut(self.edges)
-        return self._lut
+        >>> NumericSketch.empty(Grid.build(np.zeros((2, 11)))).counts.shape
+        (2, 12)
+        """
+        f, b1 = grid.edges.shape
+        minmax = np.empty((f, 2))
+        minmax[:, 0], minmax[:, 1] = np.inf, -np.inf
+        return cls(grid, np.zeros((f, b1 + 1), np.int64), np.zeros((f, 6), np.int64), minmax,
+                   np.zeros((f, D1), np.int64), np.zeros((f, D2), np.int64))
 
     def update(self, values: np.ndarray, state: np.ndarray) -> "NumericSketch":
-        """Absorb a [F, N] block (float32 is widened); returns self."""
+        """Absorb a block ``values`` [F, N] (float32 is widened) with decoder ``state``
+        [F, N] (int8, see :mod:`kernels.batch`); returns self.
+
+        >>> s = NumericSketch.empty(Grid.build(np.array([[0.0, 1.0]])))
+        >>> s.update(np.array([[0.5, 7.0]]), np.array([[0, 1]], np.int8)).missing.tolist()
+        [1]
+        """
         values = np.ascontiguousarray(values, np.float64)
         state = np.ascontiguousarray(state, np.int8)
-        if values.shape[1]:
-            lut, lo, scale = self.lut
-            _update(values, state, self.edges, lut, lo, scale, self.pivot, self.counts,
-                    self.icnt, self.fstat)
+        if values.shape != state.shape or values.shape[0] != self.counts.shape[0]:
+            raise ValueError(f"values {values.shape} / state {state.shape} do not match "
+                             f"{self.counts.shape[0]} features")
+        acc = _scratch(values.shape[0])
+        for lo in range(0, values.shape[1], MAX_CALL):
+            hi = lo + MAX_CALL
+            _update(values[:, lo:hi], state[:, lo:hi], *self.grid.tables, self.counts,
+                    self.icnt, self.minmax, self.s1, self.s2, acc)
+            _carry(self.s1)
+            _carry(self.s2)
         return self
 
     def merge(self, other: "NumericSketch") -> "NumericSketch":
-        """A new sketch: self then other (the float moments depend on this order)."""
-        fstat = np.empty_like(self.fstat)
-        na, nb_ = self.n.astype(np.float64), other.n.astype(np.float64)
-        n = na + nb_
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ma, mb = self._mean_m2(), other._mean_m2()
-            delta = mb[0] - ma[0]
-            mean = np.where(na == 0, mb[0], np.where(nb_ == 0, ma[0], ma[0] + delta * nb_ / n))
-            m2 = np.where(na == 0, mb[1], np.where(nb_ == 0, ma[1],
-                                                     ma[1] + mb[1] + delta * delta * na * nb_ / n))
-        k = np.where(na > 0, self.fstat[:, 0], other.fstat[:, 0])
-        fstat[:, 0] = k
-        fstat[:, 1] = np.where(n > 0, n * (mean - k), 0.0)
-        fstat[:, 2] = np.where(n > 0, m2 + n * (mean - k) ** 2, 0.0)
-        fstat[:, 3] = np.minimum(self.fstat[:, 3], other.fstat[:, 3])
-        fstat[:, 4] = np.maximum(self.fstat[:, 4], other.fstat[:, 4])
-        return NumericSketch(self.edges, self.pivot, self.counts + other.counts,
-                             self.icnt + other.icnt, fstat, self._lut)
+        """A new sketch holding both (exact integer sums: any order gives the same bytes).
+
+        >>> g = Grid.build(np.array([[0.0, 1.0]]))
+        >>> a = NumericSketch.empty(g).update(np.array([[0.2]]), np.zeros((1, 1), np.int8))
+        >>> a.merge(NumericSketch.empty(g)).to_bytes() == a.to_bytes()
+        True
+        """
+        s1, s2 = self.s1 + other.s1, self.s2 + other.s2
+        _carry(s1)
+        _carry(s2)
+        minmax = np.stack([np.minimum(self.minmax[:, 0], other.minmax[:, 0]),
+                           np.maximum(self.minmax[:, 1], other.minmax[:, 1])], axis=1)
+        return NumericSketch(self.grid, self.counts + other.counts, self.icnt + other.icnt,
+                             minmax, s1, s2)
 
     # counters and moments ------------------------------------------------------------
     n = property(lambda self: self.icnt[:, 0])
@@ -184,41 +240,52 @@ class NumericSketch:
     nan = property(lambda self: self.icnt[:, 4])
     inf = property(lambda self: self.icnt[:, 5])
 
-    def _mean_m2(self) -> tuple[np.ndarray, np.ndarray]:
-        n = self.n.astype(np.float64)
-        k, s1, s2 = self.fstat[:, 0], self.fstat[:, 1], self.fstat[:, 2]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(n > 0, k + s1 / n, np.nan)
-            m2 = np.where(n > 0, np.maximum(s2 - s1 * s1 / n, 0.0), 0.0)
-        return mean, m2
+    def exact_sums(self, f: int) -> tuple[Fraction, Fraction]:
+        """Σx and Σx² of feature ``f``, exactly."""
+        return (Fraction(_big(self.s1[f]), 1 << 1074), Fraction(_big(self.s2[f]), 1 << 2148))
 
     @property
     def mean(self) -> np.ndarray:
-        return self._mean_m2()[0]
+        """Mean of the valid values (correctly rounded); NaN when there are none."""
+        out = np.full(self.counts.shape[0], np.nan)
+        for f, n in enumerate(self.n.tolist()):
+            if n > 0:
+                out[f] = float(self.exact_sums(f)[0] / n)
+        return out
 
     @property
     def variance(self) -> np.ndarray:
-        """Sample variance (ddof=1); NaN below two values."""
-        n = self.n.astype(np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(n > 1, self._mean_m2()[1] / (n - 1), np.nan)
+        """Sample variance (ddof=1), correctly rounded; NaN below two values."""
+        out = np.full(self.counts.shape[0], np.nan)
+        for f, n in enumerate(self.n.tolist()):
+            if n > 1:
+                s, q = self.exact_sums(f)
+                out[f] = float((q - s * s / n) / (n - 1))
+        return out
 
     @property
     def min(self) -> np.ndarray:
-        return np.where(self.n > 0, self.fstat[:, 3], np.nan)
+        return np.where(self.n > 0, self.minmax[:, 0], np.nan)
 
     @property
     def max(self) -> np.ndarray:
-        return np.where(self.n > 0, self.fstat[:, 4], np.nan)
+        return np.where(self.n > 0, self.minmax[:, 1], np.nan)
 
     # bytes ---------------------------------------------------------------------------
     def state_arrays(self) -> list[np.ndarray]:
-        return [self.counts, self.icnt, self.fstat]
+        return [self.counts, self.icnt, self.minmax, self.s1, self.s2]
 
     def to_bytes(self) -> bytes:
-        return pack_arrays([self.edges, self.pivot, *self.state_arrays()])
+        """The grid's edges and the state (see :mod:`kernels.serial`).
+
+        >>> s = NumericSketch.empty(Grid.build(np.array([[0.0, 1.0]])))
+        >>> NumericSketch.from_bytes(s.to_bytes()).to_bytes() == s.to_bytes()
+        True
+        """
+        return pack_arrays([self.grid.edges, *self.state_arrays()])
 
     @classmethod
-    def from_bytes(cls, b: bytes) -> "NumericSketch":
-        edges, pivot, counts, icnt, fstat = unpack_arrays(b)
-        return cls(edges, pivot, counts, icnt, fstat)
+    def from_bytes(cls, b: bytes, grid: Grid | None = None) -> "NumericSketch":
+        """Inverse of :meth:`to_bytes` (``grid`` reuses already built lookup tables)."""
+        edges, *state = unpack_arrays(b)
+        return cls(grid if grid is not None else Grid.build(edges), *state)

@@ -1,15 +1,14 @@
 """The reference profile, and the sketch of one window (one per window and source partition).
 
 :class:`ReferenceProfile` is built once from a reference sample: per numeric feature a grid of
-``n_bins + 1`` quantiles (1000 bins by default) and the median (the moments' pivot), the
-score's grid, the category list of each categorical (most frequent first, at most
+``n_bins + 1`` quantiles (1000 bins by default), the score's grid, the category list of each categorical (most frequent first, at most
 ``max_categories``), the sensitive groups, and the reference's own sketches on those grids.
 Its id is a hash of its content.
 
 :class:`WindowSketch` bundles the sketches a window needs: numeric features, score,
 categoricals, per-group prediction / confusion counts. ``update(batch)`` takes a whole
 :class:`~kernels.batch.ColumnBatch` (one numba call per family), ``merge(other)`` returns a new
-sketch (``self`` first: the float moments depend on the order, integers do not), and
+sketch (exact: any order, the same bytes), and
 ``to_bytes`` / ``from_bytes`` round-trip exactly. Its size depends on the profile only, never
 on the events seen.
 
@@ -26,6 +25,7 @@ True
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -35,29 +35,40 @@ import orjson
 
 from kernels.batch import CAT_MISSING, CAT_UNSEEN, VALID, ColumnBatch
 from kernels.categorical import CategoricalSketch, GroupSketch
-from kernels.numeric import NumericSketch, build_lut
+from kernels.grid import Grid
+from kernels.numeric import NumericSketch
 from kernels.serial import pack_arrays, unpack_arrays
 
 
-def quantile_grid(values: np.ndarray, n_bins: int) -> tuple[np.ndarray, float]:
-    """``n_bins + 1`` quantiles of the finite values, and their median."""
+def quantile_grid(values: np.ndarray, n_bins: int) -> np.ndarray:
+    """``n_bins + 1`` quantiles (linear interpolation) of the finite values; zeros if none.
+
+    >>> quantile_grid(np.array([3.0, np.nan, 1.0, 2.0, np.inf]), 2).tolist()
+    [1.0, 2.0, 3.0]
+    """
     v = np.asarray(values, np.float64)
     v = v[np.isfinite(v)]
     if v.size == 0:
-        return np.zeros(n_bins + 1), 0.0
-    return np.quantile(v, np.linspace(0.0, 1.0, n_bins + 1)), float(np.median(v))
+        return np.zeros(n_bins + 1)
+    return np.quantile(v, np.linspace(0.0, 1.0, n_bins + 1))
 
 
 class ReferenceProfile:
-    def __init__(self, head: dict[str, Any], edges: np.ndarray, pivot: np.ndarray,
-                 score_edges: np.ndarray, score_pivot: np.ndarray, reference: "WindowSketch"
-                 | None = None) -> None:
+    """Grids, category lists, groups and reference sketches of one reference sample.
+
+    ``edges`` float64 [F, B+1] and ``score_edges`` [1, B+1] are the quantile grids; ``head``
+    holds the names, categories, groups, settings and ``metadata`` (source hash, rows,
+    created at, schema: whatever the caller passes, ``rows`` / ``created_at`` / ``schema``
+    filled in when absent); ``reference`` is the reference's own :class:`WindowSketch`.
+    """
+
+    def __init__(self, head: dict[str, Any], edges: np.ndarray, score_edges: np.ndarray,
+                 reference: "WindowSketch | None" = None) -> None:
         self.head = head
-        self.edges = edges
-        self.pivot = pivot
-        self.score_edges = score_edges
-        self.score_pivot = score_pivot
-        self._luts = (build_lut(edges), build_lut(score_edges))
+        self.edges = np.ascontiguousarray(edges, np.float64)
+        self.score_edges = np.ascontiguousarray(score_edges, np.float64)
+        self.grid = Grid.build(self.edges if self.edges.shape[0] else np.zeros((0, 2)))
+        self.score_grid = Grid.build(self.score_edges)
         self.reference = reference
 
     numeric_names = property(lambda self: list(self.head["numeric"]))
@@ -66,11 +77,13 @@ class ReferenceProfile:
     groups = property(lambda self: list(self.head["groups"]))
     metadata = property(lambda self: dict(self.head["metadata"]))
     has_score = property(lambda self: bool(self.head["has_score"]))
+    n_bins = property(lambda self: int(self.head["n_bins"]))
     max_categories = property(lambda self: int(self.head["max_categories"]))
     top_k = property(lambda self: int(self.head["top_k"]))
 
     @property
     def profile_id(self) -> str:
+        """A hash of the profile's bytes (32 hex digits)."""
         return hashlib.sha256(self.to_bytes()).hexdigest()[:32]
 
     @classmethod
@@ -79,16 +92,22 @@ class ReferenceProfile:
               label: np.ndarray | None = None, group: np.ndarray | None = None,
               n_bins: int = 1000, top_k: int = 16, max_categories: int = 256,
               metadata: dict | None = None) -> "ReferenceProfile":
-        """A profile from reference columns (raw values; strings for categoricals)."""
+        """A profile from reference columns: raw floats for ``numeric`` and ``score``
+        (NaN / inf ignored for the grids, counted in the sketches), strings for
+        ``categorical`` and ``group`` (None = absent), 1 / 0 / -1 for ``prediction`` and
+        ``label``. Categories: most frequent first (ties by name), at most
+        ``max_categories``; groups sorted.
+
+        >>> p = ReferenceProfile.build({"x": np.arange(100.0)}, n_bins=4,
+        ...                            metadata={"source_sha256": "ab"})
+        >>> p.edges.tolist(), p.metadata["rows"], p.metadata["source_sha256"]
+        ([[0.0, 24.75, 49.5, 74.25, 99.0]], 100, 'ab')
+        """
         categorical = categorical or {}
         names = list(numeric)
-        grids = [quantile_grid(numeric[n], n_bins) for n in names]
-        edges = np.array([g[0] for g in grids]).reshape(len(names), n_bins + 1)
-        pivot = np.array([g[1] for g in grids], np.float64)
-        if score is not None:
-            se, sp = quantile_grid(score, n_bins)
-        else:
-            se, sp = np.zeros(n_bins + 1), 0.0
+        edges = np.array([quantile_grid(numeric[n], n_bins) for n in names]).reshape(
+            len(names), n_bins + 1)
+        se = quantile_grid(score if score is not None else np.zeros(0), n_bins)
         cats = {}
         for n, v in categorical.items():
             s = np.asarray(v, object)
@@ -97,35 +116,56 @@ class ReferenceProfile:
             order = np.lexsort((np.asarray(u), -np.asarray(c))) if len(u) else []
             cats[n] = [str(u[i]) for i in order][:max_categories]
         groups = sorted({str(x) for x in group if x is not None}) if group is not None else []
-        head = {"format": 1, "numeric": names, "categorical": list(categorical),
+        batch_rows = _rows(numeric, categorical, score, prediction, label, group)
+        meta = dict(metadata or {})
+        meta.setdefault("rows", batch_rows)
+        meta.setdefault("created_at", _dt.datetime.now(_dt.timezone.utc).replace(
+            microsecond=0).isoformat())
+        meta.setdefault("schema", {"numeric": names, "categorical": list(categorical),
+                                   "score": score is not None,
+                                   "prediction": prediction is not None,
+                                   "label": label is not None, "group": group is not None})
+        head = {"format": 2, "numeric": names, "categorical": list(categorical),
                 "categories": cats, "groups": groups, "n_bins": n_bins, "top_k": top_k,
                 "max_categories": max_categories, "has_score": score is not None,
-                "metadata": metadata or {}}
-        prof = cls(head, edges, pivot, se.reshape(1, -1), np.array([sp]))
+                "metadata": meta}
+        prof = cls(head, edges, se.reshape(1, -1))
         prof.reference = WindowSketch.empty(prof).update(
             reference_batch(prof, numeric, categorical, score, prediction, label, group))
         return prof
 
     # bytes ---------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
+        """Header (sorted JSON), grids and the reference sketch (see :mod:`kernels.serial`)."""
         ref = self.reference.to_bytes() if self.reference is not None else b""
         head = orjson.dumps(self.head, option=orjson.OPT_SORT_KEYS)
-        return pack_arrays([np.frombuffer(head, np.uint8), self.edges, self.pivot,
-                            self.score_edges, self.score_pivot, np.frombuffer(ref, np.uint8)])
+        return pack_arrays([np.frombuffer(head, np.uint8), self.edges, self.score_edges,
+                            np.frombuffer(ref, np.uint8)])
 
     @classmethod
     def from_bytes(cls, b: bytes) -> "ReferenceProfile":
-        head, edges, pivot, se, sp, ref = unpack_arrays(b)
-        prof = cls(orjson.loads(head.tobytes()), edges, pivot, se, sp)
+        """Inverse of :meth:`to_bytes`."""
+        head, edges, se, ref = unpack_arrays(b)
+        prof = cls(orjson.loads(head.tobytes()), edges, se)
         prof.reference = WindowSketch.from_bytes(ref.tobytes(), prof) if ref.size else None
         return prof
 
     def save(self, path: str | Path) -> None:
+        """Write :meth:`to_bytes` to ``path``."""
         Path(path).write_bytes(self.to_bytes())
 
     @classmethod
     def load(cls, path: str | Path) -> "ReferenceProfile":
+        """Read a profile written by :meth:`save`."""
         return cls.from_bytes(Path(path).read_bytes())
+
+
+def _rows(numeric, categorical, score, prediction, label, group) -> int:
+    for cols in (numeric.values(), categorical.values(), [score, prediction, label, group]):
+        for c in cols:
+            if c is not None:
+                return len(c)
+    return 0
 
 
 def reference_batch(prof: ReferenceProfile, numeric, categorical, score, prediction, label,
@@ -156,6 +196,14 @@ def reference_batch(prof: ReferenceProfile, numeric, categorical, score, predict
 
 
 class WindowSketch:
+    """The sketches of one window (and source partition): numeric features, score,
+    categoricals, per-group prediction / confusion counts, and the number of events.
+
+    Its size depends on the profile only. All state is integer (or min / max), so it is a
+    function of the multiset of events absorbed: any split into batches, any merge order,
+    the same bytes.
+    """
+
     def __init__(self, numeric: NumericSketch, score: NumericSketch,
                  categorical: CategoricalSketch, groups: GroupSketch, n_events: int = 0,
                  profile: ReferenceProfile | None = None) -> None:
@@ -168,30 +216,29 @@ class WindowSketch:
 
     @classmethod
     def empty(cls, profile: ReferenceProfile) -> "WindowSketch":
-        (lut, lo, sc), (slut, slo, ssc) = profile._luts
-        return cls(NumericSketch.empty(profile.edges, profile.pivot, (lut, lo, sc)),
-                   NumericSketch.empty(profile.score_edges, profile.score_pivot,
-                                       (slut, slo, ssc)),
+        """A sketch that has seen nothing (the identity of :meth:`merge`)."""
+        return cls(NumericSketch.empty(profile.grid), NumericSketch.empty(profile.score_grid),
                    CategoricalSketch.empty(len(profile.categorical_names),
                                            max([len(c) for c in profile.categories.values()],
                                                default=0), profile.top_k),
                    GroupSketch.empty(len(profile.groups)), 0, profile)
 
     def update(self, b: ColumnBatch) -> "WindowSketch":
-        """Absorb a whole batch; returns self."""
+        """Absorb a whole batch (one kernel call per family); returns self. A score of NaN
+        counts as missing (the batch encoding), ±inf as inf."""
         n = b.n_events
         if n == 0:
             return self
         self.numeric.update(b.numeric, b.numeric_state)
-        score_state = np.where(np.isnan(b.score), 1, 0).astype(np.int8).reshape(1, n)
-        self.score.update(b.score.reshape(1, n), score_state)
+        score = np.ascontiguousarray(b.score, np.float64).reshape(1, n)
+        self.score.update(score, np.isnan(score).view(np.int8))
         self.categorical.update(b.categorical, b.unseen_hash)
         self.groups.update(b.group, b.prediction, b.label)
         self.n_events += n
         return self
 
     def merge(self, other: "WindowSketch") -> "WindowSketch":
-        """A new sketch, ``self`` then ``other``."""
+        """A new sketch holding both; exact, so the order does not matter."""
         return WindowSketch(self.numeric.merge(other.numeric), self.score.merge(other.score),
                             self.categorical.merge(other.categorical),
                             self.groups.merge(other.groups), self.n_events + other.n_events,
@@ -213,19 +260,21 @@ class WindowSketch:
         return out
 
     def to_bytes(self) -> bytes:
+        """The state arrays (not the profile): see :mod:`kernels.serial`."""
         return pack_arrays([np.array([self.n_events], np.int64), *self.numeric.state_arrays(),
                             *self.score.state_arrays(), *self.categorical.state_arrays(),
                             self.groups.counts])
 
     @classmethod
-    def from_bytes(cls, b: bytes, profile: ReferenceProfile | None = None) -> "WindowSketch":
+    def from_bytes(cls, b: bytes, profile: ReferenceProfile) -> "WindowSketch":
+        """Inverse of :meth:`to_bytes`, on ``profile``'s grids (shapes are checked)."""
         a = unpack_arrays(b)
-        edges = profile.edges if profile is not None else np.zeros((a[1].shape[0], 2))
-        pivot = profile.pivot if profile is not None else np.zeros(a[1].shape[0])
-        sedges = profile.score_edges if profile is not None else np.zeros((1, 2))
-        spivot = profile.score_pivot if profile is not None else np.zeros(1)
-        luts = profile._luts if profile is not None else (None, None)
-        return cls(NumericSketch(edges, pivot, a[1], a[2], a[3], luts[0]),
-                   NumericSketch(sedges, spivot, a[4], a[5], a[6], luts[1]),
-                   CategoricalSketch(a[7], a[8], a[9], a[10]), GroupSketch(a[11]),
-                   int(a[0][0]), profile)
+        ref = cls.empty(profile)
+        mine = [np.zeros(1, np.int64), *ref.numeric.state_arrays(), *ref.score.state_arrays(),
+                *ref.categorical.state_arrays(), ref.groups.counts]
+        if len(a) != len(mine) or any(x.shape != y.shape or x.dtype != y.dtype
+                                      for x, y in zip(a, mine)):
+            raise ValueError("sketch bytes do not fit this profile (other profile or format)")
+        return cls(NumericSketch(profile.grid, *a[1:6]),
+                   NumericSketch(profile.score_grid, *a[6:11]),
+                   CategoricalSketch(*a[11:15]), GroupSketch(a[15]), int(a[0][0]), profile)
