@@ -58,8 +58,8 @@ def _numeric(name, cw, cr, edges, nb, min_events) -> list[Result]:
     w1 = wasserstein(cw, cr, bin_points(edges))
     js = js_distance(cw, cr)
     bound = float(max((cw / nw).max(), (cr / nr).max()))
-    return [Result("ks", name, d, p, d, nw, nr, ok, {"d_upper": d_upper,
-                                                       "max_bin_mass": bound}),
+    return [Result("ks", name, d, p, d, nw, nr, ok, {
+                "error_bound": d_upper - d, "d_upper": d_upper, "max_bin_mass": bound}),
             Result("ad", name, ad, adp, ad, nw, nr, ok and ad is not None),
             Result("psi", name, ps, None, ps, nw, nr, ok),
             Result("wasserstein", name, w1, None, w1, nw, nr, ok),

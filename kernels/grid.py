@@ -89,7 +89,7 @@ class Grid:
 
     def __init__(self, edges: np.ndarray) -> None:
         self.edges = np.ascontiguousarray(edges, np.float64)
-        if self.edges.ndim != 2 or self.edges.shape[1] < 2:
+        if self.edges.ndim != 2 or self.edges.shape[1] < 2:  # F may be 0
             raise ValueError("edges must be [F, B+1] with B >= 1")
         if not np.isfinite(self.edges).all() or (np.diff(self.edges, axis=1) < 0).any():
             raise ValueError("edges must be finite and non-decreasing")
@@ -115,7 +115,7 @@ class Grid:
     def _tables(self) -> None:
         n_feat, b1 = self.edges.shape
         uniq = [np.unique(e) for e in self.edges]
-        width = max(u.size for u in uniq) + 2
+        width = max((u.size for u in uniq), default=0) + 2
         # uedges[f] = -inf, the unique edges, +inf...; unext[f, j] = bin of [uedges[j], next)
         self.uedges = np.full((n_feat, width), np.inf)
         self.uedges[:, 0] = -np.inf
@@ -186,7 +186,7 @@ class Grid:
         self.node_scale = np.array(scale, np.float64)
         self.node_off = np.array(off, np.int64)
         self.node_n = np.array(size, np.int64)
-        self.cells = np.concatenate(cells).astype(np.int32)
+        self.cells = np.concatenate(cells or [np.zeros(0)]).astype(np.int32)
 
     @property
     def tables(self) -> tuple:

@@ -67,7 +67,7 @@ class ReferenceProfile:
         self.head = head
         self.edges = np.ascontiguousarray(edges, np.float64)
         self.score_edges = np.ascontiguousarray(score_edges, np.float64)
-        self.grid = Grid.build(self.edges if self.edges.shape[0] else np.zeros((0, 2)))
+        self.grid = Grid.build(self.edges)
         self.score_grid = Grid.build(self.score_edges)
         self.reference = reference
 

@@ -58,6 +58,27 @@ def ad_scipy(cw: np.ndarray, cr: np.ndarray) -> tuple[float, float]:
     return float(r.statistic), float(r.pvalue)
 
 
+def finite(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    return x[np.isfinite(x)]
+
+
+def bin_counts(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Counts per bin of the finite values (same as numpy_bins, any shape of input)."""
+    return numpy_bins(np.asarray(x, np.float64).ravel(), edges)
+
+
+def exact_mean_var(x: np.ndarray) -> tuple[float, float]:
+    """Mean and sample variance of the finite values in rational arithmetic, rounded once."""
+    from fractions import Fraction
+
+    v = [Fraction(float(a)) for a in finite(x)]
+    n = len(v)
+    s = sum(v, Fraction(0))
+    q = sum((a * a for a in v), Fraction(0))
+    return float(s / n), (float((q - s * s / n) / (n - 1)) if n > 1 else float("nan"))
+
+
 #: statistic -> (the oracle, what the test feeds it)
 ORACLES = {
     "psi": (psi_numpy, "decile counts from the raw values"),
@@ -67,4 +88,7 @@ ORACLES = {
     "ad": (ad_scipy, "values replaced by bin index"),
     "ks": (stats.ks_2samp, "raw values, within the documented bound"),
     "fairness": ("fairlearn.metrics", "raw arrays"),
+    "bins": (numpy_bins, "raw values: searchsorted + bincount, bit for bit"),
+    "mean": (exact_mean_var, "raw values, exact rationals: equal after one rounding"),
+    "variance": (exact_mean_var, "raw values, exact rationals: equal after one rounding"),
 }
