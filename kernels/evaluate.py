@@ -16,8 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels.stats import (
-    Result, anderson_darling, bin_points, chi2_test, deciles, diff_test, js_distance, ks, psi,
-    ratio_test, wasserstein,
+    Result, chi2_test, diff_test, js_distance, numeric_stats, psi, ratio_test,
 )
 
 
@@ -26,13 +25,19 @@ def evaluate(profile, sketch, min_events: int = 500, min_group_events: int = 200
     """All checks of ``sketch`` against ``reference`` (default: the profile's own sketch)."""
     ref = reference if reference is not None else profile.reference
     out: list[Result] = []
-    nb = profile.edges.shape[1] - 1
-    num_w, num_r = sketch.numeric, ref.numeric
-    for f, name in enumerate(profile.numeric_names):
-        out += _numeric(name, num_w.counts[f], num_r.counts[f], profile.edges[f], nb, min_events)
-    if profile.has_score:
-        out += _numeric("score", sketch.score.counts[0], ref.score.counts[0],
-                        profile.score_edges[0], nb, min_events)
+    names = list(profile.numeric_names)
+    cw, cr, edges = sketch.numeric.counts, ref.numeric.counts, profile.edges
+    if profile.has_score:  # the score is one more numeric row, on its own grid
+        names.append("score")
+        cw = np.vstack([cw, sketch.score.counts])
+        cr = np.vstack([cr, ref.score.counts])
+        edges = np.vstack([edges, profile.score_edges])
+    if names:
+        s = numeric_stats(cw, cr, edges)
+        nw, nr = cw.sum(axis=1), cr.sum(axis=1)
+        for f, name in enumerate(names):
+            out += _numeric(name, {k: v[f] for k, v in s.items()}, int(nw[f]), int(nr[f]),
+                            min_events)
     cat_w, cat_r = sketch.categorical, ref.categorical
     for c, name in enumerate(profile.categorical_names):
         k = len(profile.categories[name])
@@ -46,24 +51,22 @@ def evaluate(profile, sketch, min_events: int = 500, min_group_events: int = 200
     return out
 
 
-def _numeric(name, cw, cr, edges, nb, min_events) -> list[Result]:
-    nw, nr = int(cw.sum()), int(cr.sum())
+def _numeric(name, s, nw, nr, min_events) -> list[Result]:
     if nw == 0 or nr == 0:
         return [Result(c, name, None, None, None, nw, nr, False)
                 for c in ("ks", "ad", "psi", "wasserstein", "js")]
     ok = nw >= min_events
-    d, p, d_upper = ks(cw, cr)
-    ad, adp = anderson_darling(cw, cr)
-    ps = psi(deciles(cw, nb), deciles(cr, nb))
-    w1 = wasserstein(cw, cr, bin_points(edges))
-    js = js_distance(cw, cr)
-    bound = float(max((cw / nw).max(), (cr / nr).max()))
-    return [Result("ks", name, d, p, d, nw, nr, ok, {
-                "error_bound": d_upper - d, "d_upper": d_upper, "max_bin_mass": bound}),
-            Result("ad", name, ad, adp, ad, nw, nr, ok and ad is not None),
-            Result("psi", name, ps, None, ps, nw, nr, ok),
-            Result("wasserstein", name, w1, None, w1, nw, nr, ok),
-            Result("js", name, js, None, js, nw, nr, ok)]
+    d, ad = float(s["ks"]), s["ad"]
+    ad_ok = bool(np.isfinite(ad))
+    ad_v, ad_p = (float(ad), float(s["ad_p"])) if ad_ok else (None, None)
+    return [Result("ks", name, d, float(s["ks_p"]), d, nw, nr, ok, {
+                "error_bound": float(s["d_upper"]) - d, "d_upper": float(s["d_upper"]),
+                "max_bin_mass": float(s["max_bin_mass"])}),
+            Result("ad", name, ad_v, ad_p, ad_v, nw, nr, ok and ad_ok),
+            Result("psi", name, float(s["psi"]), None, float(s["psi"]), nw, nr, ok),
+            Result("wasserstein", name, float(s["wasserstein"]), None, float(s["wasserstein"]),
+                   nw, nr, ok),
+            Result("js", name, float(s["js"]), None, float(s["js"]), nw, nr, ok)]
 
 
 def _categorical(name, cw, cr, min_events) -> list[Result]:

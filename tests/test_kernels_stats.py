@@ -10,9 +10,11 @@ from scipy import stats
 
 from kernels import ReferenceProfile, WindowSketch, evaluate
 from kernels.stats import (
-    anderson_darling, bin_points, chi2_test, deciles, js_distance, ks, psi, wasserstein,
+    anderson_darling, bin_points, chi2_test, deciles, js_distance, ks, numeric_stats, psi,
+    wasserstein,
 )
 from kernels.window import reference_batch
+from tests.reference import finite as ref_finite
 from tests.reference import (
     ad_scipy, chi2_scipy, decile_counts, js_scipy, numpy_bins, psi_numpy, wasserstein_scipy,
 )
@@ -55,6 +57,17 @@ def test_binned_statistics_equal_their_oracles(ref_kind, win_kind):
     a, ap = anderson_darling(cw, cr)
     sa, sp = ad_scipy(cw, cr)
     assert a == pytest.approx(sa, rel=1e-9, abs=1e-9) and ap == pytest.approx(sp, rel=1e-9)
+    # the one-call kernel evaluate() uses gives the same figures
+    s = {k: float(v[0]) for k, v in numeric_stats(cw[None], cr[None], e[None]).items()}
+    assert s["psi"] == pytest.approx(psi_numpy(decile_counts(win, e, 200),
+                                               decile_counts(ref, e, 200)), abs=1e-9)
+    assert s["js"] == pytest.approx(js_scipy(cw, cr), abs=1e-9)
+    assert s["wasserstein"] == pytest.approx(wasserstein_scipy(cw, cr, pts), rel=1e-9, abs=1e-9)
+    assert s["ad"] == pytest.approx(sa, rel=1e-9, abs=1e-9)
+    assert s["ad_p"] == pytest.approx(sp, rel=1e-9)
+    d_exact = stats.ks_2samp(ref_finite(win), ref_finite(ref)).statistic
+    assert s["ks"] <= d_exact + 1e-12 <= s["d_upper"] + 2e-12
+    assert s["d_upper"] - s["ks"] <= s["max_bin_mass"] + 1e-12
 
 
 @pytest.mark.parametrize("kind", ["normal", "shifted", "scaled", "lognormal", "cauchy"])
@@ -71,9 +84,13 @@ def test_ks_within_the_documented_bound_of_scipy(kind):
     assert abs(r.statistic - exact.statistic) <= bound
     if kind in ("normal",):  # same continuous distribution: bin masses ~ 1/1000
         assert bound < 0.002 and abs(r.statistic - exact.statistic) <= 0.001
-    # p-value: the asymptotic formula at the sketch's D
-    assert r.p_value == pytest.approx(stats.kstwo.sf(r.statistic, round(
-        100_000 * 50_000 / 150_000)), rel=1e-9)
+    # p-value: Kolmogorov's asymptotic law at the sketch's D (kernels.stats.ks_pvalue)
+    en = 100_000 * 50_000 / 150_000
+    assert r.p_value == pytest.approx(stats.kstwobign.sf(r.statistic * np.sqrt(en)),
+                                      rel=1e-9, abs=1e-300)
+    # and close to scipy's exact-law version where p is not vanishingly small
+    if exact.pvalue > 1e-6:
+        assert r.p_value == pytest.approx(stats.kstwo.sf(r.statistic, round(en)), rel=0.05)
 
 
 def test_ks_continuous_default_grid_within_0_001():
