@@ -36,7 +36,9 @@ SHIFTED = ("income", "utilization")
 
 
 def demo_config(out: Path, bootstrap: str, http_port: int) -> dict:
-    d = yaml.safe_load(EXAMPLE.read_text())
+    from monitor.config import _Loader  # YAML 1.2 booleans: `on:` stays a key
+
+    d = yaml.load(EXAMPLE.read_text(), Loader=_Loader)
     d["monitor"] = "loan-default-demo"
     d["kafka"]["bootstrap"] = bootstrap
     d["kafka"]["session_timeout_ms"] = 6000
@@ -55,7 +57,7 @@ def demo_config(out: Path, bootstrap: str, http_port: int) -> dict:
 def _fmt_window(r: dict, t0: int) -> str:
     a = (r["window_start_ms"] - t0) // 1000
     b = (r["window_end_ms"] - t0) // 1000
-    head = f"window {a:>4}s–{b:<4}s {r['events']:>6,} events"
+    head = f"window {f'{a}s–{b}s':>11} {r['events']:>6,} events"
     flagged = [c for c in r["checks"] if c["flagged"]]
     if r["insufficient_data"]:
         return f"{head}  · insufficient data"
