@@ -17,10 +17,11 @@ is far too coarse in the bulk of a heavy-tailed feature. :class:`Grid` builds, p
 - for a root cell that still holds more than ``MAX_SCAN`` edges, a child table of uniform
   cells over just that cell (up to ``MAX_DEPTH`` levels).
 
-The kernel reads one cell (rarely two), then takes two branch-free steps over the edges and
-checks the neighbours. The tables only choose where that scan starts: the scan alone decides
-the bin, so the result is exactly ``searchsorted`` for every finite value, whatever rounding
-the cell arithmetic does.
+The kernel reads one cell (rarely two), then takes two branch-free steps over the edges
+(:func:`_guess`, for a whole row first, so that the lookups of many values overlap) and
+checks the neighbours (:func:`_settle`). The tables only choose where that scan starts: the
+scan alone decides the bin, so the result is exactly ``searchsorted`` for every finite value,
+whatever rounding the cell arithmetic does.
 
 >>> import numpy as np
 >>> g = Grid.build(np.array([[0.0, 1.0, 1.0, 2.0, 4.0]]))
@@ -55,29 +56,51 @@ def float_bits(typingctx, x):
     return sig, codegen
 
 
+@nb.njit(nogil=True, cache=True, inline="always")
+def _guess(x, c0, kb, h, r0, cells, node_lo, node_scale, node_off, node_n, ue):
+    """Index j into the unique edges ``ue`` (one feature's row) with usually
+    ``ue[j] <= x < ue[j + 1]``: one table cell (rarely a child table), two branch-free steps.
+    :func:`_settle` makes it exact."""
+    b = float_bits(x - c0)
+    key = min(max(((b & MAG) >> SHIFT) - kb, 0), h - 1)
+    j = np.int64(cells[r0 + h + (key ^ (b >> 63))])
+    while j < 0:  # a cell too coarse here: its child table
+        node = -j - 1
+        c = min(max(int((x - node_lo[node]) * node_scale[node]), 0), node_n[node] - 1)
+        j = np.int64(cells[node_off[node] + c])
+    j += ue[j + 1] <= x
+    j += ue[j + 1] <= x
+    return j
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def _settle(x, j, ue):
+    """The exact ``j`` with ``ue[j] <= x < ue[j + 1]``, from a guess (the scan alone decides
+    the bin, whatever rounding the cell arithmetic did)."""
+    if ue[j] > x or ue[j + 1] <= x:
+        while ue[j] > x:
+            j -= 1
+        while ue[j + 1] <= x:
+            j += 1
+    return j
+
+
 @nb.njit(nogil=True, cache=True)
 def _lookup(values, center, k0, half, uedges, unext, root, node_lo, node_scale, node_off,
             node_n, cells, out):
     for f in range(values.shape[0]):
         c0, kb, h, r0 = center[f], k0[f], half[f], root[f]
-        for i in range(values.shape[1]):
-            x = values[f, i]
-            # ---- bin lookup: kernels.numeric._update holds the same lines ----
-            b = float_bits(x - c0)
-            key = min(max(((b & MAG) >> SHIFT) - kb, 0), h - 1)
-            j = cells[r0 + h + (key ^ (b >> 63))]
-            while j < 0:  # a cell too coarse here: its child table
-                node = -j - 1
-                c = min(max(int((x - node_lo[node]) * node_scale[node]), 0), node_n[node] - 1)
-                j = cells[node_off[node] + c]
-            j += uedges[f, j + 1] <= x
-            j += uedges[f, j + 1] <= x
-            while uedges[f, j] > x:
-                j -= 1
-            while uedges[f, j + 1] <= x:
-                j += 1
-            out[f, i] = unext[f, j]
-            # ---- end of bin lookup ----
+        ue = uedges[f]
+        un = unext[f]
+        row = values[f]
+        o = out[f]
+        # two passes: the guesses have no dependence between values (they overlap), then
+        # the exact check
+        for i in range(row.shape[0]):
+            o[i] = _guess(row[i], c0, kb, h, r0, cells, node_lo, node_scale, node_off,
+                          node_n, ue)
+        for i in range(row.shape[0]):
+            o[i] = un[_settle(row[i], o[i], ue)]
 
 
 def _from_bits(k: np.ndarray) -> np.ndarray:

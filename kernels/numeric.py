@@ -39,12 +39,13 @@ from fractions import Fraction
 import numba as nb
 import numpy as np
 
-from kernels.grid import MAG, SHIFT, Grid, float_bits
+from kernels.grid import Grid, _guess, _settle, float_bits
 from kernels.serial import pack_arrays, unpack_arrays
 
 D1, D2 = 68, 134  # digits of Σx (2**-1074 units) and Σx² (2**-2148 units)
 MAX_CALL = 1 << 28
 FRAC = (1 << 52) - 1
+EXP_MASK = 0x7FF << 52
 M32 = 0xFFFFFFFF
 M26 = (1 << 26) - 1
 N_EXP = 2047  # binary exponents of finite doubles (subnormals share the first)
@@ -92,46 +93,59 @@ def _fold(acc, f, pmin, pmax, s1, s2):
 @nb.njit(nogil=True, cache=True)
 def _update(values, state, center, k0, half, uedges, unext, root, node_lo, node_scale,
             node_off, node_n, cells, counts, icnt, minmax, s1, s2, acc):
-    """values float64 [F, N]; state int8 [F, N]; the rest: see the module docstring."""
+    """values float64 [F, N]; state int8 [F, N]; the rest: see the module docstring.
+
+    Per feature: one branch-free pass looks for bad values (state or NaN / inf); only a
+    row that has some is sorted into counters and a compact copy of its finite values.
+    Then the bin guesses of the whole row (independent, so they overlap), then the exact
+    bins, counts and moments."""
     n_feat, n = values.shape
+    good = np.empty(n, np.float64)
+    guess = np.empty(n, np.int64)
     for f in range(n_feat):
         c0, kb, h, r0 = center[f], k0[f], half[f], root[f]
+        ue = uedges[f]
+        un = unext[f]
+        cf = counts[f]
+        af = acc[f]
+        row = values[f]
+        srow = state[f]
+        bad = 0
+        for i in range(n):
+            bad += (srow[i] != 0) | ((float_bits(row[i]) & EXP_MASK) == EXP_MASK)
+        if bad == 0:
+            xs = row
+        else:
+            ng = 0
+            for i in range(n):
+                st = srow[i]
+                if st != 0:
+                    icnt[f, st if 0 < st < 4 else 3] += 1
+                    continue
+                x = row[i]
+                xb = float_bits(x)
+                if (xb & EXP_MASK) == EXP_MASK:
+                    icnt[f, 4 if (xb & FRAC) != 0 else 5] += 1
+                    continue
+                good[ng] = x
+                ng += 1
+            xs = good[:ng]
+        m_valid = xs.shape[0]
         mn = minmax[f, 0]
         mx = minmax[f, 1]
-        valid = 0
+        for i in range(m_valid):
+            x = xs[i]
+            guess[i] = _guess(x, c0, kb, h, r0, cells, node_lo, node_scale, node_off, node_n,
+                              ue)
+            mn = min(mn, x + 0.0)  # -0.0 -> 0.0
+            mx = max(mx, x + 0.0)
         pmin, pmax = 1 << 20, -1
-        for i in range(n):
-            st = state[f, i]
-            if st != 0:
-                icnt[f, st if 0 < st < 4 else 3] += 1
-                continue
-            x = values[f, i]
+        for i in range(m_valid):
+            x = xs[i]
+            cf[un[_settle(x, guess[i], ue)]] += 1
+            # exact sums, pending per binary exponent p: x = ±m·2**(p - 1074), m < 2**53
             xb = float_bits(x)
             e = (xb >> 52) & 0x7FF
-            if e == 0x7FF:
-                icnt[f, 4 if (xb & FRAC) != 0 else 5] += 1
-                continue
-            x = x + 0.0  # -0.0 -> 0.0
-            # ---- bin lookup: kernels.grid._lookup holds the same lines ----
-            b = float_bits(x - c0)
-            key = min(max(((b & MAG) >> SHIFT) - kb, 0), h - 1)
-            j = cells[r0 + h + (key ^ (b >> 63))]
-            while j < 0:
-                node = -j - 1
-                c = min(max(int((x - node_lo[node]) * node_scale[node]), 0), node_n[node] - 1)
-                j = cells[node_off[node] + c]
-            j += uedges[f, j + 1] <= x
-            j += uedges[f, j + 1] <= x
-            while uedges[f, j] > x:
-                j -= 1
-            while uedges[f, j + 1] <= x:
-                j += 1
-            counts[f, unext[f, j]] += 1
-            # ---- end of bin lookup ----
-            valid += 1
-            mn = min(mn, x)
-            mx = max(mx, x)
-            # exact sums, pending per binary exponent p: x = ±m·2**(p - 1074), m < 2**53
             m = xb & FRAC
             if e == 0:
                 e = 1
@@ -144,15 +158,15 @@ def _update(values, state, center, k0, half, uedges, unext, root, node_lo, node_
             aa = a * a
             ab = 2 * a * b
             bb = b * b
-            acc[f, p, 0] += sg * a
-            acc[f, p, 1] += sg * b
-            acc[f, p, 2] += aa >> 26
-            acc[f, p, 3] += (aa & M26) + (ab >> 26)
-            acc[f, p, 4] += (ab & M26) + (bb >> 26)
-            acc[f, p, 5] += bb & M26
+            af[p, 0] += sg * a
+            af[p, 1] += sg * b
+            af[p, 2] += aa >> 26
+            af[p, 3] += (aa & M26) + (ab >> 26)
+            af[p, 4] += (ab & M26) + (bb >> 26)
+            af[p, 5] += bb & M26
             pmin = min(pmin, p)
             pmax = max(pmax, p)
-        icnt[f, 0] += valid
+        icnt[f, 0] += m_valid
         minmax[f, 0] = mn
         minmax[f, 1] = mx
         _fold(acc, f, pmin, pmax, s1, s2)
