@@ -77,9 +77,10 @@ def _categorical(name, cw, cr, min_events) -> list[Result]:
     ok = nw >= min_events
     stat, p, v = chi2_test(cw, cr)
     unseen = float(cw[-1] / nw)
+    ps, js = psi(cw, cr), js_distance(cw, cr)
     return [Result("chi2", name, stat, p, v, nw, nr, ok and p is not None),
-            Result("psi", name, psi(cw, cr), None, psi(cw, cr), nw, nr, ok),
-            Result("js", name, js_distance(cw, cr), None, js_distance(cw, cr), nw, nr, ok),
+            Result("psi", name, ps, None, ps, nw, nr, ok),
+            Result("js", name, js, None, js, nw, nr, ok),
             Result("unseen_rate", name, unseen, None, unseen, nw, nr, ok,
                    {"unseen": int(cw[-1])})]
 
