@@ -44,6 +44,7 @@ from typing import Any
 import yaml
 
 from monitor.errors import ConfigError
+from monitor.silences import Silence  # noqa: F401  (the one silence type; config builds it)
 
 BOOTSTRAP_ENV = "STREAMDRIFT_KAFKA_BOOTSTRAP"
 HTTP_HOST_ENV = "STREAMDRIFT_HTTP_HOST"
@@ -316,21 +317,6 @@ class TopicsConfig:
 class OutputConfig:
     reports_jsonl: Path | None = None
     include_raw_values: bool = False
-
-
-@dataclass(frozen=True)
-class Silence:
-    reason: str
-    feature: str = "*"
-    check: str = "*"
-    family: str = "*"
-    until_ms: int | None = None  # None: until removed from the file
-
-    def covers(self, *, feature: str, check: str, family: str, now_ms: int) -> bool:
-        return ((self.until_ms is None or now_ms < self.until_ms)
-                and fnmatch.fnmatchcase(feature, self.feature)
-                and fnmatch.fnmatchcase(check, self.check)
-                and fnmatch.fnmatchcase(family, self.family))
 
 
 @dataclass(frozen=True)
