@@ -374,14 +374,8 @@ class AlertPolicy:
                          detail=detail)
 
     def _silenced(self, item: AlertItem, monitor: str, now_ms: int) -> bool:
-        def covers(s: SilenceLike) -> bool:
-            kw = dict(feature=item.feature, check=item.check, family=item.family, now_ms=now_ms)
-            try:
-                return s.covers(**kw, monitor=monitor)
-            except TypeError:      # config.Silence: no monitor pattern (one config, one monitor)
-                return s.covers(**kw)
-
-        return any(covers(s) for s in self.silences)
+        return any(s.covers(feature=item.feature, check=item.check, family=item.family,
+                            now_ms=now_ms, monitor=monitor) for s in self.silences)
 
     def _emit(self, report: WindowReport, tests: int, new: list[AlertItem],
               updates: dict[str, list[tuple[str, AlertItem]]],
