@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numba as nb
 import numpy as np
@@ -184,6 +184,8 @@ _AD_CRIT = (np.array([0.675, 1.281, 1.645, 1.96, 2.326, 2.573, 3.085])
             + np.array([-0.245, 0.25, 0.678, 1.149, 1.822, 2.364, 3.615])
             + np.array([-0.105, -0.305, -0.362, -0.391, -0.396, -0.345, -0.154]))
 _AD_FIT = np.polyfit(_AD_CRIT, np.log(_AD_SIG), 2)
+_AD_CRIT_MIN, _AD_CRIT_MAX = float(_AD_CRIT.min()), float(_AD_CRIT.max())
+_AD_SIG_MIN, _AD_SIG_MAX = float(_AD_SIG.min()), float(_AD_SIG.max())
 
 
 def anderson_darling(cw: np.ndarray, cr: np.ndarray) -> tuple[float | None, float | None]:
@@ -306,17 +308,53 @@ NUMERIC_COLUMNS = ("ks", "d_upper", "ad_a2kn", "psi", "wasserstein", "js", "max_
                    "ad_bins")
 
 
+class NumericReference(NamedTuple):
+    """The reference side of :func:`numeric_stats`: everything that depends on the reference
+    counts and the grids alone, so :func:`kernels.evaluate` builds it once per profile.
+    Each array is what the kernel would otherwise recompute per window, with the same
+    floating-point operations (the statistics do not change by a bit)."""
+
+    counts: np.ndarray   # int64 [F, B+2] reference bin counts
+    n: np.ndarray        # int64 [F] events per feature
+    n_f: np.ndarray      # the same as float64
+    mass: np.ndarray     # [F, B+2] counts / n
+    cdf: np.ndarray      # [F, B+2] cumsum(counts) / n
+    midrank: np.ndarray  # [F, B+2] cumsum(counts) - counts / 2 (AD)
+    step: np.ndarray     # [F, B+1] distance between neighbouring bin points (Wasserstein)
+    deciles: np.ndarray  # [F, 9] cumulative counts through each decile cut, float64
+    cut: np.ndarray      # int64 [9] the fine bin that closes each of the first 9 deciles
+
+
+def numeric_reference(cr: np.ndarray, edges: np.ndarray) -> NumericReference:
+    """:class:`NumericReference` of reference counts ``cr`` [F, B+2] on ``edges`` [F, B+1]."""
+    cr = np.ascontiguousarray(cr, np.int64)
+    edges = np.asarray(edges, np.float64)
+    n = cr.sum(axis=1)
+    n_f = n.astype(np.float64)[:, None]
+    cum = np.cumsum(cr, axis=1)
+    points = np.concatenate([edges[:, :1], (edges[:, :-1] + edges[:, 1:]) / 2.0,
+                             edges[:, -1:]], axis=1)
+    cut = np.rint(np.arange(1, 10) * (edges.shape[1] - 1) / 10).astype(np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):  # an empty row is never read
+        mass, cdf = cr / n_f, cum / n_f
+    return NumericReference(
+        cr, n, np.ascontiguousarray(n_f[:, 0]), np.ascontiguousarray(mass),
+        np.ascontiguousarray(cdf), np.ascontiguousarray(cum - cr / 2.0),
+        np.ascontiguousarray(np.diff(points, axis=1)),
+        np.ascontiguousarray(cum[:, cut], np.float64), cut)
+
+
 @nb.njit(nogil=True, cache=True)
-def _numeric_stats(cw, cr, points, cut, out):
+def _numeric_stats(cw, nw_all, cr, nr_all, pr_all, fr_all, mr_all, step, dec_r, cut, out):
     """Per feature row: the columns of NUMERIC_COLUMNS (same formulas as the per-statistic
-    functions above, summed bin by bin in grid order). Rows with an empty side are NaN."""
+    functions above, summed bin by bin in grid order; the reference-side terms come
+    precomputed, see :class:`NumericReference`). Rows with an empty side are NaN."""
     n_feat, m = cw.shape
+    n_cut = cut.shape[0]
+    dec_w = np.zeros(n_cut)
     for f in range(n_feat):
-        nw = 0.0
-        nr = 0.0
-        for k in range(m):
-            nw += cw[f, k]
-            nr += cr[f, k]
+        nw = nw_all[f]
+        nr = nr_all[f]
         if nw == 0 or nr == 0:
             out[f, :] = np.nan
             continue
@@ -324,7 +362,6 @@ def _numeric_stats(cw, cr, points, cut, out):
         fw = 0.0
         fr = 0.0
         cum_w = 0
-        cum_r = 0
         d = 0.0
         d_up = 0.0
         w1 = 0.0
@@ -334,27 +371,24 @@ def _numeric_stats(cw, cr, points, cut, out):
         l_before = 0.0
         kept = 0
         q = 0
-        dec_w = np.zeros(cut.shape[0])
-        dec_r = np.zeros(cut.shape[0])
         for k in range(m):
             a = cw[f, k]
             b = cr[f, k]
             pw = a / nw
-            pr = b / nr
+            pr = pr_all[f, k]
             gap_left = fw - fr
             d_up = max(d_up, abs(gap_left + pw), abs(gap_left - pr))
             mass = max(mass, pw, pr)
             cum_w += a
-            cum_r += b
             fw = cum_w / nw
-            fr = cum_r / nr
-            d = max(d, abs(fw - fr))
-            while q < cut.shape[0] and cut[q] == k:
+            fr = fr_all[f, k]
+            gap = abs(fw - fr)
+            d = max(d, gap)
+            while q < n_cut and cut[q] == k:
                 dec_w[q] = cum_w
-                dec_r[q] = cum_r
                 q += 1
             if k < m - 1:
-                w1 += abs(fw - fr) * (points[f, k + 1] - points[f, k])
+                w1 += gap * step[f, k]
             lj = float(a + b)
             if lj > 0:
                 kept += 1
@@ -362,7 +396,7 @@ def _numeric_stats(cw, cr, points, cut, out):
                 den = bj * (big_n - bj) - big_n * lj / 4.0
                 if den != 0:
                     mw = cum_w - a / 2.0
-                    mr = cum_r - b / 2.0
+                    mr = mr_all[f, k]
                     a2 += lj / big_n * (big_n * mw - bj * nw) ** 2 / den / nw
                     a2 += lj / big_n * (big_n * mr - bj * nr) ** 2 / den / nr
                 l_before += lj
@@ -370,9 +404,9 @@ def _numeric_stats(cw, cr, points, cut, out):
         psi_v = 0.0
         prev_w = 0.0
         prev_r = 0.0
-        for q in range(cut.shape[0] + 1):
-            cw_q = dec_w[q] if q < cut.shape[0] else nw
-            cr_q = dec_r[q] if q < cut.shape[0] else nr
+        for q in range(n_cut + 1):
+            cw_q = dec_w[q] if q < n_cut else nw
+            cr_q = dec_r[f, q] if q < n_cut else nr
             raw_w = (cw_q - prev_w) / nw
             raw_r = (cr_q - prev_r) / nr
             mid = (raw_w + raw_r) / 2.0  # JS on the same deciles, no floor
@@ -395,10 +429,13 @@ def _numeric_stats(cw, cr, points, cut, out):
         out[f, 7] = kept
 
 
-def numeric_stats(cw: np.ndarray, cr: np.ndarray, edges: np.ndarray) -> dict[str, np.ndarray]:
+def numeric_stats(cw: np.ndarray, cr: np.ndarray | NumericReference,
+                  edges: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Every numeric statistic for F features at once: ``cw``, ``cr`` int64 [F, B+2] bin
-    counts on ``edges`` [F, B+1]. Returns NUMERIC_COLUMNS plus ``ks_p``, ``ad`` and ``ad_p``
-    (arrays over features; NaN where a side is empty or AD is undefined).
+    counts on ``edges`` [F, B+1] (or ``cr`` a prebuilt :class:`NumericReference` and no
+    ``edges``). Returns NUMERIC_COLUMNS plus ``ks_p``, ``ad`` and ``ad_p`` (arrays over
+    features; NaN where a side is empty or AD is undefined) and the event counts
+    ``n_window``, ``n_reference`` (int64).
 
     >>> e = np.array([[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]])
     >>> s = numeric_stats(np.array([[0, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 0]]),
@@ -406,16 +443,13 @@ def numeric_stats(cw: np.ndarray, cr: np.ndarray, edges: np.ndarray) -> dict[str
     >>> float(s["ks"][0]), float(s["psi"][0]), float(s["js"][0])
     (0.0, 0.0, 0.0)
     """
+    ref = cr if isinstance(cr, NumericReference) else numeric_reference(cr, edges)
     cw = np.ascontiguousarray(cw, np.int64)
-    cr = np.ascontiguousarray(cr, np.int64)
-    n_bins = edges.shape[1] - 1
-    points = np.concatenate([edges[:, :1], (edges[:, :-1] + edges[:, 1:]) / 2.0,
-                             edges[:, -1:]], axis=1)
-    cut = np.rint(np.arange(1, 10) * n_bins / 10).astype(np.int64)
+    nw, nr = cw.sum(axis=1), ref.n
     out = np.empty((cw.shape[0], len(NUMERIC_COLUMNS)))
-    _numeric_stats(cw, cr, np.ascontiguousarray(points), cut, out)
+    _numeric_stats(cw, nw.astype(np.float64), ref.counts, ref.n_f, ref.mass, ref.cdf,
+                   ref.midrank, ref.step, ref.deciles, ref.cut, out)
     res = {c: out[:, i] for i, c in enumerate(NUMERIC_COLUMNS)}
-    nw, nr = cw.sum(axis=1), cr.sum(axis=1)
     ok = (nw > 0) & (nr > 0)
     res["ks_p"] = np.where(ok, ks_pvalue(np.nan_to_num(res["ks"]), np.maximum(nw, 1),
                                          np.maximum(nr, 1)), np.nan)
@@ -425,10 +459,11 @@ def numeric_stats(cw: np.ndarray, cr: np.ndarray, edges: np.ndarray) -> dict[str
     if rows.size:  # every feature at once (the same formulas as _ad_sigma and _ad_p)
         stat = (res["ad_a2kn"][rows] - 1.0) / _ad_sigma_many(nw[rows], nr[rows])
         ad[rows] = stat
-        ad_p[rows] = np.where(stat < _AD_CRIT.min(), _AD_SIG.max(), np.where(
-            stat > _AD_CRIT.max(), _AD_SIG.min(),
-            np.exp(np.polyval(_AD_FIT, np.clip(stat, _AD_CRIT.min(), _AD_CRIT.max())))))
+        ad_p[rows] = np.where(stat < _AD_CRIT_MIN, _AD_SIG_MAX, np.where(
+            stat > _AD_CRIT_MAX, _AD_SIG_MIN,
+            np.exp(np.polyval(_AD_FIT, np.clip(stat, _AD_CRIT_MIN, _AD_CRIT_MAX)))))
     res["ad"], res["ad_p"] = ad, ad_p
+    res["n_window"], res["n_reference"] = nw, nr
     return res
 
 

@@ -70,6 +70,8 @@ class ReferenceProfile:
         self.grid = Grid.build(self.edges)
         self.score_grid = Grid.build(self.score_edges)
         self.reference = reference
+        # reference-side arrays kernels.evaluate derives once (never serialized)
+        self.evaluation_cache: Any = None
 
     numeric_names = property(lambda self: list(self.head["numeric"]))
     categorical_names = property(lambda self: list(self.head["categorical"]))
