@@ -21,24 +21,32 @@ FAST_GROUP = {
 }
 
 
+def _say(request, text: str) -> None:
+    """Print past pytest's capture, so the run's log shows the broker's life."""
+    capman = request.config.pluginmanager.getplugin("capturemanager")
+    with capman.global_and_fixture_disabled():
+        print(text, flush=True)
+
+
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
+def kafka_bootstrap(request) -> Iterator[str]:
     existing = os.environ.get("STREAMDRIFT_KAFKA_BOOTSTRAP")
     if existing:
+        _say(request, f"\n[kafka] using the existing cluster at {existing}")
         yield existing
         return
     from monitor.devkafka import KAFKA_VERSION, DevKafka
 
     broker = DevKafka()
     broker.start()
-    print(f"\n[kafka] Apache Kafka {KAFKA_VERSION} broker started at {broker.bootstrap} "
-          f"in {broker.started_in_s:.1f}s (pid {broker.proc.pid})")
+    _say(request, f"\n[kafka] Apache Kafka {KAFKA_VERSION} broker started at {broker.bootstrap}"
+                  f" in {broker.started_in_s:.1f}s (pid {broker.proc.pid})")
     try:
         yield broker.bootstrap
     finally:
         pid = broker.proc.pid if broker.proc else None
         broker.stop()
-        print(f"\n[kafka] broker (pid {pid}) stopped")
+        _say(request, f"\n[kafka] broker (pid {pid}) stopped")
 
 
 @pytest.fixture()
