@@ -18,8 +18,8 @@ import math
 import numpy as np
 
 from kernels.stats import (
-    NumericReference, Result, chi2_test, diff_test, js_distance, numeric_reference, numeric_stats,
-    psi, ratio_test,
+    NumericReference, Result, categorical_reference, categorical_stats, diff_test,
+    numeric_reference, numeric_stats, ratio_test,
 )
 
 NUMERIC_CHECKS = ("ks", "ad", "psi", "wasserstein", "js")
@@ -48,8 +48,8 @@ class _ReferenceSide:
         self.sizes = [len(cats[name]) for name in self.categorical_names]
         cat = ref.categorical
         # per categorical: the reference categories, then "unseen"
-        self.cat_counts = [np.append(cat.counts[c, :k], cat.unseen[c])
-                           for c, k in enumerate(self.sizes)]
+        self.cat = [categorical_reference(np.append(cat.counts[c, :k], cat.unseen[c]))
+                    for c, k in enumerate(self.sizes)]
         self.groups = profile.groups
         self.reference_group = profile.metadata.get("reference_group")
 
@@ -79,7 +79,7 @@ def evaluate(profile, sketch, min_events: int = 500, min_group_events: int = 200
     cat_w = sketch.categorical
     for c, name in enumerate(side.categorical_names):
         cw = np.append(cat_w.counts[c, :side.sizes[c]], cat_w.unseen[c])
-        out += _categorical(name, cw, side.cat_counts[c], min_events)
+        out += _categorical(name, cw, side.cat[c], min_events)
     if side.groups:
         out += _fairness(side, sketch.groups.counts, min_group_events,
                          disparate_impact_threshold)
@@ -111,14 +111,13 @@ def _numeric(names, s, nr, min_events) -> list[Result]:
     return out
 
 
-def _categorical(name, cw, cr, min_events) -> list[Result]:
-    nw, nr = int(cw.sum()), int(cr.sum())
+def _categorical(name, cw, ref, min_events) -> list[Result]:
+    nw, nr = int(cw.sum()), ref.n
     if nw == 0 or nr == 0:
         return [Result(c, name, None, None, None, nw, nr, False) for c in CATEGORICAL_CHECKS]
     ok = nw >= min_events
-    stat, p, v = chi2_test(cw, cr)
+    stat, p, v, ps, js = categorical_stats(cw, ref)
     unseen = int(cw[-1])
-    ps, js = psi(cw, cr), js_distance(cw, cr)
     return [Result("chi2", name, stat, p, v, nw, nr, ok and p is not None),
             Result("psi", name, ps, None, ps, nw, nr, ok),
             Result("js", name, js, None, js, nw, nr, ok),

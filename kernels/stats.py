@@ -151,6 +151,8 @@ def _harmonic_many(n: np.ndarray) -> np.ndarray:
     x2 = 1.0 / (x * x)
     big = (np.log(x) + 0.5772156649015329 + 0.5 / x
            - x2 * (1 / 12 - x2 * (1 / 120 - x2 / 252)))
+    if n.min() >= 64:  # the usual case: no small n to look up
+        return big
     return np.where(n < 64, _H_SMALL[np.minimum(n, 63)], big)
 
 
@@ -158,6 +160,8 @@ def _harmonic2_many(n: np.ndarray) -> np.ndarray:
     """:func:`_harmonic2` over an int64 array."""
     x = 1.0 / np.maximum(n, 1).astype(np.float64)
     tail = x - x * x / 2 + x**3 / 6 - x**5 / 30 + x**7 / 42 - x**9 / 30
+    if n.min() >= 64:
+        return math.pi**2 / 6 - tail
     return np.where(n < 64, _H2_SMALL[np.minimum(n, 63)], math.pi**2 / 6 - tail)
 
 
@@ -265,6 +269,45 @@ def chi2_test(cw: np.ndarray, cr: np.ndarray) -> tuple[float, float | None, floa
     e = t.sum(axis=1, keepdims=True) * t.sum(axis=0, keepdims=True) / n
     stat = float(((t - e) ** 2 / e).sum())
     return stat, float(chdtrc(t.shape[1] - 1, stat)), math.sqrt(stat / n)
+
+
+class CategoricalReference(NamedTuple):
+    """The reference side of :func:`categorical_stats` (built once per profile)."""
+
+    counts: np.ndarray   # int64 [M] reference categories, then "unseen"
+    n: int               # their sum
+    share: np.ndarray    # counts / n
+    floored: np.ndarray  # max(share, PSI_FLOOR)
+
+
+def categorical_reference(cr: np.ndarray) -> CategoricalReference:
+    """:class:`CategoricalReference` of reference counts ``cr`` (all zero: shares zero)."""
+    cr = np.asarray(cr, np.int64)
+    share = cr / max(cr.sum(), 1)
+    return CategoricalReference(cr, int(cr.sum()), share, np.maximum(share, PSI_FLOOR))
+
+
+def categorical_stats(cw: np.ndarray, ref: CategoricalReference) -> tuple[
+        float, float | None, float, float, float]:
+    """chi-square (statistic, p-value, Cramér's V), PSI and JS of window counts ``cw`` (not
+    all zero) against ``ref``: the same operations as :func:`chi2_test`, :func:`psi` and
+    :func:`js_distance`, sharing the window's proportions and the reference's.
+
+    >>> s = categorical_stats(np.array([5, 5, 0]), categorical_reference(np.array([5, 5, 0])))
+    >>> s[0], s[3], s[4]
+    (0.0, 0.0, 0.0)
+    """
+    p = cw / cw.sum()
+    pw = np.maximum(p, PSI_FLOOR)
+    ps = float(np.sum((pw - ref.floored) * np.log(pw / ref.floored)))
+    q = ref.share
+    m = (p + q) / 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl_p = np.where(p > 0, p * np.log(p / m), 0.0).sum()
+        kl_q = np.where(q > 0, q * np.log(q / m), 0.0).sum()
+    js = float(math.sqrt(max((kl_p + kl_q) / 2.0, 0.0) / math.log(2.0)))
+    stat, pv, v = chi2_test(cw, ref.counts)
+    return stat, pv, v, ps, js
 
 
 # -- fairness -------------------------------------------------------------------------------
