@@ -494,8 +494,11 @@ def numeric_stats(cw: np.ndarray, cr: np.ndarray | NumericReference,
                    ref.midrank, ref.step, ref.deciles, ref.cut, out)
     res = {c: out[:, i] for i, c in enumerate(NUMERIC_COLUMNS)}
     ok = (nw > 0) & (nr > 0)
-    res["ks_p"] = np.where(ok, ks_pvalue(np.nan_to_num(res["ks"]), np.maximum(nw, 1),
-                                         np.maximum(nr, 1)), np.nan)
+    if ok.all():  # the usual case: no empty row to mask
+        res["ks_p"] = ks_pvalue(res["ks"], nw, nr)
+    else:
+        res["ks_p"] = np.where(ok, ks_pvalue(np.nan_to_num(res["ks"]), np.maximum(nw, 1),
+                                             np.maximum(nr, 1)), np.nan)
     ad = np.full(cw.shape[0], np.nan)
     ad_p = np.full(cw.shape[0], np.nan)
     rows = np.flatnonzero(ok & (res["ad_bins"] >= 2) & (nw + nr > 3))
