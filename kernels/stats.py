@@ -193,8 +193,8 @@ def _ad_sigma_many(n1: np.ndarray, n2: np.ndarray) -> np.ndarray:
     Nf = N.astype(np.float64)
     k = 2
     H = 1.0 / n1 + 1.0 / n2
-    h = _harmonic_many(N - 1)
-    g = _harmonic2_many(N) - (2.0 * _harmonic_many(N) - 1.0 / Nf) / Nf
+    h, h_n = _harmonic_many(np.concatenate([N - 1, N])).reshape(2, -1)  # one pass for both
+    g = _harmonic2_many(N) - (2.0 * h_n - 1.0 / Nf) / Nf
     a = (4 * g - 6) * (k - 1) + (10 - 6 * g) * H
     b = (2 * g - 4) * k**2 + 8 * h * k + (2 * g - 14 * h - 4) * H - 8 * h + 4 * g - 6
     c = (6 * h + 2 * g - 2) * k**2 + (4 * h - 4 * g + 6) * k + (2 * h - 6) * H + 4 * h
