@@ -67,7 +67,11 @@ def _reference_side(profile, ref) -> _ReferenceSide:
 
 def evaluate(profile, sketch, min_events: int = 500, min_group_events: int = 200,
              disparate_impact_threshold: float = 0.8, reference=None) -> list[Result]:
-    """All checks of ``sketch`` against ``reference`` (default: the profile's own sketch)."""
+    """All checks of ``sketch`` against ``reference`` (default: the profile's own sketch).
+
+    Whatever depends on the reference alone is computed on the first call for a profile and
+    reference and kept on the profile (``profile.evaluation_cache``): later windows pay for
+    their own side only."""
     side = _reference_side(profile, reference if reference is not None else profile.reference)
     out: list[Result] = []
     if side.numeric_names:
