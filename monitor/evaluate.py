@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import deque
 from typing import Any
 
 from monitor import __version__
@@ -115,13 +116,26 @@ def _num(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
+DRIFT_FAMILIES = ("numeric_drift", "categorical_drift", "prediction_drift")
+
+
 class Evaluator:
-    """``report(closed_window) -> WindowReport``."""
+    """``report(closed_window) -> WindowReport``.
+
+    With ``reference.rolling_windows: N`` the reference is the merge (in window order) of the
+    last N healthy windows (enough events, no drift flagged), once N of them have been seen;
+    until then, and always for the quantile grids, the fixed profile. The report's
+    ``profile_id`` then reads ``<profile id>+rolling:<first window start>-<last window end>``.
+    The rolling history lives in memory: after a restart it refills over N windows.
+    """
 
     def __init__(self, cfg: MonitorConfig, profile, policy: AlertPolicy | None = None) -> None:
         self.cfg = cfg
         self.profile = profile
         self.policy = policy or policy_from_config(cfg)
+        self.profile_id = profile.profile_id
+        n = cfg.reference.rolling_windows
+        self.rolling: deque = deque(maxlen=n) if n > 0 else deque(maxlen=0)
         self.numeric = set(cfg.features.numeric)
         self.categorical = set(cfg.features.categorical)
 
@@ -140,8 +154,15 @@ class Evaluator:
         cfg = self.cfg
         enough = w.events >= cfg.windows.min_events
         checks: list[CheckResult] = []
+        reference, profile_id = None, self.profile_id
+        if self.rolling.maxlen and len(self.rolling) == self.rolling.maxlen:
+            reference = self.rolling[0][2]
+            for _, _, sk in list(self.rolling)[1:]:
+                reference = reference.merge(sk)
+            profile_id = f"{self.profile_id}+rolling:{self.rolling[0][0]}-{self.rolling[-1][1]}"
         if w.sketch is not None:
-            for r in kernels.evaluate(self.profile, w.sketch, min_events=cfg.windows.min_events):
+            for r in kernels.evaluate(self.profile, w.sketch, min_events=cfg.windows.min_events,
+                                      reference=reference):
                 checks.append(CheckResult(
                     check=r.check, family=self.family_of(r.check, r.feature), feature=r.feature,
                     statistic=_num(r.statistic), p_value=_num(r.p_value),
@@ -152,7 +173,7 @@ class Evaluator:
         checks += qchecks
         report = WindowReport(
             monitor=cfg.monitor, window_start_ms=w.start_ms, window_end_ms=w.end_ms,
-            profile_id=self.profile.profile_id, events=w.events, late_events=w.late_events,
+            profile_id=profile_id, events=w.events, late_events=w.late_events,
             bad_events=sum(w.bad.values()), partitions=w.partitions, quality=quality,
             checks=checks, insufficient_data=not enough, monitor_version=__version__,
             sketch_digest=hashlib.sha256(w.sketch.to_bytes()).hexdigest()
@@ -161,6 +182,9 @@ class Evaluator:
         flagged = [CheckResult(**{**c.to_dict(), "flagged": v.bad,
                                   "severity": v.severity or "info"})
                    for c, v in zip(report.checks, verdicts)]
+        drifted = any(c.flagged and c.family in DRIFT_FAMILIES for c in flagged)
+        if self.rolling.maxlen and w.sketch is not None and enough and not drifted:
+            self.rolling.append((w.start_ms, w.end_ms, w.sketch))
         return WindowReport(**{**report.__dict__, "checks": flagged})
 
     def _quality(self, w: ClosedWindow) -> tuple[dict[str, Any], list[CheckResult]]:

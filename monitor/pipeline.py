@@ -226,7 +226,7 @@ def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
     server = serve(cfg.http.host, cfg.http.port,
                    StageCollector(cfg.monitor, lambda: source.stats if source else None,
                                   reports_stats),
-                   healthy=lambda: True)
+                   healthy=lambda: source is None or bool(source.parts))  # partitions owned
     log.info("streamdrift %s: monitor %s on %s, stage %s, metrics at http://%s:%d/metrics",
              __version__, cfg.monitor, cfg.stream.topic, stage, cfg.http.host,
              server.server_address[1])
