@@ -49,7 +49,7 @@ def build_app(*, app_id: str, broker: str, broker_credentials: Any = None,
         datadir=data_dir or f"/tmp/streamdrift-faust-{app_id}",
         table_cleanup_interval=3600.0,
         producer_max_request_size=20_000_000,
-        producer_compression_type="zstd" if _has_zstd() else None,
+        producer_compression_type="zstd",  # cramjam (a dependency) provides it
         stream_wait_empty=False,
     )
     raw = faust.Schema(key_type=str, value_type=bytes, key_serializer="raw",
@@ -71,7 +71,9 @@ def build_app(*, app_id: str, broker: str, broker_credentials: Any = None,
         async for value in stream:
             try:
                 msg = PartialMessage.from_bytes(value)
-            except Exception as e:  # a foreign message on our topic: log, never crash
+            except Exception as e:  # a foreign message on our topic: count, log, go on
+                tables.meta["unreadable_partials"] = int(
+                    tables.meta.get("unreadable_partials") or 0) + 1
                 log.error("unreadable partial skipped: %s", e)
                 continue
             for closed in agg.on_message(msg):
@@ -109,11 +111,3 @@ class BytesTable(MutableMapping):
     def __len__(self) -> int:
         return len(self.table)
 
-
-def _has_zstd() -> bool:
-    try:
-        import cramjam  # noqa: F401
-
-        return True
-    except ImportError:
-        return False

@@ -34,6 +34,12 @@ def _critical(warning: float) -> float | None:
     return None if math.isinf(warning) else 2.0 * warning
 
 
+def _rule(family: str, check: str, warning: float, **kw) -> CheckRule:
+    """A rule whose critical floor is twice its warning floor."""
+    return CheckRule(family=family, check=check, warning=warning,
+                     critical=_critical(warning), **kw)
+
+
 def rules_from_config(cfg: MonitorConfig) -> list[CheckRule]:
     """Per-feature rules first (first match wins), then family defaults."""
     c = cfg.checks
@@ -46,9 +52,8 @@ def rules_from_config(cfg: MonitorConfig) -> list[CheckRule]:
         for check, floor in (("ks", s.ks_floor if s.ks_floor is not None else c.numeric.ks_floor),
                              ("psi", s.psi_floor), ("js", s.js_floor),
                              ("wasserstein", s.wasserstein_floor)):
-            w = INF if floor is None else float(floor)
-            rules.append(CheckRule(family="numeric_drift", check=check, feature=name,
-                                   warning=w, critical=_critical(w)))
+            rules.append(_rule("numeric_drift", check, INF if floor is None else float(floor),
+                               feature=name))
     for name in cfg.features.categorical:
         s = cfg.feature(name)
         if not s.drift_enabled:
@@ -58,42 +63,29 @@ def rules_from_config(cfg: MonitorConfig) -> list[CheckRule]:
             else c.categorical.unseen_rate_floor
         for check, floor in (("psi", s.psi_floor), ("js", s.js_floor), ("chi2", s.js_floor),
                              ("unseen_rate", unseen)):
-            w = float(floor)
-            rules.append(CheckRule(family="categorical_drift", check=check, feature=name,
-                                   warning=w, critical=_critical(w)))
+            rules.append(_rule("categorical_drift", check, float(floor), feature=name))
     n, f, q = c.prediction, c.fairness, c.quality
     min_group = cfg.sensitive.min_group_events if cfg.sensitive else 200
     di = 1.0 - f.disparate_impact_min
     rules += [
-        CheckRule(family="prediction_drift", check="ks", warning=n.ks_floor,
-                  critical=_critical(n.ks_floor)),
-        CheckRule(family="prediction_drift", check="psi", warning=n.psi_floor,
-                  critical=_critical(n.psi_floor)),
-        CheckRule(family="prediction_drift", check="js", warning=n.js_floor,
-                  critical=_critical(n.js_floor)),
-        CheckRule(family="fairness", check="disparate_impact*", warning=di, critical=2 * di,
-                  min_n=min_group, require_test=True),
-        CheckRule(family="fairness", check="equalized_odds_diff", warning=f.equalized_odds_max,
-                  critical=2 * f.equalized_odds_max, min_n=min_group, require_test=True),
-        CheckRule(family="fairness", check="equal_opportunity_diff",
-                  warning=f.equal_opportunity_max, critical=2 * f.equal_opportunity_max,
-                  min_n=min_group, require_test=True),
+        _rule("prediction_drift", "ks", n.ks_floor),
+        _rule("prediction_drift", "psi", n.psi_floor),
+        _rule("prediction_drift", "js", n.js_floor),
+        _rule("fairness", "disparate_impact*", di, min_n=min_group, require_test=True),
+        _rule("fairness", "equalized_odds_diff", f.equalized_odds_max, min_n=min_group,
+              require_test=True),
+        _rule("fairness", "equal_opportunity_diff", f.equal_opportunity_max, min_n=min_group,
+              require_test=True),
         CheckRule(family="fairness", warning=INF),
-        CheckRule(family="quality", check="bad_event_rate", warning=q.bad_event_rate_max,
-                  critical=_critical(q.bad_event_rate_max)),
-        CheckRule(family="quality", check="late_event_rate", warning=q.late_event_rate_max,
-                  critical=_critical(q.late_event_rate_max)),
-        CheckRule(family="quality", check="missing_rate", warning=q.missing_rate_max,
-                  critical=_critical(q.missing_rate_max)),
-        CheckRule(family="quality", check="type_error_rate", warning=q.type_error_rate_max,
-                  critical=_critical(q.type_error_rate_max)),
-        CheckRule(family="quality", check="nonfinite_rate", warning=q.nonfinite_rate_max,
-                  critical=_critical(q.nonfinite_rate_max)),
+        _rule("quality", "bad_event_rate", q.bad_event_rate_max),
+        _rule("quality", "late_event_rate", q.late_event_rate_max),
+        _rule("quality", "missing_rate", q.missing_rate_max),
+        _rule("quality", "type_error_rate", q.type_error_rate_max),
+        _rule("quality", "nonfinite_rate", q.nonfinite_rate_max),
         CheckRule(family="quality", warning=INF),
-        CheckRule(check="ks", warning=c.numeric.ks_floor, critical=_critical(c.numeric.ks_floor)),
-        CheckRule(check="psi", warning=c.numeric.psi_floor,
-                  critical=_critical(c.numeric.psi_floor)),
-        CheckRule(check="js", warning=c.numeric.js_floor, critical=_critical(c.numeric.js_floor)),
+        _rule("*", "ks", c.numeric.ks_floor),
+        _rule("*", "psi", c.numeric.psi_floor),
+        _rule("*", "js", c.numeric.js_floor),
         CheckRule(warning=INF),  # ad, wasserstein, anything else: reported, never flagged
     ]
     return rules
@@ -189,9 +181,7 @@ class Evaluator:
 
     def _quality(self, w: ClosedWindow) -> tuple[dict[str, Any], list[CheckResult]]:
         total = w.events + sum(w.bad.values())
-        fields: dict[str, Any] = {}
-        if w.sketch is not None and hasattr(w.sketch, "quality_counts"):
-            fields = w.sketch.quality_counts()
+        fields = w.sketch.quality_counts() if w.sketch is not None else {}
         out = [
             self._rate("bad_event_rate", "*", sum(w.bad.values()), total),
             self._rate("late_event_rate", "*", w.late_events, w.events + w.late_events),

@@ -137,7 +137,7 @@ class ReportPublisher:
                  report.events, sorted({c.feature for c in report.flagged}))
 
 
-def make_stage2(cfg: MonitorConfig, profile, client: dict[str, Any], extra_publish=()):
+def make_stage2(cfg: MonitorConfig, profile, client: dict[str, Any]):
     from monitor.agents import build_app
     from monitor.evaluate import Evaluator, policy_from_config
 
@@ -150,7 +150,7 @@ def make_stage2(cfg: MonitorConfig, profile, client: dict[str, Any], extra_publi
         broker_credentials=broker["broker_credentials"], partials_topic=cfg.topics.partials,
         size_ms=cfg.windows.size_ms, slide_ms=cfg.windows.slide_ms,
         merge=lambda blobs: merge_sketches(blobs, profile),
-        on_closed=evaluator.report, publish=[publisher, *extra_publish],
+        on_closed=evaluator.report, publish=[publisher],
         session_timeout_s=cfg.kafka.session_timeout_ms / 1000.0)
     return app, publisher
 

@@ -21,7 +21,7 @@ The whole state (open sketches, counters, watermark, next offset) serializes to 
 owner of a partition can store it with its offset and restore it after a restart.
 
 >>> w = PartitionWindows(partition=0, size_ms=1000, slide_ms=1000, lateness_ms=0,
-...                      new_sketch=lambda: CountSketch())
+...                      new_sketch=lambda: None)  # no batch given: counts only
 >>> import numpy as np
 >>> closed = w.absorb(np.array([10, 11, 12]), np.array([100, 200, 1500]), bad=[])
 >>> [(p.window_start_ms, p.events) for p in closed]
@@ -43,6 +43,8 @@ NO_TIME = np.iinfo(np.int64).min
 
 
 class Sketch(Protocol):
+    """What a window holds: a kernels.WindowSketch, or anything with these verbs."""
+
     def update(self, batch: Any) -> Any: ...
     def merge(self, other: Any) -> Any: ...
     def to_bytes(self) -> bytes: ...
@@ -58,14 +60,14 @@ class Partial:
     events: int
     late_events: int
     bad: dict[str, int]
-    sketch: Any  # a WindowSketch, or None when no event landed here
+    sketch: Sketch | None  # None when no event landed here
     next_offset: int
     watermark_ms: int
 
 
 @dataclass
 class _Window:
-    sketch: Any = None
+    sketch: Sketch | None = None
     events: int = 0
     late: int = 0
     bad: dict[str, int] = field(default_factory=dict)
@@ -75,7 +77,7 @@ class PartitionWindows:
     """Open windows of one partition. See the module docstring for the rules."""
 
     def __init__(self, partition: int, size_ms: int, slide_ms: int | None, lateness_ms: int,
-                 new_sketch: Callable[[], Any]) -> None:
+                 new_sketch: Callable[[], Sketch]) -> None:
         slide_ms = slide_ms or size_ms
         if size_ms <= 0 or slide_ms <= 0 or size_ms % slide_ms:
             raise ValueError("window size must be a positive multiple of the slide")
@@ -219,8 +221,8 @@ class PartitionWindows:
         return frame(orjson.dumps(head), blobs)
 
     @classmethod
-    def from_bytes(cls, data: bytes, new_sketch: Callable[[], Any],
-                   load_sketch: Callable[[bytes], Any]) -> "PartitionWindows":
+    def from_bytes(cls, data: bytes, new_sketch: Callable[[], Sketch],
+                   load_sketch: Callable[[bytes], Sketch]) -> "PartitionWindows":
         head, blobs = unframe(data)
         h = orjson.loads(head)
         self = cls(h["partition"], h["size_ms"], h["slide_ms"], h["lateness_ms"], new_sketch)
@@ -252,23 +254,3 @@ def unframe(data: bytes) -> tuple[bytes, list[bytes]]:
         pos += 4 + ln
     return out[0], out[1:]
 
-
-class CountSketch:
-    """The smallest sketch: it counts events. For tests and examples of this module."""
-
-    def __init__(self, n: int = 0) -> None:
-        self.n = n
-
-    def update(self, batch: Any) -> "CountSketch":
-        self.n += batch.n_events
-        return self
-
-    def merge(self, other: "CountSketch") -> "CountSketch":
-        return CountSketch(self.n + other.n)
-
-    def to_bytes(self) -> bytes:
-        return struct.pack("<q", self.n)
-
-    @classmethod
-    def from_bytes(cls, b: bytes) -> "CountSketch":
-        return cls(struct.unpack("<q", b)[0])

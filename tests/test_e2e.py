@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from confluent_kafka import Consumer
 
-from monitor.config import from_dict
 from monitor.replay import replay
 from monitor.synthetic import Scenario, Shift
 from tests.e2e_harness import (

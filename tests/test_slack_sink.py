@@ -21,7 +21,6 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import orjson
 import pytest
 
 from monitor.alerts import Alert, AlertPolicy
