@@ -4,6 +4,8 @@ Arrays in, arrays out. ``import kernels`` needs neither Kafka nor Faust.
 
 - :mod:`kernels.batch` — the columnar batch the decoder produces;
 - :mod:`kernels.numeric`, :mod:`kernels.categorical` — the sketches (numba kernels);
+- :mod:`kernels.quality` — range / robust-outlier bounds, the isolation forest for row
+  outliers, and the window's quality counters (incl. event-time lag);
 - :mod:`kernels.window` — the reference profile and the per-window bundle of sketches;
 - :mod:`kernels.stats`, :mod:`kernels.evaluate` — the statistics;
 - :mod:`kernels.dedup` — duplicate event ids.
@@ -11,7 +13,9 @@ Arrays in, arrays out. ``import kernels`` needs neither Kafka nor Faust.
 
 from kernels.batch import ColumnBatch
 from kernels.evaluate import evaluate
+from kernels.quality import IsolationForest, QualityBounds, QualitySketch
 from kernels.stats import Result
 from kernels.window import ReferenceProfile, WindowSketch
 
-__all__ = ["ColumnBatch", "ReferenceProfile", "Result", "WindowSketch", "evaluate"]
+__all__ = ["ColumnBatch", "IsolationForest", "QualityBounds", "QualitySketch",
+           "ReferenceProfile", "Result", "WindowSketch", "evaluate"]

@@ -17,10 +17,18 @@ Encodings (every array has N in its last axis):
   0 negative, -1 absent); ``label`` int8 [N] (same encoding); ``group`` int32 [N], index into
   the profile's sensitive-group list, -1 absent, -4 unseen group.
 - ``event_time_ms`` int64 [N]; ``offset`` int64 [N] (Kafka offset, or row number in replay).
+- ``ingest_time_ms`` int64 [N] or None: the Kafka record timestamp, when the event entered the
+  stream (-1 where the record has none); None when the source has no such time (replay of
+  files). :class:`~kernels.quality.QualitySketch` measures freshness as ingest − event time.
+- ``event_id_hash`` uint64 [N] or None: a stable 64-bit hash of the event id, 0 = no id
+  (:mod:`kernels.dedup` looks duplicates up by it); None when the config names no id field.
+
+The last two are optional (None by default), so older constructors keep working; ``take``
+keeps None as None, ``empty`` gives zero-length arrays.
 
 >>> b = ColumnBatch.empty(n_numeric=2, n_categorical=1)
->>> b.n_events, b.numeric.shape, b.categorical.shape
-(0, (2, 0), (1, 0))
+>>> b.n_events, b.numeric.shape, b.categorical.shape, b.ingest_time_ms.dtype
+(0, (2, 0), (1, 0), dtype('int64'))
 """
 
 from __future__ import annotations
@@ -45,6 +53,8 @@ class ColumnBatch:
     group: np.ndarray
     event_time_ms: np.ndarray
     offset: np.ndarray
+    ingest_time_ms: np.ndarray | None = None
+    event_id_hash: np.ndarray | None = None
 
     @property
     def n_events(self) -> int:
@@ -63,6 +73,8 @@ class ColumnBatch:
             group=np.empty(0, np.int32),
             event_time_ms=np.empty(0, np.int64),
             offset=np.empty(0, np.int64),
+            ingest_time_ms=np.empty(0, np.int64),
+            event_id_hash=np.empty(0, np.uint64),
         )
 
     def take(self, index: np.ndarray) -> "ColumnBatch":
@@ -78,4 +90,6 @@ class ColumnBatch:
             group=self.group[index],
             event_time_ms=self.event_time_ms[index],
             offset=self.offset[index],
+            ingest_time_ms=None if self.ingest_time_ms is None else self.ingest_time_ms[index],
+            event_id_hash=None if self.event_id_hash is None else self.event_id_hash[index],
         )

@@ -79,6 +79,57 @@ def exact_mean_var(x: np.ndarray) -> tuple[float, float]:
     return float(s / n), (float((q - s * s / n) / (n - 1)) if n > 1 else float("nan"))
 
 
+def interval_counts(values: np.ndarray, state: np.ndarray, range_lo, range_hi, z_lo, z_hi
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Per feature: valid finite values below / above the range ([F, 2]) and outside the
+    robust-z bounds ([F]), with numpy masks."""
+    v = np.asarray(values, np.float64)
+    ok = (np.asarray(state) == 0) & np.isfinite(v)
+    lo, hi = np.asarray(range_lo)[:, None], np.asarray(range_hi)[:, None]
+    zl, zh = np.asarray(z_lo)[:, None], np.asarray(z_hi)[:, None]
+    with np.errstate(invalid="ignore"):
+        rc = np.stack([(ok & (v < lo)).sum(1), (ok & (v > hi)).sum(1)], axis=1)
+        out = (ok & ((v < zl) | (v > zh))).sum(1)
+    return rc.astype(np.int64), out.astype(np.int64)
+
+
+def forest_scores(split_feature, split_value, leaf_path, medians, sample_size, values,
+                  state=None) -> list[float]:
+    """Isolation-forest scores by walking each stored tree in plain Python, row by row."""
+    import math
+
+    n_feat, n = np.shape(values)
+    c = (0.0 if sample_size <= 1 else 1.0 if sample_size == 2 else
+         2.0 * (math.log(sample_size - 1) + 0.5772156649015329)
+         - 2.0 * (sample_size - 1) / sample_size)
+    n_int = len(split_feature[0])
+    out = []
+    for i in range(n):
+        row = []
+        for f in range(n_feat):
+            x = float(values[f][i])
+            good = (state is None or state[f][i] == 0) and math.isfinite(x)
+            row.append(x if good else float(medians[f]))
+        total = 0.0
+        for t in range(len(split_feature)):
+            node = 0
+            while node < n_int:
+                f = int(split_feature[t][node])
+                node = 2 * node + (2 if row[f] >= float(split_value[t][node]) else 1)
+            total += float(leaf_path[t][node - n_int])
+        out.append(2.0 ** (-(total / len(split_feature)) / c))
+    return out
+
+
+def delay_counts(event_ms, ingest_ms, max_delay_ms: int) -> list[int]:
+    """[events with both times >= 0, lag > max_delay_ms (when > 0), Σ max(0, lag), max]
+    in Python integers."""
+    lags = [int(g) - int(e) for e, g in zip(event_ms, ingest_ms) if e >= 0 and g >= 0]
+    pos = [max(0, x) for x in lags]
+    return [len(lags), sum(x > max_delay_ms for x in lags) if max_delay_ms > 0 else 0,
+            min(sum(pos), 2**63 - 1), max(pos, default=0)]
+
+
 #: statistic -> (the oracle, what the test feeds it)
 ORACLES = {
     "psi": (psi_numpy, "decile counts from the raw values"),
@@ -91,4 +142,8 @@ ORACLES = {
     "bins": (numpy_bins, "raw values: searchsorted + bincount, bit for bit"),
     "mean": (exact_mean_var, "raw values, exact rationals: equal after one rounding"),
     "variance": (exact_mean_var, "raw values, exact rationals: equal after one rounding"),
+    "out_of_range / outliers": (interval_counts, "raw values and states, exact counts"),
+    "row outlier score": (forest_scores, "the forest's arrays walked in Python, 1e-12"),
+    "row outlier detector": ("sklearn.ensemble.IsolationForest", "planted outliers: ROC AUC"),
+    "delay": (delay_counts, "raw event / ingest times, exact counts"),
 }

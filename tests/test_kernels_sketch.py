@@ -129,7 +129,7 @@ def make_profile(seed: int = 0, n: int = 3000, n_bins: int = 50) -> ReferencePro
         score=rng.random(n), prediction=rng.integers(0, 2, n).astype(np.int8),
         label=rng.integers(0, 2, n).astype(np.int8),
         group=rng.choice(["g0", "g1", "g2"], n).astype(object), n_bins=n_bins, top_k=4,
-        metadata={"source_sha256": "0" * 64, "created_at": "2026-01-01T00:00:00+00:00"})
+        n_trees=4, metadata={"source_sha256": "0" * 64, "created_at": "2026-01-01T00:00:00+00:00"})
 
 
 def make_batch(rng: np.random.Generator, n: int) -> ColumnBatch:
@@ -141,12 +141,13 @@ def make_batch(rng: np.random.Generator, n: int) -> ColumnBatch:
     hashes = np.where(codes == -4, rng.integers(1, 12, (1, n)), 0).astype(np.uint64)
     score = rng.random(n)
     score[rng.random(n) < 0.05] = np.nan
+    ingest = np.arange(n, dtype=np.int64) + rng.integers(-100, 5000, n)
     return ColumnBatch(
         numeric=num, numeric_state=state.astype(np.int8), categorical=codes,
         unseen_hash=hashes, score=score, prediction=rng.integers(-1, 2, n).astype(np.int8),
         label=rng.integers(-1, 2, n).astype(np.int8), group=rng.integers(-4, 3, n).astype(
             np.int32), event_time_ms=np.arange(n, dtype=np.int64),
-        offset=np.arange(n, dtype=np.int64))
+        offset=np.arange(n, dtype=np.int64), ingest_time_ms=ingest)
 
 
 PROFILE = make_profile()
@@ -233,17 +234,17 @@ def test_golden_bytes():
     """The serialized format is frozen: profile and window sketch bytes of a fixed input."""
     rng = np.random.default_rng(42)
     w = WindowSketch.empty(PROFILE).update(make_batch(rng, 500))
-    for name, data in (("profile_v2.bin", PROFILE.to_bytes()), ("window_v2.bin", w.to_bytes())):
+    for name, data in (("profile_v3.bin", PROFILE.to_bytes()), ("window_v3.bin", w.to_bytes())):
         path = GOLDEN / name
         if not path.exists():  # pragma: no cover - written once, then committed
             pytest.fail(f"{path} missing: see tests/golden/README.md")
         assert data == path.read_bytes(), f"{name}: the byte format changed"
-    back = WindowSketch.from_bytes((GOLDEN / "window_v2.bin").read_bytes(), PROFILE)
-    assert back.n_events == 500
+    back = WindowSketch.from_bytes((GOLDEN / "window_v3.bin").read_bytes(), PROFILE)
+    assert back.n_events == 500 and back.quality.delay[0] > 400
 
 
 def write_golden() -> None:  # pragma: no cover - see tests/golden/README.md
     GOLDEN.mkdir(exist_ok=True)
     w = WindowSketch.empty(PROFILE).update(make_batch(np.random.default_rng(42), 500))
-    (GOLDEN / "profile_v2.bin").write_bytes(PROFILE.to_bytes())
-    (GOLDEN / "window_v2.bin").write_bytes(w.to_bytes())
+    (GOLDEN / "profile_v3.bin").write_bytes(PROFILE.to_bytes())
+    (GOLDEN / "window_v3.bin").write_bytes(w.to_bytes())
