@@ -302,8 +302,9 @@ class WindowSketch:
                    QualitySketch.empty(len(profile.numeric_names), bounds, profile.forest))
 
     def update(self, b: ColumnBatch) -> "WindowSketch":
-        """Absorb a whole batch (one kernel call per family); returns self. A score of NaN
-        counts as missing (the batch encoding), ±inf as inf."""
+        """Absorb a whole batch (one kernel call per family, quality included); returns
+        self. A score of NaN counts as missing (the batch encoding), ±inf as inf. A batch
+        whose feature counts differ from the profile's raises ValueError."""
         n = b.n_events
         if b.numeric.shape[0] != self.numeric.counts.shape[0] or \
                 b.categorical.shape[0] != self.categorical.missing.shape[0]:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from kernels import ColumnBatch, ReferenceProfile, WindowSketch
 from kernels.batch import MISSING, NULL, TYPE_ERROR
+from kernels.forest import average_path
 from kernels.quality import IsolationForest, QualityBounds, QualitySketch
 from kernels.window import reference_batch
 from tests import reference as ref
@@ -171,6 +172,17 @@ def test_forest_fit_is_deterministic_and_seeded():
     assert b.to_bytes() == a.to_bytes() and b.threshold == a.threshold
     x = np.ascontiguousarray(X[:500].T)
     assert a.score(x).tobytes() == b.score(x).tobytes()
+
+
+def test_forest_on_identical_rows_flags_nothing():
+    X = np.tile([[1.0, 2.0, 3.0]], (500, 1))
+    f = IsolationForest.fit(X, n_trees=5)
+    assert (f.leaf_path == 0 + average_path(256)).all() and f.threshold == 0.5
+    assert f.count_outliers(np.array([[1.0, 50.0], [2.0, 2.0], [3.0, -9.0]])) == 0
+    with pytest.raises(ValueError, match="at least 2"):
+        IsolationForest.fit(X[:1])
+    with pytest.raises(ValueError, match="contamination"):
+        IsolationForest.fit(X, contamination=0.0)
 
 
 def test_forest_fit_is_fast_enough():
@@ -395,6 +407,11 @@ def test_older_profile_format_is_refused_with_advice():
     old = pack_arrays([np.frombuffer(orjson.dumps(head), np.uint8), *arrays[1:4]])
     with pytest.raises(ValueError, match="rebuild"):
         ReferenceProfile.from_bytes(old)
+
+
+def test_a_batch_of_another_shape_is_refused():
+    with pytest.raises(ValueError, match="profile has 3 / 1"):
+        WindowSketch.empty(PROFILE).update(ColumnBatch.empty(2, 1))
 
 
 def test_batch_carries_the_new_columns():
