@@ -10,18 +10,25 @@ is far too coarse in the bulk of a heavy-tailed feature. :class:`Grid` builds, p
 
 - the *unique* edges (between a -inf and a +inf sentinel) and, for each, the bin that follows
   it (``searchsorted(edges, u[j], "right")``) — tied edges (discrete data) cost nothing;
-- a root table on a *symmetric log scale* around the median edge: the cell of ``x`` is read
+- a root table on a *symmetric log scale* around a center: the cell of ``x`` is read
   straight off the bits of ``x - center`` (exponent and top 8 mantissa bits: 256 cells per
   octave of distance, each side), so normal, lognormal, Cauchy-like tails and huge offsets
-  (1e9 + noise) all get cells about as fine as their bins;
+  (1e9 + noise) all get cells about as fine as their bins. The center is the candidate
+  (median edge, 0, first edge, last edge) that leaves the fewest edges in root cells holding
+  more than ``MAX_SCAN`` (positive skewed data such as lognormal crowds its bins near 0,
+  where a log scale around the median is too coarse and one around 0 is just right);
 - for a root cell that still holds more than ``MAX_SCAN`` edges, a child table of uniform
   cells over just that cell (up to ``MAX_DEPTH`` levels).
 
-The kernel reads one cell (rarely two), then takes two branch-free steps over the edges
-(:func:`_guess`, for a whole row first, so that the lookups of many values overlap) and
-checks the neighbours (:func:`_settle`). The tables only choose where that scan starts: the
-scan alone decides the bin, so the result is exactly ``searchsorted`` for every finite value,
-whatever rounding the cell arithmetic does.
+The fast path (:func:`fast_bin`) reads one root cell ``j``, then the four edges
+``ue[j .. j+3]`` at once (independent loads, so the lookups of consecutive values overlap):
+when ``ue[j] <= x < ue[j+3]`` the bin is ``j + (ue[j+1] <= x) + (ue[j+2] <= x)``, exactly.
+Otherwise (a child table, or a cell the rounding of ``x - center`` moved by one) it says so,
+and the caller takes the slow path (:func:`slow_bin`: the child tables, two steps, then
+:func:`_settle` walks to the exact edge). Either way the comparisons with the edges alone
+decide the bin, so the result is exactly ``searchsorted`` for every finite value, whatever
+rounding the cell arithmetic does. ``uedges`` carries ``PAD`` extra ``+inf`` columns so
+that ``ue[j+3]`` always exists.
 
 >>> import numpy as np
 >>> g = Grid.build(np.array([[0.0, 1.0, 1.0, 2.0, 4.0]]))
@@ -39,6 +46,7 @@ from numba.extending import intrinsic
 
 LUT_FACTOR = 4
 MAX_SCAN = 2
+PAD = 3  # +inf columns after the last unique edge (fast_bin reads ue[j + 3])
 MAX_DEPTH = 8
 SHIFT = 44  # 2**(52 - 44) = 256 root cells per octave of |x - center|
 MAG = 0x7FFFFFFFFFFFFFFF
@@ -85,26 +93,101 @@ def _settle(x, j, ue):
     return j
 
 
+U1 = np.uint64(1)
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def root_cell(x, c0, kb, hm1, base):
+    """Index into ``cells`` of the root cell of ``x`` (``hm1`` = half - 1, ``base`` = root
+    + half): the bits of ``x - c0``, exponent and top mantissa bits, clamped to the table."""
+    b = float_bits(x - c0)
+    key = min(max(((b & MAG) >> SHIFT) - kb, 0), hm1)
+    return base + (key ^ (b >> 63))
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def fast_bin(x, c0, kb, hm1, base, cells, ue):
+    """Index j into the unique edges ``ue`` with ``ue[j] <= x < ue[j + 1]``, or -1 when the
+    root cell cannot tell (child table, or the rounding of ``x - c0`` moved the cell)."""
+    return cell_bin(x, root_cell(x, c0, kb, hm1, base), cells, ue)
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def cell_bin(x, cell, cells, ue):
+    """:func:`fast_bin` from the root cell on. Branch-free, unsigned indices (no wraparound
+    code): one cell, then four independent loads."""
+    j0 = np.int64(cells[np.uint64(cell)])
+    u = np.uint64(max(j0, 0))
+    e0 = ue[u]
+    e1 = ue[u + U1]
+    e2 = ue[u + U1 + U1]
+    e3 = ue[u + U1 + U1 + U1]
+    j = np.int64(u) + np.int64(e1 <= x) + np.int64(e2 <= x)
+    return -1 if (j0 < 0) | (e0 > x) | (x >= e3) else j
+
+
 @nb.njit(nogil=True, cache=True)
-def _lookup(values, center, k0, half, uedges, unext, root, node_lo, node_scale, node_off,
-            node_n, cells, out):
+def slow_bin(x, c0, kb, h, r0, cells, node_lo, node_scale, node_off, node_n, ue):
+    """The exact j of :func:`fast_bin` for any finite ``x`` (child tables, then a walk).
+    Not inlined: it keeps the fast loops' registers free."""
+    return _settle(x, _guess(x, c0, kb, h, r0, cells, node_lo, node_scale, node_off, node_n,
+                             ue), ue)
+
+
+@nb.njit(nogil=True, cache=True)
+def _lookup(values, center, k0, half, root, uedges, unext, tied, node_lo, node_scale,
+            node_off, node_n, cells, out):
     for f in range(values.shape[0]):
         c0, kb, h, r0 = center[f], k0[f], half[f], root[f]
         ue = uedges[f]
         un = unext[f]
         row = values[f]
         o = out[f]
-        # two passes: the guesses have no dependence between values (they overlap), then
-        # the exact check
         for i in range(row.shape[0]):
-            o[i] = _guess(row[i], c0, kb, h, r0, cells, node_lo, node_scale, node_off,
-                          node_n, ue)
-        for i in range(row.shape[0]):
-            o[i] = un[_settle(row[i], o[i], ue)]
+            x = row[i]
+            j = fast_bin(x, c0, kb, h - 1, r0 + h, cells, ue)
+            if j < 0:
+                j = slow_bin(x, c0, kb, h, r0, cells, node_lo, node_scale, node_off, node_n,
+                             ue)
+            o[i] = un[j]
 
 
 def _from_bits(k: np.ndarray) -> np.ndarray:
     return np.asarray(k, np.int64).view(np.float64)
+
+
+def _root_cells(u: np.ndarray, c0: float) -> tuple:
+    """Root table on a symmetric log scale around ``c0``: (c0, k0, half, starts, ends)."""
+    c0 = float(c0)
+    with np.errstate(over="ignore", invalid="ignore"):  # edges near ±1.8e308: inf distances
+        return _root_cells_at(u, c0)
+
+
+def _root_cells_at(u: np.ndarray, c0: float) -> tuple:
+    dist = np.abs(u - c0)
+    pos = dist[dist > 0]
+    dmin = float(pos.min()) / 2 if pos.size else 1.0
+    dmax = float(dist.max()) if pos.size else 1.0
+    top = int(np.array(dmax).view(np.int64)) >> SHIFT
+    kb = max(int(np.array(dmin).view(np.int64)) >> SHIFT, top - MAX_OCTAVES * 256)
+    h = top - kb + 1
+    keys = np.arange(h, dtype=np.int64) + kb
+    d_lo = _from_bits(keys << SHIFT)
+    d_hi = _from_bits((keys + 1) << SHIFT)
+    d_lo[0], d_hi[-1] = 0.0, np.inf
+    # cells 0..h-1: negative side, key h-1-c; cells h..2h-1: positive side, key c-h
+    starts = np.concatenate([c0 - d_hi[::-1], c0 + d_lo])
+    ends = np.concatenate([c0 - d_lo[::-1], c0 + d_hi])
+    starts[0] = -np.inf
+    return c0, kb, h, starts, ends
+
+
+def _crowded(u: np.ndarray, root: tuple) -> tuple:
+    """Sort key of a root table over the unique edges ``u``: edges left in cells with more
+    than MAX_SCAN (values there take the slow path), then the table's size."""
+    c0, kb, h, starts, ends = root
+    n_in = np.searchsorted(u, ends, "left") - np.searchsorted(u, starts, "right")
+    return int(n_in[n_in > MAX_SCAN].sum()), h
 
 
 class Grid:
@@ -138,7 +221,7 @@ class Grid:
     def _tables(self) -> None:
         n_feat, b1 = self.edges.shape
         uniq = [np.unique(e) for e in self.edges]
-        width = max((u.size for u in uniq), default=0) + 2
+        width = max((u.size for u in uniq), default=0) + 1 + PAD
         # uedges[f] = -inf, the unique edges, +inf...; unext[f, j] = bin of [uedges[j], next)
         self.uedges = np.full((n_feat, width), np.inf)
         self.uedges[:, 0] = -np.inf
@@ -147,12 +230,14 @@ class Grid:
         self.k0 = np.zeros(n_feat, np.int64)
         self.half = np.zeros(n_feat, np.int64)
         self.root = np.zeros(n_feat, np.int64)
+        self.tied = np.zeros(n_feat, np.bool_)
         lo, scale, off, size, cells = [], [], [], [], []
         total = 0
 
         def leaf_entries(starts, ends, u, depth, entries):
-            """Cells [starts, ends): last edge at or below the start, or a child table."""
-            entries[:] = np.maximum(np.searchsorted(u, starts, "right"), 1)
+            """Cells [starts, ends): last edge at or below the start (0: the -inf sentinel),
+            or a child table."""
+            entries[:] = np.searchsorted(u, starts, "right")
             n_in = np.searchsorted(u, ends, "left") - np.searchsorted(u, starts, "right")
             for c in np.flatnonzero((n_in > MAX_SCAN) & np.isfinite(ends - starts)):
                 if depth < MAX_DEPTH:
@@ -162,24 +247,12 @@ class Grid:
         for f, u in enumerate(uniq):
             self.uedges[f, 1: u.size + 1] = u
             self.unext[f, 1: u.size + 1] = np.searchsorted(self.edges[f], u, side="right")
-            # root: symmetric log scale around the median edge (heavy tails, huge offsets)
-            c0 = float(u[(u.size - 1) // 2])
-            dist = np.abs(u - c0)
-            pos = dist[dist > 0]
-            dmin = float(pos.min()) / 2 if pos.size else 1.0
-            dmax = float(dist.max()) if pos.size else 1.0
-            top = int(np.array(dmax).view(np.int64)) >> SHIFT
-            kb = max(int(np.array(dmin).view(np.int64)) >> SHIFT, top - MAX_OCTAVES * 256)
-            h = top - kb + 1
+            self.tied[f] = u.size < b1
+            # root: symmetric log scale around the best of a few centers
+            c0, kb, h, starts, ends = min(
+                (_root_cells(u, c) for c in (u[(u.size - 1) // 2], 0.0, u[0], u[-1])),
+                key=lambda r: _crowded(u, r))
             self.center[f], self.k0[f], self.half[f], self.root[f] = c0, kb, h, total
-            keys = np.arange(h, dtype=np.int64) + kb
-            d_lo = _from_bits(keys << SHIFT)
-            d_hi = _from_bits((keys + 1) << SHIFT)
-            d_lo[0], d_hi[-1] = 0.0, np.inf
-            # cells 0..h-1: negative side, key h-1-c; cells h..2h-1: positive side, key c-h
-            starts = np.concatenate([c0 - d_hi[::-1], c0 + d_lo])
-            ends = np.concatenate([c0 - d_lo[::-1], c0 + d_hi])
-            starts[0] = -np.inf
             entries = np.zeros(2 * h, np.int64)
             todo: list = []
             lo.append(0.0)
@@ -209,12 +282,14 @@ class Grid:
         self.node_scale = np.array(scale, np.float64)
         self.node_off = np.array(off, np.int64)
         self.node_n = np.array(size, np.int64)
-        self.cells = np.concatenate(cells or [np.zeros(0)]).astype(np.int32)
+        # the last entry is a child marker no root cell uses: the numeric kernel points bad
+        # values at it, so that they leave the fast path
+        self.cells = np.concatenate([*cells, [-1]]).astype(np.int32)
 
     @property
     def tables(self) -> tuple:
         """The lookup arrays, in the order the kernels take them."""
-        return (self.center, self.k0, self.half, self.uedges, self.unext, self.root,
+        return (self.center, self.k0, self.half, self.root, self.uedges, self.unext, self.tied,
                 self.node_lo, self.node_scale, self.node_off, self.node_n, self.cells)
 
     def lookup(self, values: np.ndarray) -> np.ndarray:

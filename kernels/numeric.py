@@ -11,16 +11,29 @@ the batches, the split, the merge order):
 - ``minmax`` float64 [F, 2] (-0.0 is stored as 0.0, so min/max do not depend on order);
 - ``s1`` int64 [F, 68], ``s2`` int64 [F, 134]: Σx and Σx² *exactly*, as fixed-point integers
   (Σx in units of 2**-1074, Σx² in units of 2**-2148, base 2**32 digits). Every finite double
-  is ±m·2**(p-1074) with m < 2**53, and m² splits into 26-bit pieces, so no bit is ever
+  is ±m·2**(p-1074) with m < 2**53, and x² is a multiple of 2**-2148, so no bit is ever
   rounded away: mean and variance are the correctly rounded values of the exact mean and
   variance of the absorbed values, whatever the offset (1e9 + tiny noise is no harder than
   noise alone), and merging is integer addition — associative, commutative, bit for bit.
   (So there is no float merge order to document: any order gives the same bytes.)
 
-Inside a kernel call the sums are first gathered per binary exponent in a scratch table
-(six int64 per exponent, each piece below 2**29, so 2**28 values per call cannot overflow;
-the wrapper splits bigger blocks), then folded into the digits and carried to a canonical
-form: digits 0..D-2 in [0, 2**32), the top digit signed.
+How the kernel gets the exact sums fast, per chunk of ``CH`` valid values of a feature:
+
+- ``x² = hi + lo`` exactly, ``hi = fl(x·x)``, ``lo = fma(x, x, -hi)``, for every value with
+  ``2**-400 < |x| < 2**400`` (or 0); the rare others go to :func:`_add_value` (integer digits
+  straight from the bits);
+- the exact sum of each of the arrays x, hi, lo is taken level by level (Rump, Ogita and
+  Oishi's error-free extraction, *Accurate floating-point summation*, SIAM J. Sci. Comput.
+  2008): with ``σ = 2**k`` at least ``2**M`` times every ``|p|``, ``q = (σ + p) - σ`` and
+  ``p - q`` are exact, every ``q`` is a multiple of ``2**(k-53)`` below ``2**(k-M)``, so
+  ``Σ q·2**(53-k)`` is an exact int64 sum of at most ``CH < 2**M`` terms; it goes into the
+  digits and the residuals ``p - q`` are the next level's input, until they are all zero (2 or
+  3 levels on ordinary data). Each level is a plain loop LLVM vectorizes.
+
+The digits are carried at the end of each feature's row, to a canonical form: digits 0..D-2
+in [0, 2**32), the top digit signed. Bins come from :func:`kernels.grid.fast_bin` (the rare
+values it cannot place are collected and go through :func:`kernels.grid.slow_bin`); min and
+max are reduced as order-preserving integer keys of the bits (vectorized).
 
 >>> import numpy as np
 >>> from kernels.grid import Grid
@@ -33,33 +46,62 @@ form: digits 0..D-2 in [0, 2**32), the top digit signed.
 
 from __future__ import annotations
 
-import threading
 from fractions import Fraction
 
 import numba as nb
 import numpy as np
+from numba.core import types
+from numba.extending import intrinsic
 
-from kernels.grid import Grid, _guess, _settle, float_bits
+from kernels.grid import MAG, SHIFT, Grid, cell_bin, float_bits, slow_bin
 from kernels.serial import pack_arrays, unpack_arrays
 
 D1, D2 = 68, 134  # digits of Σx (2**-1074 units) and Σx² (2**-2148 units)
-MAX_CALL = 1 << 28
+CH = 1024  # values per chunk: the scratch rows stay in L1, and CH < 2**M
+M = 11  # headroom bits of an extraction level (sums of < 2**M terms are exact)
+MAX_CALL = 1 << 26  # values per feature and kernel call (bounds the digits between carries)
+FAST_LO, FAST_HI = 1023 - 400, 1023 + 400  # biased exponents of the fast moments (exclusive)
 FRAC = (1 << 52) - 1
 EXP_MASK = 0x7FF << 52
 M32 = 0xFFFFFFFF
 M26 = (1 << 26) - 1
-N_EXP = 2047  # binary exponents of finite doubles (subnormals share the first)
-_SCRATCH = threading.local()  # per thread: the pending-sum table of _update (kept zero)
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """a·b + c with one rounding (llvm.fma; vectorizes)."""
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return sig, codegen
+
+
+@intrinsic
+def _from_bits(typingctx, k):
+    """The float64 whose IEEE-754 bits are the int64 ``k``."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return sig, codegen
 
 
 @nb.njit(nogil=True, cache=True)
 def _carry(acc):
     """Propagate carries: digits 0..D-2 in [0, 2**32), the top digit signed."""
     for f in range(acc.shape[0]):
-        for i in range(acc.shape[1] - 1):
-            c = acc[f, i] >> 32
-            acc[f, i] -= c << 32
-            acc[f, i + 1] += c
+        _carry_row(acc, f)
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def _carry_row(acc, f):
+    for i in range(acc.shape[1] - 1):
+        c = acc[f, i] >> 32
+        acc[f, i] -= c << 32
+        acc[f, i + 1] += c
 
 
 @nb.njit(nogil=True, cache=True)
@@ -75,109 +117,184 @@ def _add_at(s, f, v, k):
 
 
 @nb.njit(nogil=True, cache=True)
-def _fold(acc, f, pmin, pmax, s1, s2):
-    """Move feature f's pending per-exponent sums into its digits; leave acc zero."""
-    for p in range(pmin, pmax + 1):
-        for k in range(6):
-            v = acc[f, p, k]
-            if v != 0:
-                if k == 0:
-                    _add_at(s1, f, v, p + 26)
-                elif k == 1:
-                    _add_at(s1, f, v, p)
-                else:
-                    _add_at(s2, f, v, 2 * p + 26 * (5 - k))
-                acc[f, p, k] = 0
+def _add_value(s1, s2, f, x):
+    """Σx and Σx² of one finite value straight into the digits (any exponent)."""
+    xb = float_bits(x)
+    e = (xb >> 52) & 0x7FF
+    m = xb & FRAC
+    if e == 0:
+        e = 1
+    else:
+        m |= 1 << 52
+    p = e - 1  # x = ±m·2**(p - 1074)
+    _add_at(s1, f, -m if xb < 0 else m, p)
+    a = m >> 26
+    b = m & M26
+    _add_at(s2, f, a * a, 2 * p + 52)
+    _add_at(s2, f, 2 * a * b, 2 * p + 26)
+    _add_at(s2, f, b * b, 2 * p)
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def _level(a, n, k):
+    """One extraction level over a[:n] with σ = 2**k (every |a[i]| < 2**(k-M)): a[i] keeps
+    its residual; returns (Σ q·2**(53-k) as an exact int64, bits of the largest residual)."""
+    sigma = _from_bits(np.int64(k + 1023) << 52)
+    scale = _from_bits(np.int64(1076 - k) << 52)  # 2**(53-k)
+    total = 0
+    top = 0
+    for i in range(n):
+        p = a[i]
+        q = (sigma + p) - sigma
+        r = p - q
+        a[i] = r
+        total += np.int64(q * scale)
+        top = max(top, float_bits(r) & MAG)
+    return total, top
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def _exact_sum(a, n, top, s, f, unit):
+    """Add Σ a[:n] (doubles with no bit below 2**-1022, |a| < 2**900, ``top`` the bits of
+    the largest |a|) to the digits s[f] in units of 2**-unit; a is consumed."""
+    while top != 0:
+        k = (top >> 52) - 1022 + M  # |a| < 2**((top >> 52) - 1022)
+        total, top = _level(a, n, k)
+        if total != 0:
+            _add_at(s, f, total, k - 53 + unit)
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def _split(row, srow, n, rx, hi, lo):
+    """For the valid values of row[:n] (state 0, finite): rx, hi, lo [:n] = x, and
+    x² = hi + lo exactly, for the fast-path values (others: 0). Returns the bits of max |rx|,
+    |hi|, |lo|, the number of valid values left out, and the min / max keys."""
+    tx = 0
+    th = 0
+    tl = 0
+    out = 0
+    kmin = MAG
+    kmax = -MAG - 1
+    for i in range(n):
+        x = row[i]
+        xb = float_bits(x)
+        e = (xb >> 52) & 0x7FF
+        valid = (srow[i] == 0) & (e != 0x7FF)
+        ok = valid & (((e > FAST_LO) & (e < FAST_HI)) | (x == 0.0))
+        out += valid & ~ok
+        y = x if ok else 0.0
+        h = y * y
+        l = _fma(y, y, -h)
+        rx[i] = y
+        hi[i] = h
+        lo[i] = l
+        tx = max(tx, float_bits(y) & MAG)
+        th = max(th, float_bits(h) & MAG)
+        tl = max(tl, float_bits(l) & MAG)
+        key = xb ^ ((xb >> 63) & MAG)  # integer order = float order
+        kmin = min(kmin, key if valid else MAG)
+        kmax = max(kmax, key if valid else -MAG - 1)
+    return tx, th, tl, out, kmin, kmax
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def _cells(row, srow, n, c0, kb, hm1, base, bad_cell, idx):
+    """idx[:n] = root cell of each value (see :func:`kernels.grid.fast_bin`), ``bad_cell``
+    (whose entry sends the value to the slow path) for a bad value; returns how many are
+    bad. Branch-free: LLVM vectorizes it."""
+    n_bad = 0
+    for i in range(n):
+        b = float_bits(row[i] - c0)
+        bad = (srow[i] != 0) | ((float_bits(row[i]) & EXP_MASK) == EXP_MASK)
+        key = min(max(((b & MAG) >> SHIFT) - kb, 0), hm1)
+        idx[i] = bad_cell if bad else base + (key ^ (b >> 63))
+        n_bad += bad
+    return n_bad
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def _bins(row, n, idx, ue, un, tied, cells, cf, slow):
+    """counts[bin(x)] += 1 where the root cell tells the bin (:func:`kernels.grid.fast_bin`
+    from its second step on); the others' positions go to ``slow``; returns their number."""
+    ns = 0
+    if tied:
+        for i in range(n):
+            j = cell_bin(row[i], idx[i], cells, ue)
+            if j < 0:
+                slow[ns] = i
+                ns += 1
+            else:
+                cf[un[j]] += 1
+    else:
+        for i in range(n):
+            j = cell_bin(row[i], idx[i], cells, ue)
+            if j < 0:
+                slow[ns] = i
+                ns += 1
+            else:
+                cf[j] += 1
+    return ns
 
 
 @nb.njit(nogil=True, cache=True)
-def _update(values, state, center, k0, half, uedges, unext, root, node_lo, node_scale,
-            node_off, node_n, cells, counts, icnt, minmax, s1, s2, acc):
+def _update(values, state, center, k0, half, root, uedges, unext, tied, node_lo, node_scale,
+            node_off, node_n, cells, counts, icnt, minmax, s1, s2):
     """values float64 [F, N]; state int8 [F, N]; the rest: see the module docstring.
 
-    Per feature: one branch-free pass looks for bad values (state or NaN / inf); only a
-    row that has some is sorted into counters and a compact copy of its finite values.
-    Then the bin guesses of the whole row (independent, so they overlap), then the exact
-    bins, counts and moments."""
+    Per feature and chunk of CH events: the root cells (vectorized; bad values get a cell
+    that sends them to the slow path), the bins, the few values the cells could not place
+    (bad values counted, the others through the child tables), then the moments and min /
+    max (vectorized)."""
     n_feat, n = values.shape
-    good = np.empty(n, np.float64)
-    guess = np.empty(n, np.int64)
+    idx = np.empty(CH, np.int64)
+    rx = np.empty(CH)
+    hi = np.empty(CH)
+    lo = np.empty(CH)
+    slow = np.empty(CH, np.int64)
+    bad_cell = cells.shape[0] - 1
     for f in range(n_feat):
-        c0, kb, h, r0 = center[f], k0[f], half[f], root[f]
+        c0, kb, h, r0, tf = center[f], k0[f], half[f], root[f], tied[f]
         ue = uedges[f]
         un = unext[f]
         cf = counts[f]
-        af = acc[f]
-        row = values[f]
-        srow = state[f]
-        bad = 0
-        for i in range(n):
-            bad += (srow[i] != 0) | ((float_bits(row[i]) & EXP_MASK) == EXP_MASK)
-        if bad == 0:
-            xs = row
-        else:
-            ng = 0
-            for i in range(n):
+        kmin = MAG
+        kmax = -MAG - 1
+        for c in range(0, n, CH):
+            m = min(CH, n - c)
+            row = values[f, c:c + m]
+            srow = state[f, c:c + m]
+            n_bad = _cells(row, srow, m, c0, kb, h - 1, r0 + h, bad_cell, idx)
+            icnt[f, 0] += m - n_bad
+            ns = _bins(row, m, idx, ue, un, tf, cells, cf, slow)
+            for t in range(ns):
+                i = slow[t]
+                x = row[i]
                 st = srow[i]
+                xb = float_bits(x)
                 if st != 0:
                     icnt[f, st if 0 < st < 4 else 3] += 1
-                    continue
-                x = row[i]
-                xb = float_bits(x)
-                if (xb & EXP_MASK) == EXP_MASK:
+                elif (xb & EXP_MASK) == EXP_MASK:
                     icnt[f, 4 if (xb & FRAC) != 0 else 5] += 1
-                    continue
-                good[ng] = x
-                ng += 1
-            xs = good[:ng]
-        m_valid = xs.shape[0]
-        mn = minmax[f, 0]
-        mx = minmax[f, 1]
-        for i in range(m_valid):
-            x = xs[i]
-            guess[i] = _guess(x, c0, kb, h, r0, cells, node_lo, node_scale, node_off, node_n,
-                              ue)
-            mn = min(mn, x + 0.0)  # -0.0 -> 0.0
-            mx = max(mx, x + 0.0)
-        pmin, pmax = 1 << 20, -1
-        for i in range(m_valid):
-            x = xs[i]
-            cf[un[_settle(x, guess[i], ue)]] += 1
-            # exact sums, pending per binary exponent p: x = ±m·2**(p - 1074), m < 2**53
-            xb = float_bits(x)
-            e = (xb >> 52) & 0x7FF
-            m = xb & FRAC
-            if e == 0:
-                e = 1
-            else:
-                m |= 1 << 52
-            p = e - 1
-            sg = 1 - 2 * (xb >> 63 & 1)
-            a = m >> 26
-            b = m & M26
-            aa = a * a
-            ab = 2 * a * b
-            bb = b * b
-            af[p, 0] += sg * a
-            af[p, 1] += sg * b
-            af[p, 2] += aa >> 26
-            af[p, 3] += (aa & M26) + (ab >> 26)
-            af[p, 4] += (ab & M26) + (bb >> 26)
-            af[p, 5] += bb & M26
-            pmin = min(pmin, p)
-            pmax = max(pmax, p)
-        icnt[f, 0] += m_valid
-        minmax[f, 0] = mn
-        minmax[f, 1] = mx
-        _fold(acc, f, pmin, pmax, s1, s2)
-
-
-def _scratch(n_features: int) -> np.ndarray:
-    """This thread's zeroed [F, N_EXP, 6] table (the kernel leaves it zero again)."""
-    acc = getattr(_SCRATCH, "acc", None)
-    if acc is None or acc.shape[0] < n_features:
-        acc = _SCRATCH.acc = np.zeros((max(n_features, 1), N_EXP, 6), np.int64)
-    return acc
+                else:
+                    cf[un[slow_bin(x, c0, kb, h, r0, cells, node_lo, node_scale, node_off,
+                                   node_n, ue)]] += 1
+            tx, th, tl, out, a, b = _split(row, srow, m, rx, hi, lo)
+            kmin = min(kmin, a)
+            kmax = max(kmax, b)
+            _exact_sum(rx, m, tx, s1, f, 1074)
+            _exact_sum(hi, m, th, s2, f, 2148)
+            _exact_sum(lo, m, tl, s2, f, 2148)
+            if out:
+                for i in range(m):
+                    e = (float_bits(row[i]) >> 52) & 0x7FF
+                    if srow[i] == 0 and e != 0x7FF and not (
+                            ((e > FAST_LO) & (e < FAST_HI)) | (row[i] == 0.0)):
+                        _add_value(s1, s2, f, row[i])
+        if kmin <= kmax:  # keys back to floats; -0.0 is stored as 0.0
+            minmax[f, 0] = min(minmax[f, 0], _from_bits(kmin ^ ((kmin >> 63) & MAG)) + 0.0)
+            minmax[f, 1] = max(minmax[f, 1], _from_bits(kmax ^ ((kmax >> 63) & MAG)) + 0.0)
+        _carry_row(s1, f)
+        _carry_row(s2, f)
 
 
 def _big(row: np.ndarray) -> int:
@@ -221,13 +338,10 @@ class NumericSketch:
         if values.shape != state.shape or values.shape[0] != self.counts.shape[0]:
             raise ValueError(f"values {values.shape} / state {state.shape} do not match "
                              f"{self.counts.shape[0]} features")
-        acc = _scratch(values.shape[0])
         for lo in range(0, values.shape[1], MAX_CALL):
             hi = lo + MAX_CALL
             _update(values[:, lo:hi], state[:, lo:hi], *self.grid.tables, self.counts,
-                    self.icnt, self.minmax, self.s1, self.s2, acc)
-            _carry(self.s1)
-            _carry(self.s2)
+                    self.icnt, self.minmax, self.s1, self.s2)
         return self
 
     def merge(self, other: "NumericSketch") -> "NumericSketch":
