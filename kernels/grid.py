@@ -20,15 +20,16 @@ is far too coarse in the bulk of a heavy-tailed feature. :class:`Grid` builds, p
 - for a root cell that still holds more than ``MAX_SCAN`` edges, a child table of uniform
   cells over just that cell (up to ``MAX_DEPTH`` levels).
 
-The fast path (:func:`fast_bin`) reads one root cell ``j``, then the four edges
-``ue[j .. j+3]`` at once (independent loads, so the lookups of consecutive values overlap):
-when ``ue[j] <= x < ue[j+3]`` the bin is ``j + (ue[j+1] <= x) + (ue[j+2] <= x)``, exactly.
-Otherwise (a child table, or a cell the rounding of ``x - center`` moved by one) it says so,
-and the caller takes the slow path (:func:`slow_bin`: the child tables, two steps, then
-:func:`_settle` walks to the exact edge). Either way the comparisons with the edges alone
-decide the bin, so the result is exactly ``searchsorted`` for every finite value, whatever
-rounding the cell arithmetic does. ``uedges`` carries ``PAD`` extra ``+inf`` columns so
-that ``ue[j+3]`` always exists.
+The root cell of ``x`` is a monotone function of ``x`` (a rounded subtraction, then bits), so
+its exact bounds are known: the smallest double of each cell is found at build time with the
+kernel's own :func:`root_cell` (:func:`_exact_starts`). A root cell then holds ``j``, the
+last edge at or below its start, and at most ``MAX_SCAN`` = 2 edges in (start, end], so the
+fast path (:func:`fast_bin`) is exact with one cell and two independent edge loads:
+``j + (ue[j+1] <= x) + (ue[j+2] <= x)``. A crowded cell points to a child table instead, and
+the caller takes the slow path (:func:`slow_bin`: the child tables, two steps, then
+:func:`_settle` walks to the exact edge, whatever rounding the child arithmetic does). Either
+way the result is exactly ``searchsorted`` for every finite value. ``uedges`` carries
+``PAD`` extra ``+inf`` columns after the last edge.
 
 >>> import numpy as np
 >>> g = Grid.build(np.array([[0.0, 1.0, 1.0, 2.0, 4.0]]))
@@ -46,7 +47,7 @@ from numba.extending import intrinsic
 
 LUT_FACTOR = 4
 MAX_SCAN = 2
-PAD = 3  # +inf columns after the last unique edge (fast_bin reads ue[j + 3])
+PAD = 2  # +inf columns after the last unique edge (fast_bin reads ue[j + 2])
 MAX_DEPTH = 8
 SHIFT = 44  # 2**(52 - 44) = 256 root cells per octave of |x - center|
 MAG = 0x7FFFFFFFFFFFFFFF
@@ -60,6 +61,17 @@ def float_bits(typingctx, x):
 
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return sig, codegen
+
+
+@intrinsic
+def _float_from_bits(typingctx, k):
+    """The float64 whose IEEE-754 bits are the int64 ``k``."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
 
     return sig, codegen
 
@@ -114,16 +126,61 @@ def fast_bin(x, c0, kb, hm1, base, cells, ue):
 
 @nb.njit(nogil=True, cache=True, inline="always")
 def cell_bin(x, cell, cells, ue):
-    """:func:`fast_bin` from the root cell on. Branch-free, unsigned indices (no wraparound
-    code): one cell, then four independent loads."""
+    """:func:`fast_bin` from the root cell on: -1 for a child table, else the cell's last
+    edge at or below its start plus the (at most two) edges inside that ``x`` reaches.
+    Unsigned indices: no wraparound code."""
     j0 = np.int64(cells[np.uint64(cell)])
     u = np.uint64(max(j0, 0))
-    e0 = ue[u]
-    e1 = ue[u + U1]
-    e2 = ue[u + U1 + U1]
-    e3 = ue[u + U1 + U1 + U1]
-    j = np.int64(u) + np.int64(e1 <= x) + np.int64(e2 <= x)
-    return -1 if (j0 < 0) | (e0 > x) | (x >= e3) else j
+    j = j0 + np.int64(ue[u + U1] <= x) + np.int64(ue[u + U1 + U1] <= x)
+    return -1 if j0 < 0 else j
+
+
+@nb.njit(nogil=True, cache=True)
+def _exact_starts(t, c0, kb, hm1):
+    """t[c] for c = 1 .. 2h-1 (estimates on entry) := the smallest double whose root cell is
+    c or more (the root cell is a monotone function of x: a rounded subtraction, then bits):
+    a short walk from the estimate, bisection over all doubles when that runs long. +inf
+    when no double reaches c."""
+    h = hm1 + 1
+    big = np.finfo(np.float64).max
+    for c in range(1, t.shape[0] - 1):
+        x = min(max(t[c], -big), big) if t[c] == t[c] else 0.0
+        done = False
+        for _ in range(64):
+            if root_cell(x, c0, kb, hm1, h) < c:
+                if x == big:
+                    break
+                x = np.nextafter(x, np.inf)
+            elif x > -big and root_cell(np.nextafter(x, -np.inf), c0, kb, hm1, h) >= c:
+                x = np.nextafter(x, -np.inf)
+            else:
+                done = True
+                break
+        if not done:  # bisection over the ordered keys of the finite doubles
+            lo = _order_key(-big)
+            hi = _order_key(big)
+            if root_cell(big, c0, kb, hm1, h) < c:
+                t[c] = np.inf
+                continue
+            while lo < hi:  # smallest key with cell >= c in [lo, hi]
+                mid = (lo >> 1) + (hi >> 1) + (lo & hi & 1)  # no overflow
+                if root_cell(_from_order_key(mid), c0, kb, hm1, h) >= c:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            x = _from_order_key(lo)
+        t[c] = x
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def _order_key(x):
+    b = float_bits(x)
+    return b ^ ((b >> 63) & MAG)
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def _from_order_key(k):
+    return _float_from_bits(k ^ ((k >> 63) & MAG))
 
 
 @nb.njit(nogil=True, cache=True)
@@ -236,13 +293,18 @@ class Grid:
 
         def leaf_entries(starts, ends, u, depth, entries):
             """Cells [starts, ends): last edge at or below the start (0: the -inf sentinel),
-            or a child table."""
+            or a child table. A root cell (exact bounds) must hold at most MAX_SCAN edges in
+            (start, end] for the fast path: a crowded one that cannot have a child table
+            (infinite, or at the depth limit) gets a one-cell node, i.e. the slow path."""
             entries[:] = np.searchsorted(u, starts, "right")
-            n_in = np.searchsorted(u, ends, "left") - np.searchsorted(u, starts, "right")
-            for c in np.flatnonzero((n_in > MAX_SCAN) & np.isfinite(ends - starts)):
-                if depth < MAX_DEPTH:
+            n_in = np.searchsorted(u, ends, "right" if depth == 1 else "left") - entries
+            for c in np.flatnonzero(n_in > MAX_SCAN):
+                if depth < MAX_DEPTH and np.isfinite(ends[c] - starts[c]):
                     entries[c] = -(len(lo) + len(todo)) - 1
                     todo.append((starts[c], ends[c], depth + 1))
+                elif depth == 1:
+                    entries[c] = -(len(lo) + len(todo)) - 1
+                    todo.append((starts[c], starts[c], MAX_DEPTH))
 
         for f, u in enumerate(uniq):
             self.uedges[f, 1: u.size + 1] = u
@@ -252,6 +314,10 @@ class Grid:
             c0, kb, h, starts, ends = min(
                 (_root_cells(u, c) for c in (u[(u.size - 1) // 2], 0.0, u[0], u[-1])),
                 key=lambda r: _crowded(u, r))
+            # exact cell bounds: the fast path then needs no check against the edges
+            t = np.concatenate([starts, [np.inf]])
+            _exact_starts(t, c0, kb, h - 1)
+            starts, ends = t[:-1], t[1:]
             self.center[f], self.k0[f], self.half[f], self.root[f] = c0, kb, h, total
             entries = np.zeros(2 * h, np.int64)
             todo: list = []
@@ -265,7 +331,7 @@ class Grid:
             while todo:  # breadth first: a child's index is known when its parent is built
                 a, b, depth = todo.pop(0)
                 inside = np.searchsorted(u, b, "left") - np.searchsorted(u, a, "right")
-                n = int(LUT_FACTOR * (inside + 1))
+                n = int(LUT_FACTOR * (inside + 1)) if b > a else 1
                 span = b - a
                 sc = n / span if span > 0 and np.isfinite(n / span) else 0.0
                 st = a + np.arange(n + 1) * (span / n) if sc > 0 else np.full(n + 1, a)

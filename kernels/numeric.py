@@ -53,7 +53,7 @@ import numpy as np
 from numba.core import types
 from numba.extending import intrinsic
 
-from kernels.grid import MAG, SHIFT, Grid, cell_bin, float_bits, slow_bin
+from kernels.grid import MAG, Grid, cell_bin, float_bits, root_cell, slow_bin
 from kernels.serial import pack_arrays, unpack_arrays
 
 D1, D2 = 68, 134  # digits of Σx (2**-1074 units) and Σx² (2**-2148 units)
@@ -204,10 +204,8 @@ def _cells(row, srow, n, c0, kb, hm1, base, bad_cell, idx):
     bad. Branch-free: LLVM vectorizes it."""
     n_bad = 0
     for i in range(n):
-        b = float_bits(row[i] - c0)
         bad = (srow[i] != 0) | ((float_bits(row[i]) & EXP_MASK) == EXP_MASK)
-        key = min(max(((b & MAG) >> SHIFT) - kb, 0), hm1)
-        idx[i] = bad_cell if bad else base + (key ^ (b >> 63))
+        idx[i] = bad_cell if bad else root_cell(row[i], c0, kb, hm1, base)
         n_bad += bad
     return n_bad
 
