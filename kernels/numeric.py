@@ -368,7 +368,15 @@ class NumericSketch:
     inf = property(lambda self: self.icnt[:, 5])
 
     def exact_sums(self, f: int) -> tuple[Fraction, Fraction]:
-        """Σx and Σx² of feature ``f``, exactly."""
+        """Σx and Σx² of feature ``f``, exactly — also for the values the fast path leaves
+        to :func:`_add_value` (subnormal, tiny, huge):
+
+        >>> x = [5e-324, -2.0**-401, 1e-300, -0.0, 3.0, 1e300, -2.0**400, 1.7e308]
+        >>> s = NumericSketch.empty(Grid.build(np.array([[0.0, 1.0]])))
+        >>> s = s.update(np.array([x]), np.zeros((1, len(x)), np.int8))
+        >>> s.exact_sums(0) == (sum(map(Fraction, x)), sum(Fraction(v) ** 2 for v in x))
+        True
+        """
         return (Fraction(_big(self.s1[f]), 1 << 1074), Fraction(_big(self.s2[f]), 1 << 2148))
 
     @property
