@@ -36,6 +36,7 @@ bench: jars
 	$(PY) -m bench.bench_kernels
 	$(PY) -m bench.bench_e2e
 	$(PY) -m bench.bench_alerts
+	$(PY) -m bench.bench_quality
 
 ## make kafka: a local broker in the foreground (Ctrl-C stops it).
 kafka: jars

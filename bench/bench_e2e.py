@@ -70,7 +70,7 @@ def monitor_rate(cfg, profile, n: int) -> tuple[float, float, int, int]:
     from monitor.config import kafka_client_config
     from monitor.evaluate import Evaluator
     from monitor.partials import PartialMessage
-    from monitor.pipeline import ensure_topics, make_source, merge_sketches
+    from monitor.pipeline import ensure_topics, make_source, merge_sketches, window_parts
 
     client = kafka_client_config(cfg)
     ensure_topics(cfg, client)
@@ -98,7 +98,8 @@ def monitor_rate(cfg, profile, n: int) -> tuple[float, float, int, int]:
         msgs += [m.value() for m in got if m.error() is None]
     c.close()
     t2, c2 = time.perf_counter(), _cpu()
-    agg = WindowAggregator(cfg.windows.size_ms, None, lambda b: merge_sketches(b, profile),
+    load = window_parts(cfg, profile)["load_sketch"]
+    agg = WindowAggregator(cfg.windows.size_ms, None, lambda b: merge_sketches(b, load),
                            Tables.in_memory())
     ev = Evaluator(cfg, profile)
     closed = 0

@@ -210,11 +210,14 @@ class QualitySketch:
     Σ max(0, ingest − event) in ms saturating at 2**63 - 1, the max of that).
     A time below 0 means absent (Kafka's -1); a batch without ``ingest_time_ms`` adds no
     delay counts. ``bounds`` and ``forest`` are used by :meth:`update`, never serialized.
+    ``enabled=False`` (drift-only monitors) makes :meth:`update` a no-op: the counters stay
+    zero, the bytes keep their shape.
     """
 
     def __init__(self, bounds: QualityBounds, forest: IsolationForest | None,
                  range_counts: np.ndarray, outliers: np.ndarray, rows: np.ndarray,
-                 delay: np.ndarray) -> None:
+                 delay: np.ndarray, enabled: bool = True) -> None:
+        self.enabled = enabled
         self.bounds = bounds
         self.forest = forest
         self.range_counts = range_counts
@@ -223,8 +226,8 @@ class QualitySketch:
         self.delay = delay
 
     @classmethod
-    def empty(cls, n_features: int, bounds: QualityBounds, forest: IsolationForest | None
-              ) -> "QualitySketch":
+    def empty(cls, n_features: int, bounds: QualityBounds, forest: IsolationForest | None,
+              enabled: bool = True) -> "QualitySketch":
         """A sketch that has seen nothing (the identity of :meth:`merge`)."""
         if len(bounds.names) != n_features or (forest is not None
                                                and forest.n_features != n_features):
@@ -232,10 +235,12 @@ class QualitySketch:
                              f"{n_features} numeric features")
         return cls(bounds, forest, np.zeros((n_features, 2), np.int64),
                    np.zeros(n_features, np.int64), np.zeros(2, np.int64),
-                   np.zeros(4, np.int64))
+                   np.zeros(4, np.int64), enabled)
 
     def update(self, batch) -> "QualitySketch":
         """Absorb a :class:`~kernels.batch.ColumnBatch`; returns self."""
+        if not self.enabled:
+            return self
         self.update_arrays(batch.numeric, batch.numeric_state)
         if batch.ingest_time_ms is not None and batch.n_events:
             _delay(np.ascontiguousarray(batch.event_time_ms, np.int64),
@@ -270,7 +275,8 @@ class QualitySketch:
                           total, max(self.delay[3], other.delay[3])], np.int64)
         return QualitySketch(self.bounds, self.forest or other.forest,
                              self.range_counts + other.range_counts,
-                             self.outliers + other.outliers, self.rows + other.rows, delay)
+                             self.outliers + other.outliers, self.rows + other.rows, delay,
+                             self.enabled)
 
     def state_arrays(self) -> list[np.ndarray]:
         return [self.range_counts, self.outliers, self.rows, self.delay]

@@ -285,10 +285,11 @@ class WindowSketch:
         self.quality = quality
 
     @classmethod
-    def empty(cls, profile: ReferenceProfile, bounds: QualityBounds | None = None
-              ) -> "WindowSketch":
+    def empty(cls, profile: ReferenceProfile, bounds: QualityBounds | None = None,
+              quality: bool = True) -> "WindowSketch":
         """A sketch that has seen nothing (the identity of :meth:`merge`), counting quality
-        against ``bounds`` (None: ``QualityBounds.from_profile(profile)``)."""
+        against ``bounds`` (None: ``QualityBounds.from_profile(profile)``); with
+        ``quality=False`` the quality counters stay zero (a drift-only monitor)."""
         if bounds is None:
             bounds = profile.default_bounds
         elif bounds.names != tuple(profile.numeric_names):
@@ -299,7 +300,8 @@ class WindowSketch:
                                            max([len(c) for c in profile.categories.values()],
                                                default=0), profile.top_k),
                    GroupSketch.empty(len(profile.groups)), 0, profile,
-                   QualitySketch.empty(len(profile.numeric_names), bounds, profile.forest))
+                   QualitySketch.empty(len(profile.numeric_names), bounds, profile.forest,
+                                       quality))
 
     def update(self, b: ColumnBatch) -> "WindowSketch":
         """Absorb a whole batch (one kernel call per family, quality included); returns
@@ -370,11 +372,12 @@ class WindowSketch:
 
     @classmethod
     def from_bytes(cls, b: bytes, profile: ReferenceProfile,
-                   bounds: QualityBounds | None = None) -> "WindowSketch":
+                   bounds: QualityBounds | None = None, quality: bool = True
+                   ) -> "WindowSketch":
         """Inverse of :meth:`to_bytes`, on ``profile``'s grids (shapes are checked); later
         updates count quality against ``bounds`` (None: the profile's default bounds)."""
         a = unpack_arrays(b)
-        ref = cls.empty(profile, bounds)
+        ref = cls.empty(profile, bounds, quality)
         mine = [np.zeros(1, np.int64), *ref.numeric.state_arrays(), *ref.score.state_arrays(),
                 *ref.categorical.state_arrays(), ref.groups.counts,
                 *ref.quality.state_arrays()]
@@ -384,4 +387,4 @@ class WindowSketch:
         return cls(NumericSketch(profile.grid, *a[1:6]),
                    NumericSketch(profile.score_grid, *a[6:11]),
                    CategoricalSketch(*a[11:15]), GroupSketch(a[15]), int(a[0][0]), profile,
-                   QualitySketch(ref.quality.bounds, profile.forest, *a[16:20]))
+                   QualitySketch(ref.quality.bounds, profile.forest, *a[16:20], quality))

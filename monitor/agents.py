@@ -29,7 +29,7 @@ def build_app(*, app_id: str, broker: str, broker_credentials: Any = None,
               on_closed: Callable[[ClosedWindow], WindowReport],
               publish: list[Callable[[WindowReport], Any]],
               session_timeout_s: float = 10.0, data_dir: str | None = None,
-              web_port: int | None = None) -> faust.App:
+              web_port: int | None = None, history: int = 12) -> faust.App:
     """A Faust app running stage 2. ``publish`` callables receive each report (async ones
     are awaited) — the reports topic, a JSONL file, the alert policy."""
     app = faust.App(
@@ -64,7 +64,7 @@ def build_app(*, app_id: str, broker: str, broker_credentials: Any = None,
     # bytes are stored base64-encoded (BytesTable)
     tables = Tables(partials=BytesTable(table("partials")), windows=table("windows"),
                     progress=table("progress"), meta=table("meta"))
-    agg = WindowAggregator(size_ms, slide_ms, merge, tables)
+    agg = WindowAggregator(size_ms, slide_ms, merge, tables, history)
 
     @app.agent(topic)
     async def windows(stream):  # noqa: D401 - a Faust agent

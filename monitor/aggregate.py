@@ -15,7 +15,10 @@ Rules:
   window with zero events, not as a gap);
 - sketches are merged in partition order, so one worker or many give the same bytes;
 - a partial that arrives for a window already closed is counted (``late_partials``) and
-  otherwise ignored: the report that went out stays the only one.
+  otherwise ignored: the report that went out stays the only one;
+- the event counts of the last ``history`` non-empty windows are kept in the meta table and
+  handed to each closing window (``recent_events``): the volume baseline survives restarts
+  and a replay computes the same one.
 
 >>> from monitor.partials import PartialMessage
 >>> agg = WindowAggregator(size_ms=10, slide_ms=10, merge=lambda sketches: None,
@@ -62,12 +65,15 @@ class ClosedWindow:
     partitions: list[int]
     sketch: Any  # the merged sketch, or None when no partition had an event
     profile_ids: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # duplicates, schema samples
+    recent_events: list[int] = field(default_factory=list)  # earlier non-empty windows
 
 
 class WindowAggregator:
     def __init__(self, size_ms: int, slide_ms: int | None,
-                 merge: Callable[[list[bytes]], Any], tables: Tables) -> None:
+                 merge: Callable[[list[bytes]], Any], tables: Tables, history: int = 12) -> None:
         self.size_ms = size_ms
+        self.history = history
         self.slide_ms = slide_ms or size_ms
         self.merge = merge  # sketch bytes in partition order -> merged sketch
         self.t = tables
@@ -123,15 +129,23 @@ class WindowAggregator:
         parts = list(self.t.windows.get(str(start)) or [])
         msgs = [PartialMessage.from_bytes(self.t.partials[f"{start}:{p}"]) for p in parts]
         bad: dict[str, int] = {}
+        counts: dict[str, int] = {}
         for m in msgs:
             for k, v in m.bad.items():
                 bad[k] = bad.get(k, 0) + v
+            for k, v in m.counts.items():
+                counts[k] = counts.get(k, 0) + v
+        recent = [int(x) for x in self.t.meta.get("recent_events") or []]
+        events = sum(m.events for m in msgs)
         blobs = [m.sketch for m in msgs if m.sketch is not None]
         closed = ClosedWindow(
-            start_ms=start, end_ms=start + self.size_ms, events=sum(m.events for m in msgs),
+            start_ms=start, end_ms=start + self.size_ms, events=events,
             late_events=sum(m.late_events for m in msgs), bad=dict(sorted(bad.items())),
             partitions=parts, sketch=self.merge(blobs) if blobs else None,
-            profile_ids=sorted({m.profile_id for m in msgs if m.profile_id}))
+            profile_ids=sorted({m.profile_id for m in msgs if m.profile_id}),
+            counts=dict(sorted(counts.items())), recent_events=recent)
+        if events:
+            self.t.meta["recent_events"] = (recent + [events])[-self.history:]
         for p in parts:
             del self.t.partials[f"{start}:{p}"]
         if str(start) in self.t.windows:

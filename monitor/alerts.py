@@ -266,17 +266,20 @@ class AlertPolicy:
     # -- one window --------------------------------------------------------------------
 
     def verdicts(self, report: WindowReport) -> list[Verdict]:
-        """Per check: bad or not, at which severity, against which corrected level."""
+        """Per check: bad or not, at which severity, against which corrected level.
+        Quality checks judge their own sufficiency (an empty window is the silent-producer
+        alert); every other check also needs a window with enough events."""
         rules = [self.rule_for(c) for c in report.checks]
-        usable = [not report.insufficient_data and c.sufficient and c.n_window >= r.min_n
-                  and _finite(c.effect_size) for c, r in zip(report.checks, rules)]
+        usable = [(c.family == "quality" or not report.insufficient_data) and c.sufficient
+                  and c.n_window >= r.min_n and _finite(c.effect_size)
+                  for c, r in zip(report.checks, rules)]
         tested = [c.p_value for c, u in zip(report.checks, usable)
                   if u and c.p_value is not None and _finite(c.p_value)]
         level = corrected_level(tested, self.family_level, self.correction)
         out = []
         for c, r, u in zip(report.checks, rules, usable):
             out.append(self._verdict(c, r, u, level))
-        return out
+        return explain(out)
 
     def _verdict(self, c: CheckResult, r: CheckRule, usable: bool, level: float) -> Verdict:
         def no(why: str, lvl: float | None = None) -> Verdict:
@@ -431,6 +434,48 @@ class AlertPolicy:
             self._keys[k] = _KeyState(**s)
         self._last_window = dict(d.get("last_window", {}))
         return self
+
+
+#: Per-field quality checks, most specific first: when one of them is bad for a field, the
+#: checks after it and that field's drift checks are explained by it.
+FIELD_QUALITY = ("null_rate", "type_error_rate", "nonfinite_rate", "unseen_rate",
+                 "out_of_range_rate", "outlier_rate")
+_DRIFT = ("numeric_drift", "categorical_drift", "prediction_drift")
+
+
+def explain(verdicts: list[Verdict]) -> list[Verdict]:
+    """One fault, one alert: a bad check that a more specific quality check of the same
+    window explains is reported as not bad (``why = "explained by <check>"``).
+
+    - a field's drift checks are explained by any bad quality check of that field (values
+      ×1000 are a unit bug, not drift, and must not trigger retraining on broken data);
+    - a field's ``outlier_rate`` by its ``out_of_range_rate`` (and so on down
+      :data:`FIELD_QUALITY`);
+    - ``row_outlier_rate`` by any bad per-field quality check or ``schema_change``.
+    """
+    bad_field: dict[str, str] = {}
+    for v in verdicts:
+        c = v.check
+        if v.bad and c.family == "quality" and c.check in FIELD_QUALITY:
+            known = bad_field.get(c.feature)
+            if known is None or FIELD_QUALITY.index(c.check) < FIELD_QUALITY.index(known):
+                bad_field[c.feature] = c.check
+    schema_bad = any(v.bad and v.check.check == "schema_change" for v in verdicts)
+    out = []
+    for v in verdicts:
+        c, cause = v.check, None
+        if v.bad:
+            first = bad_field.get(c.feature)
+            if c.family in _DRIFT and first is not None:
+                cause = first
+            elif (c.family == "quality" and first is not None and c.check in FIELD_QUALITY
+                  and FIELD_QUALITY.index(c.check) > FIELD_QUALITY.index(first)):
+                cause = first
+            elif c.check == "row_outlier_rate" and (bad_field or schema_bad):
+                cause = "schema_change" if schema_bad else sorted(bad_field.values())[0]
+        out.append(v if cause is None else
+                   replace(v, bad=False, severity=None, why=f"explained by {cause}"))
+    return out
 
 
 def _finite(x: Any) -> bool:

@@ -173,7 +173,8 @@ class StreamConfig:
     format: str = "json"  # json | avro (Confluent wire format)
     schema_registry_url: str | None = None
     event_time: EventTimeConfig | None = None  # None: the Kafka message timestamp
-    event_id_field: str | None = None
+    event_id_field: str | None = None  # duplicate detection needs it
+    known_fields: tuple[str, ...] = ()  # unread fields that are not a schema change
     batch_size: int = 10_000
     start_from: str = "earliest"
     snapshot_interval_ms: int = 5_000
@@ -196,9 +197,11 @@ class FeatureSettings:
     unseen_rate_floor: float | None = None
     quality_enabled: bool = True
     missing_rate_max: float = 0.05
+    null_rate_max: float = 0.05
     type_error_rate_max: float = 0.01
     nonfinite_rate_max: float = 0.01
     out_of_range_rate_max: float = 0.01
+    outlier_rate_max: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -286,10 +289,18 @@ class QualityChecks:
     type_error_rate_max: float = 0.01
     nonfinite_rate_max: float = 0.01
     out_of_range_rate_max: float = 0.01
+    null_rate_max: float = 0.05
+    outlier_rate_max: float = 0.01
+    row_outlier_rate_max: float = 0.02
     bad_event_rate_max: float = 0.01
     late_event_rate_max: float = 0.05
     duplicate_rate_max: float = 0.01
-    volume_ratio_min: float = 0.0
+    volume_drop_max: float = 0.5
+    volume_spike_max: float = 1.0
+    volume_baseline_windows: int = 12
+    expected_events_per_window: int | None = None
+    max_event_delay_ms: int | None = None  # None: freshness is reported, never judged
+    stale_event_rate_max: float = 0.05
 
 
 @dataclass(frozen=True)

@@ -248,7 +248,8 @@ class Builder:
             topic=s["topic"], format=fmt,
             schema_registry_url=(s.get("schema_registry_url") or "").rstrip("/") or None,
             event_time=EventTimeConfig(et["field"], et.get("unit", "ms")) if et else None,
-            event_id_field=s.get("event_id_field"), batch_size=s.get("batch_size", 10_000),
+            event_id_field=s.get("event_id_field"),
+            known_fields=tuple(s.get("known_fields", ())), batch_size=s.get("batch_size", 10_000),
             start_from=s.get("start_from", "earliest"),
             snapshot_interval_ms=parse_duration(s.get("snapshot_interval", 5000)))
 
@@ -266,7 +267,14 @@ class Builder:
             categorical=CategoricalChecks(**c.get("categorical", {})),
             prediction=NumericChecks(**c.get("prediction", {})),
             fairness=FairnessChecks(**c.get("fairness", {})),
-            quality=QualityChecks(**c.get("quality", {})))
+            quality=self.quality(c.get("quality", {})))
+
+    def quality(self, q: dict) -> QualityChecks:
+        q = dict(q)
+        if q.get("max_event_delay") is not None:
+            q["max_event_delay_ms"] = parse_duration(q.pop("max_event_delay"))
+        q.pop("max_event_delay", None)
+        return QualityChecks(**q)
 
     def features(self, f: dict, checks: ChecksConfig) -> FeaturesConfig:
         numeric, categorical = tuple(f.get("numeric", ())), tuple(f.get("categorical", ()))
@@ -299,6 +307,7 @@ class Builder:
                 s = dict(name=n, kind=kind, drift_enabled=base.enabled,
                          psi_floor=base.psi_floor, js_floor=base.js_floor,
                          quality_enabled=q.enabled, missing_rate_max=q.missing_rate_max,
+                         null_rate_max=q.null_rate_max, outlier_rate_max=q.outlier_rate_max,
                          type_error_rate_max=q.type_error_rate_max,
                          nonfinite_rate_max=q.nonfinite_rate_max,
                          out_of_range_rate_max=q.out_of_range_rate_max)

@@ -57,6 +57,7 @@ import orjson
 import pyarrow as pa
 
 from kernels.batch import CAT_UNSEEN, MISSING, NULL, TYPE_ERROR, VALID, ColumnBatch
+from kernels.dedup import hash_strings
 from monitor.columns import (F_MISSING, F_TYPE, MAX_MS, S_MISSING, S_TYPE, arrow_to_float,
                              arrow_to_string, category_codes, category_counts, category_hash,
                              float_column, iso_column, iso_text, number, outcome_codes,
@@ -71,8 +72,9 @@ __all__ = ["BadMessage", "Decoded", "Decoder", "from_arrow", "category_hash", "R
 MALFORMED, MISSING_EVENT_TIME, BAD_EVENT_TIME = "malformed", "missing_event_time", "bad_event_time"
 REASONS = (MALFORMED, MISSING_EVENT_TIME, BAD_EVENT_TIME)
 
+Sample = tuple[int, int, tuple[str, ...]]  # (index in the input, offset, unknown fields)
 _ABSENT = object()
-_SAMPLE = 16  # messages per batch parsed in full to spot unexpected fields
+SAMPLE_EVERY = 64  # messages at offsets divisible by this are parsed in full for new fields
 
 
 @dataclass(frozen=True)
@@ -91,10 +93,12 @@ class Decoded:
     """What one decode call produced.
 
     ``field_errors[field]`` counts ``missing`` / ``null`` / ``type_error`` among the good
-    events; ``unexpected_fields`` counts, over ``sampled`` messages parsed in full, fields that
-    the config does not read (a new field in the producer's schema); ``absent_fields`` lists
-    configured fields absent from every good event (a field that disappeared).
-    ``fallback`` says whether the batch took the slow path.
+    events; ``samples`` lists, for each good message at an offset divisible by
+    ``sample_every`` (a rule on offsets, so it does not depend on batch boundaries), its offset
+    and the fields it carries that are neither read nor known (``stream.known_fields``, the
+    reference's columns): a new field in the producer's schema. ``unexpected_fields`` and
+    ``sampled`` sum them up. ``absent_fields`` lists configured fields absent from every good
+    event (a field that disappeared). ``fallback`` says whether the batch took the slow path.
     """
 
     batch: ColumnBatch
@@ -104,6 +108,7 @@ class Decoded:
     sampled: int = 0
     absent_fields: tuple[str, ...] = ()
     fallback: bool = False
+    samples: list[Sample] = field(default_factory=list)
 
     @property
     def bad_counts(self) -> dict[str, int]:
@@ -111,18 +116,22 @@ class Decoded:
 
 
 class _Kind:
-    NUM, STR, OUTCOME = "num", "str", "outcome"
+    NUM, STR, OUTCOME, ID = "num", "str", "outcome", "id"
 
 
 class Decoder:
     """Decodes batches of one monitored stream (see the module docstring).
 
     ``categories`` maps each categorical feature to the profile's category list (the index in
-    it is the code); ``groups`` is the profile's list of sensitive groups.
+    it is the code); ``groups`` is the profile's list of sensitive groups; ``known_fields``
+    are fields the producer may send that are not read (the reference's columns).
+    ``stream.event_id_field`` (a string or an integer) becomes ``event_id_hash``; with
+    ``checks.quality.max_event_delay`` the Kafka timestamps become ``ingest_time_ms``.
     """
 
     def __init__(self, cfg: MonitorConfig, categories: dict[str, list[str]],
-                 groups: list[str]) -> None:
+                 groups: list[str], known_fields: tuple[str, ...] = (),
+                 sample_every: int = SAMPLE_EVERY) -> None:
         self.cfg = cfg
         missing = [c for c in cfg.features.categorical if c not in categories]
         if missing:
@@ -150,13 +159,22 @@ class Decoder:
         self.time_unit = et.unit if et else "ms"
         if et:
             kinds[et.field] = _Kind.STR if et.unit == "iso8601" else _Kind.NUM
+        quality = cfg.checks.quality.enabled  # off: no ids, no samples, no ingest times
+        self.id_field = cfg.stream.event_id_field if quality else None
+        if self.id_field:
+            kinds.setdefault(self.id_field, _Kind.ID)
         self.fields = list(kinds)  # the struct's field order = the row tuple order
         self.kinds = kinds
         self.pos = {f: i for i, f in enumerate(self.fields)}
-        self.known = set(self.fields) | ({cfg.stream.event_id_field} - {None})
+        self.known = (set(self.fields) | set(cfg.stream.known_fields) | set(known_fields)
+                      | ({cfg.stream.event_id_field} - {None}))
+        self.sample_every = sample_every if quality else 0
+        self.ingest_times = quality and cfg.checks.quality.max_event_delay_ms is not None
         types = {_Kind.NUM: Union[float, None], _Kind.STR: Union[str, None],
-                 _Kind.OUTCOME: Union[bool, int, float, str, None]}
-        defaults = {_Kind.NUM: F_MISSING, _Kind.STR: S_MISSING, _Kind.OUTCOME: F_MISSING}
+                 _Kind.OUTCOME: Union[bool, int, float, str, None],
+                 _Kind.ID: Union[str, int, None]}
+        defaults = {_Kind.NUM: F_MISSING, _Kind.STR: S_MISSING, _Kind.OUTCOME: F_MISSING,
+                    _Kind.ID: S_MISSING}
         # struct attributes are the JSON names where Python allows it: msgspec parses about
         # 30 % slower with a rename table
         attr = {n: n if n.isidentifier() and not keyword.iskeyword(n) and n[0] != "_"
@@ -260,11 +278,14 @@ class Decoder:
             v = obj.get(n, _ABSENT)
             k = self.kinds[n]
             if v is _ABSENT:
-                out.append(S_MISSING if k == _Kind.STR else F_MISSING)
+                out.append(S_MISSING if k in (_Kind.STR, _Kind.ID) else F_MISSING)
             elif v is None:
                 out.append(None)
             elif k == _Kind.NUM:
                 out.append(number(v))
+            elif k == _Kind.ID:
+                out.append(v if isinstance(v, str) or (isinstance(v, int)
+                                                         and not isinstance(v, bool)) else S_TYPE)
             elif k == _Kind.STR:
                 out.append(v if isinstance(v, str) else
                            (iso_text(v) if n == self.time_field and isinstance(v, _dt.datetime)
@@ -299,13 +320,15 @@ class Decoder:
         for n, col in zip(self.fields, cols):
             k = self.kinds[n]
             arrays[n] = (pa.array(col, pa.float64()) if k == _Kind.NUM else
-                         pa.array(col, pa.string()) if k == _Kind.STR else list(col))
+                         pa.array(col, pa.string()) if k == _Kind.STR else
+                         id_column(col) if k == _Kind.ID else list(col))
         decoded = self._assemble(arrays, len(good_idx), offsets[good_idx], ts[good_idx],
                                  good_idx, bad)
-        unexpected, sampled = self._sample_keys(values) if values is not None else ({}, 0)
+        samples = self._sample_keys(values, offsets, good_idx, decoded[1]) \
+            if values is not None and self.sample_every else []
         return Decoded(batch=decoded[0], bad=sorted(decoded[1], key=lambda b: b.index),
-                       field_errors=decoded[2], unexpected_fields=unexpected, sampled=sampled,
-                       absent_fields=decoded[3], fallback=fallback)
+                       field_errors=decoded[2], absent_fields=decoded[3], fallback=fallback,
+                       **_sample_totals(samples))
 
     def _assemble(self, arrays: dict[str, Any], n: int, offsets, kafka_ts, idx, bad):
         """Per-field arrays (sentinel conventions above) -> batch, bad list, field errors."""
@@ -360,10 +383,18 @@ class Decoder:
             if a not in errors:
                 errors[a] = category_counts(group)
             group[(group < 0) & (group != CAT_UNSEEN)] = -1
+        ids = None
+        if self.id_field:
+            ids = id_hashes(kept(arrays[self.id_field]))
+        ingest = None
+        if self.ingest_times:
+            ingest = np.asarray(kafka_ts, np.int64)
+            ingest = ingest[keep] if sel is not None else ingest
         batch = ColumnBatch(numeric=num, numeric_state=num_state, categorical=cat,
                             unseen_hash=uh, score=score, prediction=pred, label=label,
                             group=group, event_time_ms=t[keep] if sel is not None else t,
-                            offset=offsets[keep] if sel is not None else offsets)
+                            offset=offsets[keep] if sel is not None else offsets,
+                            ingest_time_ms=ingest, event_id_hash=ids)
         absent = tuple(f for f, e in errors.items() if m and e["missing"] == m)
         return batch, bad, errors, absent
 
@@ -392,22 +423,23 @@ class Decoder:
                       f"{f!r} is not a number of {self.time_unit} between 1970 and 9999")
         return t, reasons.astype(str), errs.astype(str)
 
-    def _sample_keys(self, values) -> tuple[dict[str, int], int]:
-        n = len(values)
-        if n == 0:
-            return {}, 0
-        idx = np.unique(np.linspace(0, n - 1, min(n, _SAMPLE)).astype(np.int64)).tolist()
-        seen: Counter = Counter()
-        sampled = 0
-        for i in idx:
+    def _sample_keys(self, values, offsets, good_idx, bad) -> list[Sample]:
+        """One :data:`Sample` per good message whose offset is divisible by ``sample_every``
+        (one message in ``sample_every`` is parsed in full)."""
+        pick = good_idx[offsets[good_idx] % self.sample_every == 0]
+        if pick.size == 0:
+            return []
+        dropped = {b.index for b in bad}
+        out = []
+        for i in pick.tolist():
+            if i in dropped:
+                continue
             try:
                 obj = orjson.loads(values[i])
-            except (orjson.JSONDecodeError, TypeError):
-                continue
-            if isinstance(obj, dict):
-                sampled += 1
-                seen.update(k for k in obj if k not in self.known)
-        return dict(seen), sampled
+            except orjson.JSONDecodeError:  # NaN / Infinity: the standard library reads it
+                obj = json.loads(values[i])
+            out.append((i, int(offsets[i]), tuple(sorted(k for k in obj if k not in self.known))))
+        return out
 
     # -- tables (replay, profile build) ----------------------------------------------------
     def decode_table(self, table: pa.Table, offsets: np.ndarray | None = None,
@@ -427,11 +459,13 @@ class Decoder:
             k = self.kinds[f]
             if f not in names:
                 arrays[f] = (pa.array(np.full(n, F_MISSING)) if k == _Kind.NUM else
-                             pa.array([S_MISSING] * n, pa.string()) if k == _Kind.STR
-                             else [F_MISSING] * n)
+                             pa.array([S_MISSING] * n, pa.string())
+                             if k in (_Kind.STR, _Kind.ID) else [F_MISSING] * n)
                 continue
             col = table.column(f).combine_chunks()
-            if k == _Kind.OUTCOME:
+            if k == _Kind.ID:
+                arrays[f] = col.cast(pa.string())
+            elif k == _Kind.OUTCOME:
                 arrays[f] = col.to_pylist()
             elif k == _Kind.NUM:
                 arrays[f] = arrow_to_float(col)
@@ -439,10 +473,51 @@ class Decoder:
                 arrays[f] = arrow_to_string(col, iso=(f == self.time_field))
         idx = np.arange(n, dtype=np.int64)
         batch, bad, errors, absent = self._assemble(arrays, n, offsets, ts, idx, [])
+        new = tuple(sorted(c for c in table.column_names if c not in self.known
+                           and c not in ("_partition", "_offset", "_timestamp")))
+        dropped = {b.index for b in bad}
+        samples = [(i, int(offsets[i]), new) for i in
+                   np.flatnonzero(offsets % self.sample_every == 0).tolist() if i not in dropped
+                   ] if self.sample_every else []
         return Decoded(batch=batch, bad=sorted(bad, key=lambda b: b.index),
                        field_errors=errors, absent_fields=absent, fallback=False,
-                       unexpected_fields={c: n for c in table.column_names
-                                          if c not in self.known}, sampled=n)
+                       **_sample_totals(samples))
+
+
+def _sample_totals(samples: list[Sample]) -> dict[str, Any]:
+    seen: Counter = Counter()
+    for _, _, names in samples:
+        seen.update(names)
+    return {"samples": samples, "unexpected_fields": dict(seen), "sampled": len(samples)}
+
+
+def id_column(col) -> pa.Array:
+    """Event ids (strings or integers, JSON null or absent sentinels) as Arrow strings."""
+    try:
+        return pa.array(col, pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):  # integer ids: the slow path, once a batch
+        return pa.array([x if x is None or isinstance(x, str) else str(x) for x in col],
+                        pa.string())
+
+
+def id_hashes(a: pa.Array) -> np.ndarray:
+    """uint64 hashes of an Arrow string array of ids; 0 (no id) for null, absent, wrong type."""
+    import pyarrow.compute as pc
+
+    a = pa.array(a, pa.string()) if not isinstance(a, pa.Array) else a
+    if isinstance(a, pa.ChunkedArray):
+        a = a.combine_chunks()
+    n = len(a)
+    valid = np.ones(n, bool) if a.null_count == 0 else \
+        a.is_valid().to_numpy(zero_copy_only=False)
+    sentinel = pc.is_in(a, value_set=pa.array([S_MISSING, S_TYPE])).to_numpy(
+        zero_copy_only=False)
+    valid &= ~np.asarray(sentinel, bool)
+    bufs = a.buffers()
+    offs = np.frombuffer(bufs[1], np.int32)[a.offset: a.offset + n + 1] if n else \
+        np.zeros(1, np.int32)
+    data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    return hash_strings(offs, data, valid)
 
 
 def from_arrow(table: pa.Table, cfg: MonitorConfig, categories: dict[str, list[str]],

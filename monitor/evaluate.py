@@ -22,6 +22,7 @@ from monitor import __version__
 from monitor.aggregate import ClosedWindow
 from monitor.alerts import AlertPolicy, CheckRule
 from monitor.config import MonitorConfig
+from monitor.quality import QualityChecks
 from monitor.records import CheckResult, WindowReport
 
 INF = math.inf
@@ -61,9 +62,20 @@ def rules_from_config(cfg: MonitorConfig) -> list[CheckRule]:
             continue
         unseen = s.unseen_rate_floor if s.unseen_rate_floor is not None \
             else c.categorical.unseen_rate_floor
-        for check, floor in (("psi", s.psi_floor), ("js", s.js_floor), ("chi2", s.js_floor),
-                             ("unseen_rate", unseen)):
+        for check, floor in (("psi", s.psi_floor), ("js", s.js_floor), ("chi2", s.js_floor)):
             rules.append(_rule("categorical_drift", check, float(floor), feature=name))
+        rules.append(_rule("quality", "unseen_rate", float(unseen), feature=name))
+    for name in (*cfg.features.numeric, *cfg.features.categorical):
+        s = cfg.feature(name)
+        if not s.quality_enabled:
+            rules.append(CheckRule(family="quality", feature=name, warning=INF))
+            continue
+        for check, floor in (("null_rate", s.null_rate_max),
+                             ("type_error_rate", s.type_error_rate_max),
+                             ("nonfinite_rate", s.nonfinite_rate_max),
+                             ("out_of_range_rate", s.out_of_range_rate_max),
+                             ("outlier_rate", s.outlier_rate_max)):
+            rules.append(_rule("quality", check, float(floor), feature=name))
     n, f, q = c.prediction, c.fairness, c.quality
     min_group = cfg.sensitive.min_group_events if cfg.sensitive else 200
     di = 1.0 - f.disparate_impact_min
@@ -79,9 +91,13 @@ def rules_from_config(cfg: MonitorConfig) -> list[CheckRule]:
         CheckRule(family="fairness", warning=INF),
         _rule("quality", "bad_event_rate", q.bad_event_rate_max),
         _rule("quality", "late_event_rate", q.late_event_rate_max),
-        _rule("quality", "missing_rate", q.missing_rate_max),
-        _rule("quality", "type_error_rate", q.type_error_rate_max),
-        _rule("quality", "nonfinite_rate", q.nonfinite_rate_max),
+        _rule("quality", "duplicate_rate", q.duplicate_rate_max),
+        _rule("quality", "schema_change", q.missing_rate_max),
+        _rule("quality", "row_outlier_rate", q.row_outlier_rate_max),
+        _rule("quality", "stale_event_rate", q.stale_event_rate_max),
+        _rule("quality", "volume_drop", q.volume_drop_max),
+        _rule("quality", "volume_spike", q.volume_spike_max),
+        CheckRule(family="quality", check="no_data", warning=0.5, critical=1.0),
         CheckRule(family="quality", warning=INF),
         _rule("*", "ks", c.numeric.ks_floor),
         _rule("*", "psi", c.numeric.psi_floor),
@@ -130,10 +146,13 @@ class Evaluator:
         self.rolling: deque = deque(maxlen=n) if n > 0 else deque(maxlen=0)
         self.numeric = set(cfg.features.numeric)
         self.categorical = set(cfg.features.categorical)
+        self.quality = QualityChecks(cfg, profile)
 
     def family_of(self, check: str, feature: str) -> str:
         if check in FAIRNESS_CHECKS:
             return "fairness"
+        if check == "unseen_rate":  # a category outside the reference's domain: quality
+            return "quality"
         if feature in self.numeric:
             return "numeric_drift"
         if feature in self.categorical:
@@ -161,7 +180,7 @@ class Evaluator:
                     effect_size=_num(r.effect_size), n_window=int(r.n_window),
                     n_reference=int(r.n_reference), sufficient=bool(r.sufficient) and enough,
                     detail=dict(getattr(r, "detail", None) or {})))
-        quality, qchecks = self._quality(w)
+        quality, qchecks = self.quality.checks(w) if cfg.checks.quality.enabled else ({}, [])
         checks += qchecks
         report = WindowReport(
             monitor=cfg.monitor, window_start_ms=w.start_ms, window_end_ms=w.end_ms,
@@ -174,30 +193,7 @@ class Evaluator:
         flagged = [CheckResult(**{**c.to_dict(), "flagged": v.bad,
                                   "severity": v.severity or "info"})
                    for c, v in zip(report.checks, verdicts)]
-        drifted = any(c.flagged and c.family in DRIFT_FAMILIES for c in flagged)
+        drifted = any(c.flagged and c.family in (*DRIFT_FAMILIES, "quality") for c in flagged)
         if self.rolling.maxlen and w.sketch is not None and enough and not drifted:
             self.rolling.append((w.start_ms, w.end_ms, w.sketch))
         return WindowReport(**{**report.__dict__, "checks": flagged})
-
-    def _quality(self, w: ClosedWindow) -> tuple[dict[str, Any], list[CheckResult]]:
-        total = w.events + sum(w.bad.values())
-        fields = w.sketch.quality_counts() if w.sketch is not None else {}
-        out = [
-            self._rate("bad_event_rate", "*", sum(w.bad.values()), total),
-            self._rate("late_event_rate", "*", w.late_events, w.events + w.late_events),
-        ]
-        for name, counts in fields.items():
-            n = max(1, w.events)
-            out.append(self._rate("missing_rate", name,
-                                  counts.get("missing", 0) + counts.get("null", 0), n))
-            out.append(self._rate("type_error_rate", name, counts.get("type_error", 0), n))
-            if name in self.numeric:
-                out.append(self._rate("nonfinite_rate", name,
-                                      counts.get("nan", 0) + counts.get("inf", 0), n))
-        return {"bad_by_reason": dict(w.bad), "fields": fields}, out
-
-    def _rate(self, check: str, feature: str, k: int, n: int) -> CheckResult:
-        rate = k / n if n else 0.0
-        return CheckResult(check=check, family="quality", feature=feature, statistic=rate,
-                           p_value=None, effect_size=rate, n_window=int(n), n_reference=0,
-                           sufficient=n >= self.cfg.windows.min_events, detail={"count": int(k)})

@@ -40,6 +40,7 @@ class PartialMessage:
     bad: dict[str, int] = field(default_factory=dict)
     profile_id: str = ""
     sketch: bytes | None = None
+    counts: dict[str, int] = field(default_factory=dict)  # duplicates, schema samples
 
     @property
     def key(self) -> bytes:

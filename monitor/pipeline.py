@@ -40,7 +40,31 @@ def make_decoder(cfg: MonitorConfig, profile):
     from monitor.decode import Decoder
 
     cats = {name: list(profile.categories[name]) for name in cfg.features.categorical}
-    return Decoder(cfg, cats, list(profile.groups))
+    fields = profile.metadata.get("fields") or ()
+    return Decoder(cfg, cats, list(profile.groups), known_fields=tuple(fields))
+
+
+def quality_bounds(cfg: MonitorConfig, profile):
+    """The profile's learned ranges, with the config's ``range`` where a feature has one."""
+    from kernels.quality import QualityBounds
+
+    ranges = {n: cfg.feature(n).range for n in cfg.features.numeric
+              if cfg.feature(n).range is not None}
+    return QualityBounds.from_profile(profile, ranges=ranges,
+                                      max_delay_ms=cfg.checks.quality.max_event_delay_ms or 0)
+
+
+def window_parts(cfg: MonitorConfig, profile) -> dict[str, Any]:
+    """What stage 1 needs to open windows: ``new_sketch``, ``load_sketch`` (the quality
+    bounds of this config) and ``new_dedup`` (a duplicate filter when events have ids)."""
+    from kernels import WindowSketch
+    from kernels.dedup import DuplicateFilter
+
+    bounds = quality_bounds(cfg, profile)
+    on = cfg.checks.quality.enabled
+    return {"new_sketch": lambda: WindowSketch.empty(profile, bounds, on),
+            "load_sketch": lambda b: WindowSketch.from_bytes(b, profile, bounds, on),
+            "new_dedup": DuplicateFilter if cfg.stream.event_id_field and on else None}
 
 
 def ensure_topics(cfg: MonitorConfig, client: dict[str, Any]) -> None:
@@ -71,17 +95,13 @@ def ensure_topics(cfg: MonitorConfig, client: dict[str, Any]) -> None:
 
 
 def make_source(cfg: MonitorConfig, profile, client: dict[str, Any]):
-    from kernels import WindowSketch
-
     from monitor.source import SourceStage
 
     decoder = make_decoder(cfg, profile)
     w = cfg.windows
     return SourceStage(
         client_config=client, group_id=cfg.kafka.group_id, topic=cfg.stream.topic,
-        monitor=cfg.monitor, decode=decoder.decode,
-        new_sketch=lambda: WindowSketch.empty(profile),
-        load_sketch=lambda b: WindowSketch.from_bytes(b, profile),
+        monitor=cfg.monitor, decode=decoder.decode, **window_parts(cfg, profile),
         profile_id=profile.profile_id, size_ms=w.size_ms, slide_ms=w.slide_ms,
         lateness_ms=w.allowed_lateness_ms, idle_timeout_ms=w.idle_timeout_ms,
         partials_topic=cfg.topics.partials, state_topic=cfg.topics.state,
@@ -90,13 +110,11 @@ def make_source(cfg: MonitorConfig, profile, client: dict[str, Any]):
         session_timeout_ms=cfg.kafka.session_timeout_ms, start_from=cfg.stream.start_from)
 
 
-def merge_sketches(blobs: list[bytes], profile):
+def merge_sketches(blobs: list[bytes], load_sketch):
     """Partition order in, one merged sketch out (the order is fixed by the caller)."""
-    from kernels import WindowSketch
-
-    merged = WindowSketch.from_bytes(blobs[0], profile)
+    merged = load_sketch(blobs[0])
     for b in blobs[1:]:
-        merged = merged.merge(WindowSketch.from_bytes(b, profile))
+        merged = merged.merge(load_sketch(b))
     return merged
 
 
@@ -149,8 +167,10 @@ def make_stage2(cfg: MonitorConfig, profile, client: dict[str, Any]):
         app_id=f"{cfg.kafka.group_id}-stage2", broker=broker["broker"],
         broker_credentials=broker["broker_credentials"], partials_topic=cfg.topics.partials,
         size_ms=cfg.windows.size_ms, slide_ms=cfg.windows.slide_ms,
-        merge=lambda blobs: merge_sketches(blobs, profile),
+        merge=lambda blobs, load=window_parts(cfg, profile)["load_sketch"]:
+            merge_sketches(blobs, load),
         on_closed=evaluator.report, publish=[publisher],
+        history=cfg.checks.quality.volume_baseline_windows,
         session_timeout_s=cfg.kafka.session_timeout_ms / 1000.0)
     return app, publisher
 

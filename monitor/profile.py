@@ -84,6 +84,9 @@ def build_profile(cfg: MonitorConfig, path: str | Path, max_rows: int | None = N
                    "score": p.score, "class": p.class_, "label": p.label,
                    "sensitive": cfg.sensitive.attribute if cfg.sensitive else None},
         "monitor": cfg.monitor,
+        # every column of the reference: fields the producer may send without it being a
+        # schema change (the decoder's "known" fields)
+        "fields": [c for c in table.column_names if not c.startswith("_")],
     }
     return ReferenceProfile.build(numeric=numeric, categorical=categorical, score=score,
                                   prediction=prediction, label=label, group=group,

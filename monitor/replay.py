@@ -4,7 +4,9 @@ Rows are read with pyarrow (Parquet, CSV or JSON lines), decoded to columns by t
 decoder the live path uses for Arrow data, and pushed through the same
 :class:`PartitionWindows`, :class:`WindowAggregator` and :class:`Evaluator`. If the file has
 a ``_partition`` column (and optionally ``_offset``), rows are windowed per partition as the
-live monitor would window them; otherwise the file is one partition in row order.
+live monitor would window them; otherwise the file is one partition in row order. A
+``_timestamp`` column (ms) stands in for the Kafka timestamps: the event-time field's
+fallback and, with ``checks.quality.max_event_delay``, the ingest time of freshness.
 
 At the end of the file every window closes (the stream is over), unlike the live path, where
 the last window waits for more events or the idle timeout.
@@ -47,14 +49,10 @@ def read_table(path: str | Path) -> pa.Table:
 def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_000
            ) -> Iterator[WindowReport]:
     """Window reports of ``table``, in window order."""
-    from kernels import WindowSketch
-
-    from monitor.decode import Decoder
     from monitor.evaluate import Evaluator
-    from monitor.pipeline import merge_sketches
+    from monitor.pipeline import make_decoder, merge_sketches, window_parts
 
-    cats = {n: list(profile.categories[n]) for n in cfg.features.categorical}
-    groups = list(profile.groups)
+    parts_of = window_parts(cfg, profile)
     if "_partition" in table.column_names:
         part = table.column("_partition").to_numpy().astype(np.int64)
     else:
@@ -69,8 +67,9 @@ def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_00
     parts = sorted(np.unique(part).tolist())
     n_parts = (max(parts) + 1) if parts else 1
     w = cfg.windows
-    agg = WindowAggregator(w.size_ms, w.slide_ms, lambda b: merge_sketches(b, profile),
-                           Tables.in_memory())
+    agg = WindowAggregator(w.size_ms, w.slide_ms,
+                           lambda b: merge_sketches(b, parts_of["load_sketch"]),
+                           Tables.in_memory(), cfg.checks.quality.volume_baseline_windows)
     ev = Evaluator(cfg, profile)
 
     def emit(p: int, pw: PartitionWindows, closed) -> Iterator[WindowReport]:
@@ -78,7 +77,8 @@ def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_00
             msg = PartialMessage("partial", cfg.monitor, p, n_parts, c.watermark_ms,
                                  c.next_offset, c.window_start_ms, c.window_end_ms, c.events,
                                  c.late_events, c.bad, profile.profile_id,
-                                 c.sketch.to_bytes() if c.sketch is not None else None)
+                                 c.sketch.to_bytes() if c.sketch is not None else None,
+                                 c.counts)
             for done in agg.on_message(msg):
                 yield ev.report(done)
         msg = PartialMessage("progress", cfg.monitor, p, n_parts, pw.watermark_ms,
@@ -86,8 +86,10 @@ def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_00
         for done in agg.on_message(msg):
             yield ev.report(done)
 
-    decoder = Decoder(cfg, cats, groups)
-    decoded = []  # (partition, PartitionWindows, [(batch, bad)])
+    decoder = make_decoder(cfg, profile)
+    stamps = (table.column("_timestamp").to_numpy().astype(np.int64)
+              if "_timestamp" in table.column_names else None)
+    decoded = []  # (partition, PartitionWindows, [(batch, bad, samples)])
     end_ms = None
     for p in range(n_parts):
         idx = np.flatnonzero(part == p)
@@ -95,21 +97,25 @@ def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_00
         batches = []
         for lo in range(0, idx.size, batch_rows):
             rows = idx[lo: lo + batch_rows]
-            dec = decoder.decode_table(table.take(pa.array(rows)), offsets=offs[rows])
+            dec = decoder.decode_table(table.take(pa.array(rows)), offsets=offs[rows],
+                                       timestamps_ms=stamps[rows] if stamps is not None
+                                       else None)
             bad = [(b.offset, b.reason) for b in dec.bad]
-            batches.append((dec.batch, bad))
+            samples = [(o, names) for _, o, names in dec.samples]
+            batches.append((dec.batch, bad, samples))
             if dec.batch.n_events:
                 t = int(dec.batch.event_time_ms.max())
                 end_ms = t if end_ms is None else max(end_ms, t)
+        new_dedup = parts_of["new_dedup"]
         pw = PartitionWindows(p, w.size_ms, w.slide_ms, w.allowed_lateness_ms,
-                              lambda: WindowSketch.empty(profile))
+                              parts_of["new_sketch"], new_dedup() if new_dedup else None)
         decoded.append((p, pw, batches))
     # the stream is over: every window up to the last event closes
     last = end_ms if end_ms is not None else 0
     final_wm = last - last % (w.slide_ms or w.size_ms) + w.size_ms
     for p, pw, batches in decoded:
-        for batch, bad in batches:
-            closed = pw.absorb(batch.offset, batch.event_time_ms, bad, batch)
+        for batch, bad, samples in batches:
+            closed = pw.absorb(batch.offset, batch.event_time_ms, bad, batch, samples)
             yield from emit(p, pw, closed)
         yield from emit(p, pw, pw.advance(final_wm))
 

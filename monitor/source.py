@@ -50,13 +50,15 @@ class SourceStage:
                  idle_timeout_ms: int, partials_topic: str, state_topic: str,
                  dead_letter_topic: str, batch_size: int = 10_000,
                  snapshot_interval_s: float = 5.0, session_timeout_ms: int = 10_000,
-                 start_from: str = "earliest") -> None:
+                 start_from: str = "earliest", new_dedup: Callable[[], Any] | None = None
+                 ) -> None:
         self.client_config = client_config
         self.topic = topic
         self.monitor = monitor
         self.decode = decode
         self.new_sketch = new_sketch
         self.load_sketch = load_sketch
+        self.new_dedup = new_dedup
         self.profile_id = profile_id
         self.size_ms, self.slide_ms, self.lateness_ms = size_ms, slide_ms, lateness_ms
         self.idle_timeout_ms = idle_timeout_ms
@@ -118,13 +120,14 @@ class SourceStage:
         self.n_partitions = len(md.partitions)
         for tp in tps:
             p = tp.partition
+            dedup = self.new_dedup() if self.new_dedup else None
             if p in stored:
                 self.parts[p] = PartitionWindows.from_bytes(stored[p], self.new_sketch,
-                                                            self.load_sketch)
+                                                            self.load_sketch, dedup)
                 tp.offset = self.parts[p].next_offset
             else:
                 self.parts[p] = PartitionWindows(p, self.size_ms, self.slide_ms,
-                                                 self.lateness_ms, self.new_sketch)
+                                                 self.lateness_ms, self.new_sketch, dedup)
             self._last_data[p] = time.monotonic()
             self._progress_sent.setdefault(p, self._window_index(self.parts[p].watermark_ms))
         log.info("assigned partitions %s (restored state for %s)", sorted(mine), sorted(stored))
@@ -193,7 +196,8 @@ class SourceStage:
             sel = np.flatnonzero(good_part == p)
             sub = dec.batch.take(sel)
             bad = [(b.offset, b.reason) for b in dec.bad if part[b.index] == p]
-            closed = pw.absorb(sub.offset, sub.event_time_ms, bad, sub)
+            samples = [(o, names) for i, o, names in dec.samples if part[i] == p]
+            closed = pw.absorb(sub.offset, sub.event_time_ms, bad, sub, samples)
             self._dirty.add(p)
             self._last_data[p] = now
             self._idle_since_wm.pop(p, None)
@@ -260,7 +264,7 @@ class SourceStage:
                     n_partitions=self.n_partitions, watermark_ms=c.watermark_ms,
                     next_offset=c.next_offset, window_start_ms=c.window_start_ms,
                     window_end_ms=c.window_end_ms, events=c.events, late_events=c.late_events,
-                    bad=c.bad, profile_id=self.profile_id,
+                    bad=c.bad, profile_id=self.profile_id, counts=c.counts,
                     sketch=c.sketch.to_bytes() if c.sketch is not None else None))
                 touched.add(p)
             idx = self._window_index(pw.watermark_ms)

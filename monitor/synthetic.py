@@ -50,13 +50,17 @@ class Shift:
 @dataclass(frozen=True)
 class Fault:
     """From ``at_ms`` until ``until_ms``: ``kind`` is "null" (the field becomes null),
-    "missing" (the field disappears), "x1000" (a unit change) or "category_flood" (a new
-    category value, in ``feature``, a categorical)."""
+    "missing" (the field disappears), "x1000" (a unit change), "category_flood" (a new
+    category value, in ``feature``, a categorical), "rename" (the field is sent as
+    ``<feature>_v2``), "silence" (no events at all; ``feature`` is ignored) or "duplicate"
+    (a share ``share`` of the events is sent again, with the same ids, right after the
+    last event of the span: a producer replaying what it had sent)."""
 
     feature: str
     kind: str
     at_ms: int
     until_ms: int
+    share: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -135,10 +139,34 @@ def generate(s: Scenario) -> dict[str, np.ndarray]:
             cols[f.feature] = np.where(hit, cols[f.feature] * 1000.0, cols[f.feature])
         elif f.kind == "category_flood":
             cols[f.feature] = np.where(hit, "unknown-partner", cols[f.feature]).astype(object)
-        else:
+        elif f.kind == "rename":
+            missing["_missing:" + f.feature] = hit
+            cols[f"_renamed:{f.feature}"] = hit
+        elif f.kind not in ("silence", "duplicate"):
             raise ValueError(f"unknown fault kind {f.kind!r}")
     cols.update(missing)
-    return cols
+    return _rows_faults(cols, s.faults, t, rng)
+
+
+def _rows_faults(cols: dict[str, np.ndarray], faults, t: np.ndarray, rng) -> dict:
+    """Faults that remove or repeat whole events: "silence", then "duplicate"."""
+    keep = np.ones(t.size, bool)
+    for f in faults:
+        if f.kind == "silence":
+            keep &= ~((t >= f.at_ms) & (t < f.until_ms))
+    order = np.flatnonzero(keep)
+    for f in faults:
+        if f.kind != "duplicate":
+            continue
+        span = order[(t[order] >= f.at_ms) & (t[order] < f.until_ms)]
+        if span.size == 0:
+            continue
+        again = np.sort(rng.choice(span, int(round(f.share * span.size)), replace=False))
+        cut = int(np.searchsorted(order, span[-1])) + 1
+        order = np.concatenate([order[:cut], again, order[cut:]])
+    if order.size == t.size and (order == np.arange(t.size)).all():
+        return cols
+    return {k: v[order] for k, v in cols.items()}
 
 
 def to_json(cols: dict[str, np.ndarray]) -> list[bytes]:
@@ -147,6 +175,7 @@ def to_json(cols: dict[str, np.ndarray]) -> list[bytes]:
     names = [k for k in cols if not k.startswith("_")]
     nulls = {k.split(":", 1)[1]: v for k, v in cols.items() if k.startswith("_null:")}
     drops = {k.split(":", 1)[1]: v for k, v in cols.items() if k.startswith("_missing:")}
+    renames = {k.split(":", 1)[1]: v for k, v in cols.items() if k.startswith("_renamed:")}
     lists = {k: cols[k].tolist() for k in names}
     n = len(lists["event_id"])
     out = []
@@ -155,6 +184,9 @@ def to_json(cols: dict[str, np.ndarray]) -> list[bytes]:
         for k, m in nulls.items():
             if m[i]:
                 ev[k] = None
+        for k, m in renames.items():
+            if m[i]:
+                ev[f"{k}_v2"] = ev[k]
         for k, m in drops.items():
             if m[i]:
                 del ev[k]

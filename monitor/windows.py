@@ -11,6 +11,13 @@ in the partition, never on how they were cut into batches:
   ``late_events`` of the window that is open at that point (the window of the largest event
   time seen so far), never added to a closed window, never dropped silently;
 - a malformed message is counted, by reason, in that same "open" window;
+- with a duplicate filter (``stream.event_id_field``), an event whose id was seen in this
+  window or the ones just before (see :mod:`kernels.dedup`) is a **duplicate**: counted in
+  ``counts["duplicates"]`` of the open window, and otherwise left out (not in the sketch,
+  not in ``events``, not moving the watermark). The filter remembers the ids of the last
+  few windows by each event's own window, so batch boundaries do not matter here either;
+- ``samples`` (offset, unknown fields) of good events at sampled offsets are counted in the
+  event's own windows: ``counts["schema_sampled"]`` and ``counts["schema_new:<field>"]``;
 - when the watermark passes a window's end, the window closes: its :class:`Partial` (a full
   snapshot, not a delta) is ready to publish.
 
@@ -63,6 +70,7 @@ class Partial:
     sketch: Sketch | None  # None when no event landed here
     next_offset: int
     watermark_ms: int
+    counts: dict[str, int] = field(default_factory=dict)  # duplicates, schema samples
 
 
 @dataclass
@@ -71,13 +79,14 @@ class _Window:
     events: int = 0
     late: int = 0
     bad: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 class PartitionWindows:
     """Open windows of one partition. See the module docstring for the rules."""
 
     def __init__(self, partition: int, size_ms: int, slide_ms: int | None, lateness_ms: int,
-                 new_sketch: Callable[[], Sketch]) -> None:
+                 new_sketch: Callable[[], Sketch], dedup: Any = None) -> None:
         slide_ms = slide_ms or size_ms
         if size_ms <= 0 or slide_ms <= 0 or size_ms % slide_ms:
             raise ValueError("window size must be a positive multiple of the slide")
@@ -86,6 +95,7 @@ class PartitionWindows:
         self.slide_ms = slide_ms
         self.lateness_ms = lateness_ms
         self.new_sketch = new_sketch
+        self.dedup = dedup  # a kernels.dedup.DuplicateFilter, or None
         self.windows: dict[int, _Window] = {}
         self.next_offset = 0
         self.max_event_ms = int(NO_TIME)
@@ -94,10 +104,12 @@ class PartitionWindows:
 
     # -- absorbing -----------------------------------------------------------------------
     def absorb(self, offsets: np.ndarray, event_ms: np.ndarray, bad: list[tuple[int, str]],
-               batch: Any = None) -> list[Partial]:
+               batch: Any = None, samples: list[tuple[int, tuple[str, ...]]] = ()
+               ) -> list[Partial]:
         """Absorb one batch of this partition: good events (``offsets``, ``event_ms`` and the
-        matching ``batch`` for the sketch) and bad messages (``(offset, reason)``). Returns the
-        windows that closed, oldest first."""
+        matching ``batch`` for the sketch), bad messages (``(offset, reason)``) and schema
+        samples (``(offset, unknown fields)``). Returns the windows that closed, oldest
+        first."""
         offsets = np.asarray(offsets, np.int64)
         event_ms = np.asarray(event_ms, np.int64)
         keep = offsets >= self.next_offset
@@ -107,6 +119,9 @@ class PartitionWindows:
             idx = np.flatnonzero(keep)
             offsets, event_ms = offsets[idx], event_ms[idx]
             batch = batch.take(idx) if batch is not None else None
+        if (self.dedup is not None and batch is not None and batch.event_id_hash is not None
+                and offsets.size):
+            offsets, event_ms, batch = self._drop_duplicates(offsets, event_ms, batch)
         n = offsets.size
         prev_max = self.max_event_ms
         if n:
@@ -128,6 +143,8 @@ class PartitionWindows:
             ok = np.flatnonzero(~late)
             if ok.size:
                 self._add(ok, last_start[ok], batch)
+            if samples:
+                self._count_samples(samples, offsets, late, last_start)
             self.max_event_ms = max(self.max_event_ms, int(cum[-1]))
         if bad:
             self._count_bad(bad, offsets, event_ms, prev_max)
@@ -157,6 +174,38 @@ class PartitionWindows:
                     if w.sketch is None:
                         w.sketch = self.new_sketch()
                     w.sketch.update(batch.take(np.sort(sel)))
+
+    def _drop_duplicates(self, offsets, event_ms, batch):
+        """Remove the events the duplicate filter has seen; count each in the window open
+        when it arrived (the window of the largest event time of the events kept before)."""
+        dup = self.dedup.update(batch.event_id_hash, event_ms // self.slide_ms)
+        if not dup.any():
+            return offsets, event_ms, batch
+        kept_t = np.where(dup, NO_TIME, event_ms)
+        cum = np.maximum.accumulate(kept_t)
+        before = np.empty_like(cum)
+        before[0] = self.max_event_ms
+        before[1:] = np.maximum(cum[:-1], self.max_event_ms)
+        at = np.where(before == NO_TIME, event_ms, before)[dup]
+        for s, c in zip(*np.unique(at - np.mod(at, self.slide_ms), return_counts=True)):
+            w = self._window(int(s))
+            w.counts["duplicates"] = w.counts.get("duplicates", 0) + int(c)
+        idx = np.flatnonzero(~dup)
+        return offsets[idx], event_ms[idx], batch.take(idx)
+
+    def _count_samples(self, samples, offsets, late, last_start) -> None:
+        """Schema samples of events that landed in windows (not late, not duplicates)."""
+        k = self.size_ms // self.slide_ms
+        so = np.array([o for o, _ in samples], np.int64)
+        pos = np.searchsorted(offsets, so)
+        for (o, names), i in zip(samples, pos.tolist()):  # one in 64 events: few
+            if i >= offsets.size or offsets[i] != o or late[i]:
+                continue
+            for j in range(k):
+                c = self._window(int(last_start[i]) - j * self.slide_ms).counts
+                c["schema_sampled"] = c.get("schema_sampled", 0) + 1
+                for name in names:
+                    c[f"schema_new:{name}"] = c.get(f"schema_new:{name}", 0) + 1
 
     def _window(self, start: int) -> _Window:
         w = self.windows.get(start)
@@ -203,7 +252,7 @@ class PartitionWindows:
                 break
             w = self.windows.pop(s)
             out.append(Partial(self.partition, s, s + self.size_ms, w.events, w.late, w.bad,
-                               w.sketch, self.next_offset, self.watermark_ms))
+                               w.sketch, self.next_offset, self.watermark_ms, w.counts))
         return out
 
     # -- state ---------------------------------------------------------------------------
@@ -214,25 +263,37 @@ class PartitionWindows:
                 "max_event_ms": self.max_event_ms, "watermark_ms": self.watermark_ms,
                 "pending_bad": self._pending_bad,
                 "windows": [{"start": s, "events": w.events, "late": w.late, "bad": w.bad,
-                             "has_sketch": w.sketch is not None}
-                            for s, w in sorted(self.windows.items())]}
+                             "counts": w.counts, "has_sketch": w.sketch is not None}
+                            for s, w in sorted(self.windows.items())],
+                "has_dedup": self.dedup is not None}
         blobs = [w.sketch.to_bytes() for _, w in sorted(self.windows.items())
                  if w.sketch is not None]
+        if self.dedup is not None:
+            blobs.append(self.dedup.to_bytes())
         return frame(orjson.dumps(head), blobs)
 
     @classmethod
     def from_bytes(cls, data: bytes, new_sketch: Callable[[], Sketch],
-                   load_sketch: Callable[[bytes], Sketch]) -> "PartitionWindows":
+                   load_sketch: Callable[[bytes], Sketch], dedup: Any = None
+                   ) -> "PartitionWindows":
+        """Inverse of :meth:`to_bytes`. ``dedup`` is the fresh filter the config asks for:
+        the stored one replaces it (a stored filter without a configured one is dropped)."""
         head, blobs = unframe(data)
         h = orjson.loads(head)
-        self = cls(h["partition"], h["size_ms"], h["slide_ms"], h["lateness_ms"], new_sketch)
+        if h.get("has_dedup"):
+            stored, blobs = blobs[-1], blobs[:-1]
+            if dedup is not None:
+                dedup = type(dedup).from_bytes(stored)
+        self = cls(h["partition"], h["size_ms"], h["slide_ms"], h["lateness_ms"], new_sketch,
+                   dedup)
         self.next_offset, self.max_event_ms = h["next_offset"], h["max_event_ms"]
         self.watermark_ms = h["watermark_ms"]
         self._pending_bad = h["pending_bad"]
         it = iter(blobs)
         for w in h["windows"]:
             sk = load_sketch(next(it)) if w["has_sketch"] else None
-            self.windows[w["start"]] = _Window(sk, w["events"], w["late"], w["bad"])
+            self.windows[w["start"]] = _Window(sk, w["events"], w["late"], w["bad"],
+                                               w.get("counts", {}))
         return self
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,13 +97,20 @@ class Produced:
 
 def produce(bootstrap: str, topic: str, scen: Scenario, partitions: int = 4,
             garbage: list[bytes] = (), garbage_every: int = 0, chunks: int = 1,
-            between_chunks=None) -> Produced:
-    """Event i goes to partition i % partitions; garbage message j is slipped in after every
-    ``garbage_every`` events (round robin over partitions). Offsets are tracked exactly."""
+            between_chunks=None, garbage_from: int = 0, key_by_id: bool = False) -> Produced:
+    """Event i goes to partition i % partitions (or, with ``key_by_id``, to a partition
+    chosen by its event id, as a producer keying by id would: a re-sent event lands where
+    the first copy did); garbage message j is slipped in after every ``garbage_every``
+    events from event ``garbage_from`` on (round robin over partitions). Offsets are
+    tracked exactly."""
     cols = generate(scen)
     msgs = to_json(cols)
     n = len(msgs)
-    part = (np.arange(n) % partitions).astype(np.int64)
+    if key_by_id:
+        part = np.array([zlib.crc32(e.encode()) % partitions for e in cols["event_id"]],
+                        np.int64)
+    else:
+        part = (np.arange(n) % partitions).astype(np.int64)
     next_off = [0] * partitions
     offs = np.zeros(n, np.int64)
     extra = []
@@ -116,7 +124,8 @@ def produce(bootstrap: str, topic: str, scen: Scenario, partitions: int = 4,
             _send(p, topic, msgs[i], pp)
             offs[i] = next_off[pp]
             next_off[pp] += 1
-            if garbage_every and g < len(garbage) and (i + 1) % garbage_every == 0:
+            if garbage_every and g < len(garbage) and i >= garbage_from \
+                    and (i + 1 - garbage_from) % garbage_every == 0:
                 gp = g % partitions
                 _send(p, topic, garbage[g], gp)
                 extra.append((gp, next_off[gp], garbage[g]))

@@ -47,3 +47,28 @@ def test_empty_windows_close_as_empty_and_late_partials_are_counted():
 def test_a_resent_partial_replaces_itself():
     out, _ = run([partial(0, 0, 5, 1), partial(0, 0, 5, 1), progress(0, 10), progress(1, 10)])
     assert out == [(0, 1, [0])]
+
+
+def test_recent_window_volumes_are_kept_for_the_baseline():
+    agg = WindowAggregator(10, None, lambda blobs: len(blobs), Tables.in_memory(), history=2)
+    out = []
+    for w, events in ((0, 5), (10, 0), (20, 7), (30, 9)):
+        if events:
+            out += agg.on_message(partial(0, w, w, events, n=1))
+        out += agg.on_message(progress(0, w + 10, n=1))
+    # the empty window is not part of the baseline; the history keeps the last two
+    assert [(c.start_ms, c.events, c.recent_events) for c in out] == [
+        (0, 5, []), (10, 0, [5]), (20, 7, [5]), (30, 9, [5, 7])]
+    assert agg.t.meta["recent_events"] == [7, 9]
+
+
+def test_counts_of_partials_are_summed():
+    agg = WindowAggregator(10, None, lambda blobs: len(blobs), Tables.in_memory())
+    a = PartialMessage("partial", "m", 0, 2, 10, 0, 0, 10, events=1, sketch=b"s",
+                       counts={"duplicates": 2, "schema_sampled": 1})
+    b = PartialMessage("partial", "m", 1, 2, 10, 0, 0, 10, events=1, sketch=b"s",
+                       counts={"duplicates": 3})
+    out = agg.on_message(a) + agg.on_message(b) + agg.on_message(progress(0, 10)) + \
+        agg.on_message(progress(1, 10))
+    assert [c.counts for c in out] == [{"duplicates": 5, "schema_sampled": 1}]
+    assert PartialMessage.from_bytes(a.to_bytes()) == a

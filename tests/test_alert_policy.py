@@ -236,3 +236,37 @@ def test_bad_arguments_fail_with_the_field_named():
         AlertPolicy(correction="holm")
     with pytest.raises(ConfigError, match="family_level"):
         AlertPolicy(family_level=0)
+
+
+def _q(check_name, feature, rate, sufficient=True):
+    return check(feature=feature, effect=rate, p=None, check=check_name, family="quality",
+                 sufficient=sufficient)
+
+
+def test_one_fault_one_alert_quality_explains_drift_and_weaker_checks():
+    policy = AlertPolicy(confirm_windows=1, rules=(
+        CheckRule(family="quality", warning=0.01), CheckRule(warning=0.1)))
+    r = report(0, [check("income", 0.9), check("savings", 0.3),
+                   _q("out_of_range_rate", "income", 0.99), _q("outlier_rate", "income", 0.99),
+                   _q("row_outlier_rate", "*", 0.5), _q("null_rate", "savings", 0.0)])
+    verdicts = policy.verdicts(r)
+    bad = {(v.check.check, v.check.feature) for v in verdicts if v.bad}
+    assert bad == {("out_of_range_rate", "income"), ("ks", "savings")}
+    why = {(v.check.check, v.check.feature): v.why for v in verdicts}
+    assert why[("ks", "income")] == "explained by out_of_range_rate"
+    assert why[("outlier_rate", "income")] == "explained by out_of_range_rate"
+    assert why[("row_outlier_rate", "*")] == "explained by out_of_range_rate"
+    # without the range fault the field's outliers alert, and explain the row outliers;
+    # row outliers that no single field explains alert on their own
+    alone = report(1, [_q("outlier_rate", "income", 0.2), _q("row_outlier_rate", "*", 0.5)])
+    assert {v.check.check for v in policy.verdicts(alone) if v.bad} == {"outlier_rate"}
+    rows = report(2, [_q("outlier_rate", "income", 0.0), _q("row_outlier_rate", "*", 0.5)])
+    assert {v.check.check for v in policy.verdicts(rows) if v.bad} == {"row_outlier_rate"}
+
+
+def test_quality_checks_are_judged_in_a_window_too_small_for_statistics():
+    policy = AlertPolicy(confirm_windows=1, rules=(CheckRule(family="quality", warning=0.5),))
+    r = report(0, [_q("no_data", "*", 1.0), check("x", 0.9)], insufficient=True)
+    assert [(v.check.check, v.bad) for v in policy.verdicts(r)] == [("no_data", True),
+                                                                  ("ks", False)]
+    assert [a.kind for a in policy.update(r).alerts] == ["firing"]

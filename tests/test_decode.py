@@ -25,15 +25,20 @@ CATS = {"region": ["north", "south"], "channel": ["web", "app"]}
 GROUP_LIST = ["18-25", "26-35"]
 
 
-def make_cfg(**stream):
-    return from_dict({
+def _cfg_dict(**stream) -> dict:
+    st = {"topic": "t", "event_time": {"field": "ts", "unit": "ms"}, "event_id_field": "id",
+          **stream}
+    return {
         "monitor": "t", "kafka": {"bootstrap": "k:9092"},
-        "stream": {"topic": "t", "event_time": {"field": "ts", "unit": "ms"},
-                   "event_id_field": "id", **stream},
+        "stream": {k: v for k, v in st.items() if v is not None},
         "features": {"numeric": ["x", "y"], "categorical": ["region", "channel"]},
         "prediction": {"score": "score", "class": "approved", "label": "defaulted"},
         "sensitive": {"attribute": "age_band"},
-        "windows": {"size": "1m"}, "reference": {"profile": "/r"}}, env={})
+        "windows": {"size": "1m"}, "reference": {"profile": "/r"}}
+
+
+def make_cfg(**stream):
+    return from_dict(_cfg_dict(**stream), env={})
 
 
 def ev(**kw) -> bytes:
@@ -280,11 +285,43 @@ def test_fast_path_equals_fallback_with_nulls_and_missing():
 
 
 def test_schema_change_detection():
-    msgs = [orjson.dumps({"ts": 1, "x": 1.0, "new_field": 1, "id": "a"})] * 20
+    """Messages at offsets divisible by 64 are parsed in full: offsets 100..299 hold three."""
+    msgs = [orjson.dumps({"ts": 1, "x": 1.0, "new_field": 1, "id": "a"})] * 200
     out = run(msgs)
-    assert out.unexpected_fields == {"new_field": out.sampled} and out.sampled == 16
+    assert out.samples == [(28, 128, ("new_field",)), (92, 192, ("new_field",)),
+                           (156, 256, ("new_field",))]
+    assert out.unexpected_fields == {"new_field": 3} and out.sampled == 3
     assert set(out.absent_fields) == {"y", "region", "channel", "score", "approved",
                                       "defaulted", "age_band"}
+    # the same samples on the slow path, and known fields are not new
+    slow = run([b"!"] + msgs[1:])
+    assert slow.fallback and slow.samples == out.samples
+    d = Decoder(make_cfg(known_fields=["new_field"]), CATS, GROUP_LIST)
+    known = d.decode(msgs, np.arange(100, 300), np.zeros(200, np.int64))
+    assert [names for _, _, names in known.samples] == [(), (), ()]
+
+
+def test_event_ids_hash_the_same_on_both_paths_and_integers_work():
+    msgs = [ev(id="a"), ev(id="b"), ev(id="a"), ev(id=7), ev(id=DROP), ev(id=None),
+            ev(id=[1])]
+    fast = run(msgs[:3])
+    slow = run(msgs)
+    h = slow.batch.event_id_hash
+    assert slow.fallback and not fast.fallback
+    assert fast.batch.event_id_hash.tolist() == h[:3].tolist()
+    assert h[0] == h[2] and h[0] != h[1] and h[3] not in (0, h[0], h[1])
+    assert h[4:].tolist() == [0, 0, 0]  # absent, null, wrong type: no id
+    assert run([ev(id="7")]).batch.event_id_hash[0] == h[3]  # 7 and "7" are one id
+    assert run([ev()], make_cfg(event_id_field=None)).batch.event_id_hash is None
+
+
+def test_ingest_times_only_when_freshness_is_judged():
+    msgs = [ev(), ev()]
+    assert run(msgs, ts=np.array([5, 6])).batch.ingest_time_ms is None
+    d = _cfg_dict()
+    d["checks"] = {"quality": {"max_event_delay": "1m"}}
+    cfg = from_dict(d, env={})
+    assert run(msgs, cfg, ts=np.array([5, 6])).batch.ingest_time_ms.tolist() == [5, 6]
 
 
 def test_empty_batch():
@@ -316,7 +353,10 @@ def test_from_arrow_matches_json_decode():
         assert np.array_equal(getattr(d.batch, name), getattr(json_out.batch, name),
                               equal_nan=True), name
     assert d.field_errors == json_out.field_errors
-    assert d.bad_counts == {"missing_event_time": 1} and d.unexpected_fields == {"extra": 5}
+    assert d.bad_counts == {"missing_event_time": 1}
+    # table columns nobody reads are new fields of every sampled row (offset % 64 == 0)
+    wide = Decoder(cfg, CATS, GROUP_LIST).decode_table(table, first_offset=126)
+    assert wide.samples == [(2, 128, ("extra",))] and wide.unexpected_fields == {"extra": 1}
     b = from_arrow(table, cfg, CATS, GROUP_LIST, first_offset=100)
     assert b.offset.tolist() == [100, 101, 102, 104]
 

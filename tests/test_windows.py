@@ -6,21 +6,25 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kernels.dedup import DuplicateFilter
 from monitor.windows import PartitionWindows, frame, unframe
 
 
 class OffsetBatch:
-    """A batch that only carries offsets, for a sketch that records them."""
+    """A batch that only carries offsets (and optionally id hashes), for a sketch that
+    records them."""
 
-    def __init__(self, offsets):
+    def __init__(self, offsets, ids=None):
         self.offset = np.asarray(offsets, np.int64)
+        self.event_id_hash = None if ids is None else np.asarray(ids, np.uint64)
 
     @property
     def n_events(self):
         return self.offset.size
 
     def take(self, idx):
-        return OffsetBatch(self.offset[idx])
+        return OffsetBatch(self.offset[idx],
+                           None if self.event_id_hash is None else self.event_id_hash[idx])
 
 
 class OffsetSketch:
@@ -42,14 +46,32 @@ class OffsetSketch:
         return cls(np.frombuffer(b, np.int64).tolist())
 
 
-def run(times, bad_at, cuts, size=100, slide=None, lateness=20, restart_at=None):
+def mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64: small integer ids -> well-spread 64-bit hashes, as the decoder's are."""
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def new_filter():
+    return DuplicateFilter(n_bits=1 << 16, n_hashes=7, generations=1000)
+
+
+def run(times, bad_at, cuts, size=100, slide=None, lateness=20, restart_at=None, ids=None,
+        sample_every=0):
     """Feed one partition's events in batches cut at ``cuts``; optionally serialize and
-    restore the state at a cut and replay from an earlier offset (as after a crash)."""
+    restore the state at a cut and replay from an earlier offset (as after a crash). With
+    ``ids`` (one per event) a duplicate filter runs; with ``sample_every``, events at
+    offsets divisible by it are schema samples carrying the new field "f<offset % 3>"."""
     n = len(times)
     offsets = np.arange(n, dtype=np.int64)
     is_bad = np.zeros(n, bool)
     is_bad[list(bad_at)] = True
-    w = PartitionWindows(0, size, slide, lateness, OffsetSketch)
+    hashes = None if ids is None else mix(np.asarray(ids, np.uint64))
+    w = PartitionWindows(0, size, slide, lateness, OffsetSketch,
+                         new_filter() if ids is not None else None)
     closed = []
     edges = [0] + sorted(set(c for c in cuts if 0 < c < n)) + [n]
     i = 0
@@ -60,10 +82,13 @@ def run(times, bad_at, cuts, size=100, slide=None, lateness=20, restart_at=None)
         o = offsets[sl][good]
         t = np.asarray(times, np.int64)[sl][good]
         bad = [(int(x), "malformed") for x in offsets[sl][~good]]
-        closed += w.absorb(o, t, bad, OffsetBatch(o))
+        samples = [(int(x), (f"f{x % 3}",)) for x in o if sample_every and x % sample_every == 0]
+        closed += w.absorb(o, t, bad, OffsetBatch(o, None if hashes is None else
+                                                  hashes[sl][good]), samples)
         if restart_at is not None and i == restart_at:
             # crash: restore the state, then the consumer re-delivers from an older offset
-            w = PartitionWindows.from_bytes(w.to_bytes(), OffsetSketch, OffsetSketch.from_bytes)
+            w = PartitionWindows.from_bytes(w.to_bytes(), OffsetSketch, OffsetSketch.from_bytes,
+                                            new_filter() if ids is not None else None)
             edges = edges[: i + 1] + [max(0, lo - 3)] + [e for e in edges[i + 1:] if e > lo]
             edges = sorted(set(edges))
             restart_at = None
@@ -75,7 +100,7 @@ def run(times, bad_at, cuts, size=100, slide=None, lateness=20, restart_at=None)
 
 def summary(closed):
     return [(p.window_start_ms, sorted(p.sketch.offsets) if p.sketch else [], p.events,
-             p.late_events, p.bad) for p in closed]
+             p.late_events, p.bad, p.counts) for p in closed]
 
 
 times_st = st.lists(st.integers(0, 1000), min_size=1, max_size=200)
@@ -147,3 +172,51 @@ def test_heartbeat_closes_idle_windows():
 
 def test_frame_round_trip():
     assert unframe(frame(b"{}", [b"a", b"", b"xyz"])) == (b"{}", [b"a", b"", b"xyz"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(times=times_st, data=st.data())
+def test_duplicates_and_samples_do_not_depend_on_batches_or_restarts(times, data):
+    n = len(times)
+    ids = data.draw(st.lists(st.integers(1, 30), min_size=n, max_size=n))
+    cuts = data.draw(st.lists(st.integers(1, n), min_size=1, max_size=6))
+    restart = data.draw(st.integers(0, len(set(cuts))))
+    _, whole = run(times, set(), [], ids=ids, sample_every=4)
+    _, crashed = run(times, set(), cuts, restart_at=restart, ids=ids, sample_every=4)
+    assert summary(crashed) == summary(whole)
+
+
+@settings(max_examples=100, deadline=None)
+@given(times=times_st, data=st.data())
+def test_a_repeated_id_is_a_duplicate_left_out_of_its_window(times, data):
+    """A plain reference: an event whose id came before is a duplicate, counted in the
+    window of the largest event time kept before it; the others go through as usual."""
+    n = len(times)
+    ids = data.draw(st.lists(st.integers(1, 30), min_size=n, max_size=n))
+    w, closed = run(times, set(), [], ids=ids, lateness=10_000)
+    seen, kept_max, want, kept = set(), None, {}, []
+    for o, (t, i) in enumerate(zip(times, ids)):
+        if i in seen:
+            at = t if kept_max is None else kept_max
+            want[at - at % 100] = want.get(at - at % 100, 0) + 1
+        else:
+            kept.append(o)
+            kept_max = t if kept_max is None else max(kept_max, t)
+        seen.add(i)
+    closed += w.advance(10**9)
+    got = {p.window_start_ms: p.counts["duplicates"] for p in closed if p.counts.get("duplicates")}
+    assert got == want
+    assert sorted(o for p in closed if p.sketch for o in p.sketch.offsets) == kept
+
+
+def test_schema_samples_count_in_the_events_own_windows():
+    w = PartitionWindows(0, 100, 50, 0, OffsetSketch)
+    closed = w.absorb(np.array([0, 1, 2]), np.array([10, 60, 120]), [],
+                      OffsetBatch([0, 1, 2]), [(1, ("new",)), (2, ())])
+    closed += w.advance(10**6)
+    got = {p.window_start_ms: p.counts for p in closed}
+    # hopping windows of 100 every 50: t=60 is in [0,100) and [50,150); t=120 in [50,150)
+    # and [100,200)
+    assert got[0] == {"schema_sampled": 1, "schema_new:new": 1}
+    assert got[50] == {"schema_sampled": 2, "schema_new:new": 1}
+    assert got[100] == {"schema_sampled": 1}
