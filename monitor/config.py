@@ -301,6 +301,7 @@ class QualityChecks:
     expected_events_per_window: int | None = None
     max_event_delay_ms: int | None = None  # None: freshness is reported, never judged
     stale_event_rate_max: float = 0.05
+    max_consumer_lag: int | None = None  # records behind; None: not judged
 
 
 @dataclass(frozen=True)

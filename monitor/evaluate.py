@@ -98,6 +98,7 @@ def rules_from_config(cfg: MonitorConfig) -> list[CheckRule]:
         _rule("quality", "volume_drop", q.volume_drop_max),
         _rule("quality", "volume_spike", q.volume_spike_max),
         CheckRule(family="quality", check="no_data", warning=0.5, critical=1.0),
+        CheckRule(family="quality", check="consumer_lag", warning=1.0, critical=10.0),
         CheckRule(family="quality", warning=INF),
         _rule("*", "ks", c.numeric.ks_floor),
         _rule("*", "psi", c.numeric.psi_floor),

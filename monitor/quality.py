@@ -20,6 +20,7 @@ carries both (``statistic`` = rate, ``n_window`` = denominator, ``detail["count"
 | ``row_outlier_rate`` | ``*`` | rows the isolation forest isolates / rows | excess over the reference's |
 | ``stale_event_rate`` | ``*`` | ingest − event time > ``max_event_delay`` / events | the rate (only with ``max_event_delay``) |
 | ``volume_drop`` / ``volume_spike`` | ``*`` | events vs the baseline | 1 − events/baseline, events/baseline − 1 |
+| ``consumer_lag`` | ``*`` | records of the topic not absorbed yet when the window's partials left stage 1, summed over partitions | lag / ``max_consumer_lag`` (only with it) |
 | ``no_data`` | ``*`` | a window without a single message | 1.0 |
 
 The baseline of volume is ``expected_events_per_window`` when configured, else the median of
@@ -86,8 +87,17 @@ class QualityChecks:
                                   detail={"max_event_delay_ms": self.q.max_event_delay_ms}))
         volume = self._volume(w, bad)
         out += volume[1]
+        lag = int(w.counts.get("consumer_lag", 0))
+        if self.q.max_consumer_lag is not None:
+            out.append(CheckResult(check="consumer_lag", family="quality", feature="*",
+                                   statistic=float(lag), p_value=None,
+                                   effect_size=lag / self.q.max_consumer_lag, n_window=w.events,
+                                   n_reference=0, sufficient=bool(w.partitions),
+                                   detail={"max_consumer_lag": self.q.max_consumer_lag}))
         section = {"bad_by_reason": dict(w.bad), "fields": fields, "duplicates": dups,
                    "schema": schema[0], "volume": volume[0]}
+        if self.q.max_consumer_lag is not None:  # time-dependent: only when judged
+            section["consumer_lag"] = lag
         if summary:
             section.update(out_of_range=summary["out_of_range"], outliers=summary["outliers"],
                            rows_scored=summary["rows_scored"],

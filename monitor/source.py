@@ -246,6 +246,15 @@ class SourceStage:
             return False
         return 0 <= hi <= self.parts[p].next_offset
 
+    def _lag(self, p: int) -> int:
+        """Records of partition p not absorbed yet (from the cached high watermark)."""
+        try:
+            _, hi = self.consumer.get_watermark_offsets(TopicPartition(self.topic, p),
+                                                        timeout=0.1, cached=True)
+        except Exception:
+            return 0
+        return max(0, hi - self.parts[p].next_offset) if hi >= 0 else 0
+
     def _window_index(self, wm: int) -> int:
         return -1 if wm == NO_TIME else wm // self.slide_or_size
 
@@ -264,7 +273,8 @@ class SourceStage:
                     n_partitions=self.n_partitions, watermark_ms=c.watermark_ms,
                     next_offset=c.next_offset, window_start_ms=c.window_start_ms,
                     window_end_ms=c.window_end_ms, events=c.events, late_events=c.late_events,
-                    bad=c.bad, profile_id=self.profile_id, counts=c.counts,
+                    bad=c.bad, profile_id=self.profile_id,
+                    counts={**c.counts, "consumer_lag": self._lag(p)},
                     sketch=c.sketch.to_bytes() if c.sketch is not None else None))
                 touched.add(p)
             idx = self._window_index(pw.watermark_ms)

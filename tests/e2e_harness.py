@@ -71,10 +71,11 @@ def build_reference(tmp: Path, d: dict, seed: int = 1000, n: int = 100_000):
     return cfg, profile
 
 
-def create_topic(bootstrap: str, partitions: int = 4) -> str:
+def create_topic(bootstrap: str, partitions: int = 4, config: dict | None = None) -> str:
     name = f"events-{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    for f in admin.create_topics([NewTopic(name, partitions, 1)]).values():
+    for f in admin.create_topics([NewTopic(name, partitions, 1,
+                                           config=config or {})]).values():
         f.result(30)
     return name
 
@@ -97,13 +98,18 @@ class Produced:
 
 def produce(bootstrap: str, topic: str, scen: Scenario, partitions: int = 4,
             garbage: list[bytes] = (), garbage_every: int = 0, chunks: int = 1,
-            between_chunks=None, garbage_from: int = 0, key_by_id: bool = False) -> Produced:
+            between_chunks=None, garbage_from: int = 0, key_by_id: bool = False,
+            ingest_delay_ms=None) -> Produced:
     """Event i goes to partition i % partitions (or, with ``key_by_id``, to a partition
     chosen by its event id, as a producer keying by id would: a re-sent event lands where
     the first copy did); garbage message j is slipped in after every ``garbage_every``
-    events from event ``garbage_from`` on (round robin over partitions). Offsets are
-    tracked exactly."""
+    events from event ``garbage_from`` on (round robin over partitions). With
+    ``ingest_delay_ms`` (a function of the event-time column), each event's Kafka timestamp
+    is its event time plus that delay. Offsets are tracked exactly."""
     cols = generate(scen)
+    stamps = None
+    if ingest_delay_ms is not None:
+        stamps = (cols["ts"] + ingest_delay_ms(cols["ts"])).astype(np.int64).tolist()
     msgs = to_json(cols)
     n = len(msgs)
     if key_by_id:
@@ -121,7 +127,7 @@ def produce(bootstrap: str, topic: str, scen: Scenario, partitions: int = 4,
     for c in range(chunks):
         for i in range(bounds[c], bounds[c + 1]):
             pp = int(part[i])
-            _send(p, topic, msgs[i], pp)
+            _send(p, topic, msgs[i], pp, stamps[i] if stamps is not None else None)
             offs[i] = next_off[pp]
             next_off[pp] += 1
             if garbage_every and g < len(garbage) and i >= garbage_from \
@@ -138,10 +144,11 @@ def produce(bootstrap: str, topic: str, scen: Scenario, partitions: int = 4,
     return Produced(cols, part, offs, extra)
 
 
-def _send(p: Producer, topic: str, value: bytes, partition: int) -> None:
+def _send(p: Producer, topic: str, value: bytes, partition: int,
+          timestamp: int | None = None) -> None:
     while True:
         try:
-            p.produce(topic, value, partition=partition)
+            p.produce(topic, value, partition=partition, timestamp=timestamp or 0)
             return
         except BufferError:
             p.poll(0.05)

@@ -40,14 +40,23 @@ FAULTS = {
     12: (Fault("*", "silence", *window(12)), "no_data/*"),
     14: (Fault("*", "duplicate", *window(14), share=0.3), "duplicate_rate/*"),
     16: (None, "bad_event_rate/*"),  # a burst of garbage messages
+    18: (None, "stale_event_rate/*"),  # events enter Kafka 10 minutes after their time
 }
+DELAY_MS = 1000  # the usual delay between an event and its Kafka timestamp
+
+
+def ingest_delay(ts):
+    late = (ts >= window(18)[0]) & (ts < window(18)[1])
+    return np.where(late, 600_000, DELAY_MS)
 
 
 @pytest.fixture(scope="module")
 def fault_run(kafka_bootstrap, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("quality")
-    topic = create_topic(kafka_bootstrap, 4)
+    # Kafka timestamps from January: no time-based retention may touch them
+    topic = create_topic(kafka_bootstrap, 4, {"retention.ms": "-1"})
     d = config_dict(tmp, kafka_bootstrap, topic, size=W, min_events=500)
+    d["checks"] = {**d["checks"], "quality": {"max_event_delay": "1m"}}
     cfg, profile = build_reference(tmp, d)
     path = write_config(tmp, d)
     scen = Scenario(n_events=N_WINDOWS * W * RATE // 1000, events_per_s=RATE, seed=21,
@@ -58,7 +67,7 @@ def fault_run(kafka_bootstrap, tmp_path_factory):
     # event on, when every partition has seen window 16 open
     first16 = 16 * W * RATE // 1000 - 2000 + 600 + 40
     produced = produce(kafka_bootstrap, topic, scen, garbage=garbage, garbage_every=1,
-                       garbage_from=first16, key_by_id=True)
+                       garbage_from=first16, key_by_id=True, ingest_delay_ms=ingest_delay)
     mon = MonitorProcess(path, tmp / "monitor.log")
     reader = ReportReader(kafka_bootstrap, cfg.topics.reports)
     end = START_MS + N_WINDOWS * W
@@ -164,5 +173,11 @@ def test_every_rate_is_the_exact_count_of_the_produced_events(fault_run):
             {"utilization_v2": renamed} if renamed else {})
         c = _check(r, "bad_event_rate", "*")
         assert c["n_window"] == n + r["bad_events"]
+        # freshness: Kafka timestamp - event time, per event
+        delay = ingest_delay(t[here])
+        c = _check(r, "stale_event_rate", "*")
+        assert (c["detail"]["count"], c["n_window"]) == (int((delay > 60_000).sum()), n)
+        assert r["quality"]["delay"] == {"events": n, "stale": int((delay > 60_000).sum()),
+                                         "sum_ms": int(delay.sum()), "max_ms": int(delay.max())}
     assert sum(r["bad_events"] for r in reports.values()) == GARBAGE
     assert reports[window(16)[0]]["bad_events"] == GARBAGE
