@@ -451,7 +451,8 @@ def explain(verdicts: list[Verdict]) -> list[Verdict]:
       ×1000 are a unit bug, not drift, and must not trigger retraining on broken data);
     - a field's ``outlier_rate`` by its ``out_of_range_rate`` (and so on down
       :data:`FIELD_QUALITY`);
-    - ``row_outlier_rate`` by any bad per-field quality check or ``schema_change``.
+    - ``row_outlier_rate`` by any bad per-field quality check or ``schema_change``;
+    - ``volume_drop`` by ``bad_event_rate`` (the events are there, unreadable).
     """
     bad_field: dict[str, str] = {}
     for v in verdicts:
@@ -461,6 +462,7 @@ def explain(verdicts: list[Verdict]) -> list[Verdict]:
             if known is None or FIELD_QUALITY.index(c.check) < FIELD_QUALITY.index(known):
                 bad_field[c.feature] = c.check
     schema_bad = any(v.bad and v.check.check == "schema_change" for v in verdicts)
+    garbage = any(v.bad and v.check.check == "bad_event_rate" for v in verdicts)
     out = []
     for v in verdicts:
         c, cause = v.check, None
@@ -473,6 +475,8 @@ def explain(verdicts: list[Verdict]) -> list[Verdict]:
                 cause = first
             elif c.check == "row_outlier_rate" and (bad_field or schema_bad):
                 cause = "schema_change" if schema_bad else sorted(bad_field.values())[0]
+            elif c.check == "volume_drop" and garbage:
+                cause = "bad_event_rate"
         out.append(v if cause is None else
                    replace(v, bad=False, severity=None, why=f"explained by {cause}"))
     return out
