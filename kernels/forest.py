@@ -125,7 +125,7 @@ class IsolationForest:
     n_features = property(lambda self: int(self.medians.shape[0]))
 
     @classmethod
-    def fit(cls, X: np.ndarray, n_trees: int = 50, sample_size: int = 256,
+    def fit(cls, X: np.ndarray, n_trees: int = 25, sample_size: int = 256,
             contamination: float = 0.001, seed: int = 0,
             medians: np.ndarray | None = None) -> "IsolationForest":
         """Fit on ``X`` [rows, features] (NaN / ±inf -> ``medians``, by default the finite

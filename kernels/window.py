@@ -123,7 +123,7 @@ class ReferenceProfile:
               label: np.ndarray | None = None, group: np.ndarray | None = None,
               n_bins: int = 1000, top_k: int = 16, max_categories: int = 256,
               metadata: dict | None = None, *, outlier_z: float = 6.0,
-              range_margin: float = 0.1, n_trees: int = 50, sample_size: int = 256,
+              range_margin: float = 0.1, n_trees: int = 25, sample_size: int = 256,
               contamination: float = 0.001, seed: int = 0) -> "ReferenceProfile":
         """A profile from reference columns: raw floats for ``numeric`` and ``score``
         (NaN / inf ignored for the grids, counted in the sketches), strings for

@@ -166,7 +166,7 @@ def test_forest_fit_is_deterministic_and_seeded():
     a = IsolationForest.fit(X, seed=11)
     assert a.to_bytes() == IsolationForest.fit(X.copy(), seed=11).to_bytes()
     assert a.to_bytes() != IsolationForest.fit(X, seed=12).to_bytes()
-    assert a.split_feature.shape == (50, 255) and a.leaf_path.shape == (50, 256)
+    assert a.split_feature.shape == (25, 255) and a.leaf_path.shape == (25, 256)
     assert a.depth == 8 and a.sample_size == 256
     b = IsolationForest.from_bytes(a.to_bytes())
     assert b.to_bytes() == a.to_bytes() and b.threshold == a.threshold
