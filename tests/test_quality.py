@@ -3,7 +3,12 @@ reference baselines, volume rules, schema changes, and the verdicts the policy g
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import jsonschema
 import numpy as np
+import orjson
 import pytest
 
 from kernels import ReferenceProfile, WindowSketch
@@ -127,6 +132,16 @@ def test_quality_off_is_drift_only(profile):
     r = Evaluator(config(enabled=False), profile).report(window(profile, null_x=400))
     assert not [c for c in r.checks if c.family == "quality" and c.check != "unseen_rate"]
     assert r.quality == {}
+
+
+def test_reports_fit_the_window_report_schema(profile):
+    schema = json.loads((Path(__file__).parents[1] / "schemas" /
+                         "window-report.schema.json").read_text())
+    ev = Evaluator(config(max_consumer_lag=10, max_event_delay="1m"), profile)
+    for w in (window(profile, null_x=3, counts={"duplicates": 2, "schema_sampled": 30,
+                                                "schema_new:z": 1, "consumer_lag": 3}),
+              window(profile, n=0)):
+        jsonschema.validate(orjson.loads(orjson.dumps(ev.report(w).to_dict())), schema)
 
 
 def test_valid_state_constant():
