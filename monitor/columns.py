@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 
 from kernels.batch import (CAT_MISSING, CAT_NULL, CAT_TYPE_ERROR, CAT_UNSEEN, MISSING, NULL,
                            TYPE_ERROR, VALID)
+from kernels.dedup import hash_strings
 
 # Sentinels carried inside columns. Numbers: quiet NaNs with payloads no JSON value produces
 # (JSON has no NaN; the fallback's NaN/Infinity literals give the canonical NaN).
@@ -205,3 +206,35 @@ def arrow_to_string(col: pa.Array, iso: bool = False) -> pa.Array:
     if pa.types.is_integer(t) and not iso:  # CSV inference reads "01", "7" ... as ints
         return col.cast(pa.string())
     return pa.array([None if x is None else S_TYPE for x in col.to_pylist()], pa.string())
+
+
+def id_column(col) -> pa.Array:
+    """Event ids (strings or integers, JSON null or absent sentinels) as Arrow strings."""
+    try:
+        return pa.array(col, pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):  # integer ids: the slow path, once a batch
+        return pa.array([x if x is None or isinstance(x, str) else str(x) for x in col],
+                        pa.string())
+
+
+def id_hashes(a: pa.Array) -> np.ndarray:
+    """uint64 hashes of an Arrow string array of ids; 0 (no id) for null, absent, wrong type.
+
+    >>> h = id_hashes(id_column(["a", 7, None, S_MISSING, "7"]))
+    >>> bool(h[0] != h[1]), h[2:4].tolist(), bool(h[1] == h[4])
+    (True, [0, 0], True)
+    """
+    a = pa.array(a, pa.string()) if not isinstance(a, pa.Array) else a
+    if isinstance(a, pa.ChunkedArray):
+        a = a.combine_chunks()
+    n = len(a)
+    valid = np.ones(n, bool) if a.null_count == 0 else \
+        a.is_valid().to_numpy(zero_copy_only=False)
+    sentinel = pc.is_in(a, value_set=pa.array([S_MISSING, S_TYPE])).to_numpy(
+        zero_copy_only=False)
+    valid &= ~np.asarray(sentinel, bool)
+    bufs = a.buffers()
+    offs = np.frombuffer(bufs[1], np.int32)[a.offset: a.offset + n + 1] if n else \
+        np.zeros(1, np.int32)
+    data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    return hash_strings(offs, data, valid)

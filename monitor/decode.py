@@ -57,11 +57,10 @@ import orjson
 import pyarrow as pa
 
 from kernels.batch import CAT_UNSEEN, MISSING, NULL, TYPE_ERROR, VALID, ColumnBatch
-from kernels.dedup import hash_strings
 from monitor.columns import (F_MISSING, F_TYPE, MAX_MS, S_MISSING, S_TYPE, arrow_to_float,
                              arrow_to_string, category_codes, category_counts, category_hash,
-                             float_column, iso_column, iso_text, number, outcome_codes,
-                             state_counts, value_set)
+                             float_column, id_column, id_hashes, iso_column, iso_text, number,
+                             outcome_codes, state_counts, value_set)
 from monitor.config import MonitorConfig
 from monitor.errors import DecodeError
 from monitor.schema_registry import SchemaRegistry, UnknownSchemaError
@@ -489,35 +488,6 @@ def _sample_totals(samples: list[Sample]) -> dict[str, Any]:
     for _, _, names in samples:
         seen.update(names)
     return {"samples": samples, "unexpected_fields": dict(seen), "sampled": len(samples)}
-
-
-def id_column(col) -> pa.Array:
-    """Event ids (strings or integers, JSON null or absent sentinels) as Arrow strings."""
-    try:
-        return pa.array(col, pa.string())
-    except (pa.ArrowTypeError, pa.ArrowInvalid):  # integer ids: the slow path, once a batch
-        return pa.array([x if x is None or isinstance(x, str) else str(x) for x in col],
-                        pa.string())
-
-
-def id_hashes(a: pa.Array) -> np.ndarray:
-    """uint64 hashes of an Arrow string array of ids; 0 (no id) for null, absent, wrong type."""
-    import pyarrow.compute as pc
-
-    a = pa.array(a, pa.string()) if not isinstance(a, pa.Array) else a
-    if isinstance(a, pa.ChunkedArray):
-        a = a.combine_chunks()
-    n = len(a)
-    valid = np.ones(n, bool) if a.null_count == 0 else \
-        a.is_valid().to_numpy(zero_copy_only=False)
-    sentinel = pc.is_in(a, value_set=pa.array([S_MISSING, S_TYPE])).to_numpy(
-        zero_copy_only=False)
-    valid &= ~np.asarray(sentinel, bool)
-    bufs = a.buffers()
-    offs = np.frombuffer(bufs[1], np.int32)[a.offset: a.offset + n + 1] if n else \
-        np.zeros(1, np.int32)
-    data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
-    return hash_strings(offs, data, valid)
 
 
 def from_arrow(table: pa.Table, cfg: MonitorConfig, categories: dict[str, list[str]],
