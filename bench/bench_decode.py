@@ -123,8 +123,8 @@ def main() -> None:
               "gather columns: no states, codes, hashes or event-time checks, so they are "
               "upper bounds for those designs. `arrow_read_json_threads` uses every core; "
               "the others use one."]
-    publish("decode", {f"decode_{k}_events_per_s": (round(v), "events/s")
-                       for k, v in figs.items()} | {"decode_event_bytes": (round(size), "bytes")},
+    publish("decode", {f"decode.{k}_events_per_s": (round(v), "events/s")
+                       for k, v in figs.items()} | {"decode.event_bytes": (round(size), "bytes")},
             "\n".join(lines))
 
 
