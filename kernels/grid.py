@@ -66,7 +66,7 @@ def float_bits(typingctx, x):
 
 
 @intrinsic
-def _float_from_bits(typingctx, k):
+def float_from_bits(typingctx, k):
     """The float64 whose IEEE-754 bits are the int64 ``k``."""
     sig = types.float64(types.int64)
 
@@ -164,11 +164,11 @@ def _exact_starts(t, c0, kb, hm1):
                 continue
             while lo < hi:  # smallest key with cell >= c in [lo, hi]
                 mid = (lo >> 1) + (hi >> 1) + (lo & hi & 1)  # no overflow
-                if root_cell(_from_order_key(mid), c0, kb, hm1, h) >= c:
+                if root_cell(from_order_key(mid), c0, kb, hm1, h) >= c:
                     hi = mid
                 else:
                     lo = mid + 1
-            x = _from_order_key(lo)
+            x = from_order_key(lo)
         t[c] = x
 
 
@@ -179,8 +179,8 @@ def _order_key(x):
 
 
 @nb.njit(nogil=True, cache=True, inline="always")
-def _from_order_key(k):
-    return _float_from_bits(k ^ ((k >> 63) & MAG))
+def from_order_key(k):
+    return float_from_bits(k ^ ((k >> 63) & MAG))
 
 
 @nb.njit(nogil=True, cache=True)

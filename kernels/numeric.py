@@ -57,7 +57,8 @@ import numpy as np
 from numba.core import types
 from numba.extending import intrinsic
 
-from kernels.grid import MAG, Grid, cell_bin, float_bits, root_cell, slow_bin
+from kernels.grid import (MAG, Grid, cell_bin, float_bits, float_from_bits, from_order_key,
+                          root_cell, slow_bin)
 from kernels.serial import pack_arrays, unpack_arrays
 
 D1, D2 = 68, 134  # digits of Σx (2**-1074 units) and Σx² (2**-2148 units)
@@ -78,17 +79,6 @@ def _fma(typingctx, a, b, c):
 
     def codegen(context, builder, signature, args):
         return builder.fma(*args)
-
-    return sig, codegen
-
-
-@intrinsic
-def _from_bits(typingctx, k):
-    """The float64 whose IEEE-754 bits are the int64 ``k``."""
-    sig = types.float64(types.int64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
 
     return sig, codegen
 
@@ -143,8 +133,8 @@ def _add_value(s1, s2, f, x):
 def _level(a, n, k):
     """One extraction level over a[:n] with σ = 2**k (every |a[i]| < 2**(k-M)): a[i] keeps
     its residual; returns (Σ q·2**(53-k) as an exact int64, bits of the largest residual)."""
-    sigma = _from_bits(np.int64(k + 1023) << 52)
-    scale = _from_bits(np.int64(1076 - k) << 52)  # 2**(53-k)
+    sigma = float_from_bits(np.int64(k + 1023) << 52)
+    scale = float_from_bits(np.int64(1076 - k) << 52)  # 2**(53-k)
     total = 0
     top = 0
     for i in range(n):
@@ -290,8 +280,8 @@ def _update(values, state, center, k0, half, root, uedges, unext, tied, node_lo,
                             ((e > FAST_LO) & (e < FAST_HI)) | (row[i] == 0.0)):
                         _add_value(s1, s2, f, row[i])
         if kmin <= kmax:  # keys back to floats; -0.0 is stored as 0.0
-            minmax[f, 0] = min(minmax[f, 0], _from_bits(kmin ^ ((kmin >> 63) & MAG)) + 0.0)
-            minmax[f, 1] = max(minmax[f, 1], _from_bits(kmax ^ ((kmax >> 63) & MAG)) + 0.0)
+            minmax[f, 0] = min(minmax[f, 0], from_order_key(kmin) + 0.0)
+            minmax[f, 1] = max(minmax[f, 1], from_order_key(kmax) + 0.0)
         _carry_row(s1, f)
         _carry_row(s2, f)
 
