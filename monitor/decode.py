@@ -103,11 +103,17 @@ class Decoded:
     batch: ColumnBatch
     bad: list[BadMessage]
     field_errors: dict[str, dict[str, int]]
-    unexpected_fields: dict[str, int] = field(default_factory=dict)
-    sampled: int = 0
     absent_fields: tuple[str, ...] = ()
     fallback: bool = False
     samples: list[Sample] = field(default_factory=list)
+
+    @property
+    def unexpected_fields(self) -> dict[str, int]:
+        return dict(Counter(name for _, _, names in self.samples for name in names))
+
+    @property
+    def sampled(self) -> int:
+        return len(self.samples)
 
     @property
     def bad_counts(self) -> dict[str, int]:
@@ -327,7 +333,7 @@ class Decoder:
             if values is not None and self.sample_every else []
         return Decoded(batch=decoded[0], bad=sorted(decoded[1], key=lambda b: b.index),
                        field_errors=decoded[2], absent_fields=decoded[3], fallback=fallback,
-                       **_sample_totals(samples))
+                       samples=samples)
 
     def _assemble(self, arrays: dict[str, Any], n: int, offsets, kafka_ts, idx, bad):
         """Per-field arrays (sentinel conventions above) -> batch, bad list, field errors."""
@@ -480,14 +486,7 @@ class Decoder:
                    ] if self.sample_every else []
         return Decoded(batch=batch, bad=sorted(bad, key=lambda b: b.index),
                        field_errors=errors, absent_fields=absent, fallback=False,
-                       **_sample_totals(samples))
-
-
-def _sample_totals(samples: list[Sample]) -> dict[str, Any]:
-    seen: Counter = Counter()
-    for _, _, names in samples:
-        seen.update(names)
-    return {"samples": samples, "unexpected_fields": dict(seen), "sampled": len(samples)}
+                       samples=samples)
 
 
 def from_arrow(table: pa.Table, cfg: MonitorConfig, categories: dict[str, list[str]],

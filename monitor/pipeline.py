@@ -163,12 +163,12 @@ def make_stage2(cfg: MonitorConfig, profile, client: dict[str, Any]):
     evaluator = Evaluator(cfg, profile, policy)
     publisher = ReportPublisher(cfg, client, policy)
     broker = faust_broker_settings(cfg)
+    load = window_parts(cfg, profile)["load_sketch"]
     app = build_app(
         app_id=f"{cfg.kafka.group_id}-stage2", broker=broker["broker"],
         broker_credentials=broker["broker_credentials"], partials_topic=cfg.topics.partials,
         size_ms=cfg.windows.size_ms, slide_ms=cfg.windows.slide_ms,
-        merge=lambda blobs, load=window_parts(cfg, profile)["load_sketch"]:
-            merge_sketches(blobs, load),
+        merge=lambda blobs: merge_sketches(blobs, load),
         on_closed=evaluator.report, publish=[publisher],
         history=cfg.checks.quality.volume_baseline_windows,
         session_timeout_s=cfg.kafka.session_timeout_ms / 1000.0)

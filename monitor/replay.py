@@ -87,8 +87,11 @@ def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_00
             yield ev.report(done)
 
     decoder = make_decoder(cfg, profile)
-    stamps = (table.column("_timestamp").to_numpy().astype(np.int64)
-              if "_timestamp" in table.column_names else None)
+    stamps = None
+    if "_timestamp" in table.column_names:  # null: no Kafka timestamp (-1, as librdkafka says)
+        import pyarrow.compute as pc
+
+        stamps = pc.fill_null(table.column("_timestamp").cast(pa.int64()), -1).to_numpy()
     decoded = []  # (partition, PartitionWindows, [(batch, bad, samples)])
     end_ms = None
     for p in range(n_parts):

@@ -194,18 +194,24 @@ class PartitionWindows:
         return offsets[idx], event_ms[idx], batch.take(idx)
 
     def _count_samples(self, samples, offsets, late, last_start) -> None:
-        """Schema samples of events that landed in windows (not late, not duplicates)."""
+        """Schema samples of events that landed in windows (not late, not duplicates):
+        counted per window with numpy; only samples that carry new fields loop."""
         k = self.size_ms // self.slide_ms
         so = np.array([o for o, _ in samples], np.int64)
-        pos = np.searchsorted(offsets, so)
-        for (o, names), i in zip(samples, pos.tolist()):  # one in 64 events: few
-            if i >= offsets.size or offsets[i] != o or late[i]:
+        pos = np.minimum(np.searchsorted(offsets, so), offsets.size - 1)
+        landed = (offsets[pos] == so) & ~late[pos]
+        for j in range(k):
+            starts = last_start[pos[landed]] - j * self.slide_ms
+            for s, c in zip(*np.unique(starts, return_counts=True)):
+                cnt = self._window(int(s)).counts
+                cnt["schema_sampled"] = cnt.get("schema_sampled", 0) + int(c)
+        for (_, names), i, ok in zip(samples, pos.tolist(), landed.tolist()):
+            if not (ok and names):
                 continue
             for j in range(k):
-                c = self._window(int(last_start[i]) - j * self.slide_ms).counts
-                c["schema_sampled"] = c.get("schema_sampled", 0) + 1
+                cnt = self._window(int(last_start[i]) - j * self.slide_ms).counts
                 for name in names:
-                    c[f"schema_new:{name}"] = c.get(f"schema_new:{name}", 0) + 1
+                    cnt[f"schema_new:{name}"] = cnt.get(f"schema_new:{name}", 0) + 1
 
     def _window(self, start: int) -> _Window:
         w = self.windows.get(start)
