@@ -7,7 +7,7 @@ COPY kernels ./kernels
 COPY schemas ./schemas
 COPY examples ./examples
 RUN pip install --no-cache-dir -c constraints.txt .
-# The wheel holds monitor/ and kernels/ but not schemas/, which monitor/config_build.py reads
+# The wheel holds monitor/ and kernels/ but not schemas/, which monitor/config/build.py reads
 # beside the package: run the code from /app, where schemas/ sits next to monitor/.
 ENV PYTHONPATH=/app
 ENV NUMBA_CACHE_DIR=/tmp/numba-cache
@@ -15,7 +15,7 @@ ENV NUMBA_CACHE_DIR=/tmp/numba-cache
 # same synthetic training data as `streamdrift demo` (100k rows, seed 11), so that
 # `streamdrift run -c /app/examples/monitor.yaml` starts without a profile mounted in.
 RUN python -c "import pyarrow as pa, pyarrow.parquet as pq; \
-from monitor.synthetic import Scenario, generate; \
+from monitor.dev.synthetic import Scenario, generate; \
 t = generate(Scenario(n_events=100_000, seed=11)); \
 pq.write_table(pa.table({k: v for k, v in t.items() if not k.startswith('_')}), '/tmp/train.parquet')" \
  && streamdrift profile build -c /app/examples/monitor.yaml --input /tmp/train.parquet \

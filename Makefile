@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 venv: $(VENV)/.installed
 
 jars: venv
-	$(PY) -c "from monitor.devkafka import ensure_jars; print('kafka jars:', ensure_jars())"
+	$(PY) -c "from monitor.dev.kafka import ensure_jars; print('kafka jars:', ensure_jars())"
 
 ## make test: the whole suite, integration tests against a real local Kafka broker included.
 test: jars

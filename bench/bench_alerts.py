@@ -37,7 +37,7 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from bench.report import median, publish
-from monitor.alerts import AlertPolicy, CheckRule
+from monitor.stage2.alerts import AlertPolicy, CheckRule
 from monitor.records import CheckResult, WindowReport
 
 N_NUM, N_CAT, K = 18, 2, 8

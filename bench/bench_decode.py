@@ -4,7 +4,7 @@ Workload: monitor/synthetic events (20 numeric + 3 categorical + score + class +
 group + id + ts + model version, ~640 bytes of JSON each), in batches of 10,000 like the
 source loop consumes them. One core; each figure is the median of ``--repeats`` runs.
 
-- ``decoder``: :class:`monitor.decode.Decoder` (msgspec typed parse per message, C-level
+- ``decoder``: :class:`monitor.stage1.decode.Decoder` (msgspec typed parse per message, C-level
   transpose, one Arrow conversion per column, whole-array states and codes);
 - ``decoder_fallback``: the same batches with one garbage message first, so every message
   of every batch takes the per-message classification path (the worst case: a bad message
@@ -31,8 +31,8 @@ import pyarrow.json as pj
 
 from bench.report import median, publish
 from monitor.config import from_dict
-from monitor.decode import Decoder
-from monitor.synthetic import CATEGORICAL, GROUPS, NUMERIC, Scenario, generate, to_json
+from monitor.stage1.decode import Decoder
+from monitor.dev.synthetic import CATEGORICAL, GROUPS, NUMERIC, Scenario, generate, to_json
 
 BATCH = 10_000
 

@@ -29,8 +29,8 @@ from confluent_kafka import Consumer
 
 from bench.bench_kafka import faust_rate
 from bench.report import median, publish
-from monitor.devkafka import DevKafka, ensure_jars
-from monitor.synthetic import Scenario, to_json
+from monitor.dev.kafka import DevKafka, ensure_jars
+from monitor.dev.synthetic import Scenario, to_json
 from tests.e2e_harness import RATE, WINDOW_MS, build_reference, config_dict, create_topic, produce
 
 
@@ -66,10 +66,10 @@ def consume_rate(bootstrap: str, topic: str, n: int, decoder=None) -> tuple[floa
 def monitor_rate(cfg, profile, n: int) -> tuple[float, float, int, int]:
     """Stage 1 + stage 2 in this process; returns (events/s wall, events/s per CPU second,
     windows closed, bytes of state per partition)."""
-    from monitor.aggregate import Tables, WindowAggregator
+    from monitor.stage2.aggregate import Tables, WindowAggregator
     from monitor.config import kafka_client_config
-    from monitor.evaluate import Evaluator
-    from monitor.partials import PartialMessage
+    from monitor.stage2.evaluate import Evaluator
+    from monitor.stage1.partials import PartialMessage
     from monitor.pipeline import ensure_topics, make_source, merge_sketches, window_parts
 
     client = kafka_client_config(cfg)

@@ -23,8 +23,8 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench.report import median, publish
-from monitor.devkafka import KAFKA_VERSION, DevKafka, ensure_jars
-from monitor.synthetic import Scenario, generate, to_json
+from monitor.dev.kafka import KAFKA_VERSION, DevKafka, ensure_jars
+from monitor.dev.synthetic import Scenario, generate, to_json
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from bench.bench_e2e import monitor_rate
 from bench.report import median, publish
-from monitor.devkafka import DevKafka, ensure_jars
-from monitor.synthetic import Scenario
+from monitor.dev.kafka import DevKafka, ensure_jars
+from monitor.dev.synthetic import Scenario
 from tests.e2e_harness import RATE, WINDOW_MS, build_reference, config_dict, create_topic, produce
 
 

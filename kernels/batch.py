@@ -1,4 +1,4 @@
-"""The columnar batch: what `monitor.decode` hands to the kernels.
+"""The columnar batch: what `monitor.stage1.decode` hands to the kernels.
 
 One batch is a few numpy arrays over N events. Numeric features are stored feature-major
 (``[F, N]``, C-contiguous) so that a kernel walks one feature's values contiguously.

@@ -59,19 +59,19 @@ def cmd_profile_build(a: argparse.Namespace) -> int:
 
 
 def cmd_dev_kafka(a: argparse.Namespace) -> int:
-    from monitor.devkafka import main
+    from monitor.dev.kafka import main
 
     return main(["--port", str(a.port)] if a.port else [])
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
-    from monitor.demo import main
+    from monitor.dev.demo import main
 
     return main(a)
 
 
 def cmd_synth(a: argparse.Namespace) -> int:
-    from monitor.demo import synth_main
+    from monitor.dev.demo import synth_main
 
     return synth_main(a)
 
@@ -81,7 +81,7 @@ def cmd_silence(a: argparse.Namespace) -> int:
 
     from monitor.config import parse_duration
     from monitor.pipeline import silence_file
-    from monitor.silences import Silence
+    from monitor.records import Silence
 
     cfg = _config(a.config)
     f = silence_file(cfg)

@@ -37,7 +37,7 @@ def load_profile(cfg: MonitorConfig):
 
 
 def make_decoder(cfg: MonitorConfig, profile):
-    from monitor.decode import Decoder
+    from monitor.stage1.decode import Decoder
 
     cats = {name: list(profile.categories[name]) for name in cfg.features.categorical}
     fields = profile.metadata.get("fields") or ()
@@ -95,7 +95,7 @@ def ensure_topics(cfg: MonitorConfig, client: dict[str, Any]) -> None:
 
 
 def make_source(cfg: MonitorConfig, profile, client: dict[str, Any]):
-    from monitor.source import SourceStage
+    from monitor.stage1.source import SourceStage
 
     decoder = make_decoder(cfg, profile)
     w = cfg.windows
@@ -156,8 +156,8 @@ class ReportPublisher:
 
 
 def make_stage2(cfg: MonitorConfig, profile, client: dict[str, Any]):
-    from monitor.agents import build_app
-    from monitor.evaluate import Evaluator, policy_from_config
+    from monitor.stage2.agents import build_app
+    from monitor.stage2.evaluate import Evaluator, policy_from_config
 
     policy = policy_from_config(cfg)
     evaluator = Evaluator(cfg, profile, policy)
@@ -177,7 +177,7 @@ def make_stage2(cfg: MonitorConfig, profile, client: dict[str, Any]):
 
 def silence_file(cfg: MonitorConfig):
     """Where ``streamdrift silence`` keeps this monitor's silences: beside the config."""
-    from monitor.silences import SilenceFile
+    from monitor.stage2.silences import SilenceFile
 
     base = Path(cfg.source).parent if cfg.source else Path.cwd()
     return SilenceFile(base / f"{cfg.monitor}.silences.json")
@@ -237,7 +237,7 @@ def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
                                   name=f"sink-{delivery.group_id}")
             th.start()
     publisher = None
-    from monitor.http import StageCollector, serve
+    from monitor.web.http import StageCollector, serve
 
     def reports_stats():
         return ({} if publisher is None else

@@ -12,6 +12,7 @@ True
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -88,3 +89,31 @@ class WindowReport:
         d["checks"] = [CheckResult.from_dict(c) for c in d["checks"]]
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass(frozen=True)
+class Silence:
+    """Holds back notifications for the alert keys it matches, until ``until_ms``."""
+
+    reason: str
+    feature: str = "*"
+    check: str = "*"
+    family: str = "*"
+    monitor: str = "*"
+    until_ms: int | None = None
+    created_by: str = ""
+
+    def covers(self, *, feature: str, check: str, family: str, now_ms: int,
+               monitor: str = "") -> bool:
+        return ((self.until_ms is None or now_ms < self.until_ms)
+                and fnmatch.fnmatchcase(feature, self.feature)
+                and fnmatch.fnmatchcase(check, self.check)
+                and fnmatch.fnmatchcase(family, self.family)
+                and (not monitor or fnmatch.fnmatchcase(monitor, self.monitor)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Silence":
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})

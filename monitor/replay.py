@@ -21,12 +21,12 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from monitor.aggregate import Tables, WindowAggregator
+from monitor.stage2.aggregate import Tables, WindowAggregator
 from monitor.config import MonitorConfig
 from monitor.errors import StreamdriftError
-from monitor.partials import PartialMessage
+from monitor.stage1.partials import PartialMessage
 from monitor.records import WindowReport
-from monitor.windows import PartitionWindows
+from monitor.stage1.windows import PartitionWindows
 
 def read_table(path: str | Path) -> pa.Table:
     path = Path(path)
@@ -49,7 +49,7 @@ def read_table(path: str | Path) -> pa.Table:
 def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_000
            ) -> Iterator[WindowReport]:
     """Window reports of ``table``, in window order."""
-    from monitor.evaluate import Evaluator
+    from monitor.stage2.evaluate import Evaluator
     from monitor.pipeline import make_decoder, merge_sketches, window_parts
 
     parts_of = window_parts(cfg, profile)

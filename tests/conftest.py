@@ -35,7 +35,7 @@ def kafka_bootstrap(request) -> Iterator[str]:
         _say(request, f"\n[kafka] using the existing cluster at {existing}")
         yield existing
         return
-    from monitor.devkafka import KAFKA_VERSION, DevKafka
+    from monitor.dev.kafka import KAFKA_VERSION, DevKafka
 
     broker = DevKafka()
     broker.start()

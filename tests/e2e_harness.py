@@ -23,7 +23,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from monitor.config import from_dict
-from monitor.synthetic import Scenario, generate, to_json
+from monitor.dev.synthetic import Scenario, generate, to_json
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW_MS = 3000
@@ -233,7 +233,7 @@ def expected_digests(cfg, profile, produced: Produced, size_ms: int = WINDOW_MS
     update per partition, merged in partition order, as stage 2 merges."""
     from kernels import WindowSketch
 
-    from monitor.decode import Decoder
+    from monitor.stage1.decode import Decoder
 
     table = produced.table()
     cats = {n: list(profile.categories[n]) for n in cfg.features.categorical}

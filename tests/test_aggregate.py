@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from monitor.aggregate import Tables, WindowAggregator
-from monitor.partials import PartialMessage
+from monitor.stage2.aggregate import Tables, WindowAggregator
+from monitor.stage1.partials import PartialMessage
 
 
 def partial(p, w, wm, events, n=2):

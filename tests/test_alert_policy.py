@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from monitor.alerts import Alert, AlertPolicy, CheckRule, corrected_level
+from monitor.stage2.alerts import Alert, AlertPolicy, CheckRule, corrected_level
 from monitor.records import CheckResult, WindowReport
-from monitor.silences import Silence
+from monitor.records import Silence
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "schemas" / "alert.schema.json").read_text())
 MIN = 60_000

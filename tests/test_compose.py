@@ -17,7 +17,7 @@ import yaml
 
 from monitor import cli
 from monitor import config as C
-from monitor import config_build
+from monitor.config import build as config_build
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -264,7 +264,7 @@ def test_image_runs_the_code_beside_its_schemas():
     ``<package>/../schemas``, so the image must import monitor from /app, next to schemas/."""
     rel = config_build.SCHEMA_PATH.relative_to(ROOT)
     assert in_image(f"/app/{rel.as_posix()}")
-    assert in_image("/app/monitor/config_build.py") and in_image("/app/kernels/__init__.py")
+    assert in_image("/app/monitor/config/build.py") and in_image("/app/kernels/__init__.py")
     env = {}
     for word, args in dockerfile():
         if word == "ENV":

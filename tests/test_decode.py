@@ -17,9 +17,9 @@ import pytest
 from kernels.batch import (CAT_MISSING, CAT_NULL, CAT_TYPE_ERROR, CAT_UNSEEN, MISSING, NULL,
                            TYPE_ERROR, VALID)
 from monitor.config import from_dict
-from monitor.decode import Decoder, category_hash, from_arrow
+from monitor.stage1.decode import Decoder, category_hash, from_arrow
 from monitor.errors import DecodeError, SchemaRegistryError
-from monitor.synthetic import CATEGORICAL, GROUPS, NUMERIC, Scenario, generate, to_json
+from monitor.dev.synthetic import CATEGORICAL, GROUPS, NUMERIC, Scenario, generate, to_json
 
 CATS = {"region": ["north", "south"], "channel": ["web", "app"]}
 GROUP_LIST = ["18-25", "26-35"]

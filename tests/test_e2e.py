@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka import Consumer
 
 from monitor.replay import replay
-from monitor.synthetic import Scenario, Shift
+from monitor.dev.synthetic import Scenario, Shift
 from tests.e2e_harness import (
     START_MS, WINDOW_MS, RATE, MonitorProcess, ReportReader, build_reference, comparable,
     config_dict, create_topic, expected_digests, expected_window_counts, produce, write_config,

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from monitor.config import from_dict
 from monitor.replay import replay
-from monitor.synthetic import Scenario, Shift
+from monitor.dev.synthetic import Scenario, Shift
 from tests.e2e_harness import START_MS, WINDOW_MS, build_reference, config_dict
 
 
@@ -19,7 +19,7 @@ def _reports(rolling: int, shift_from_window: int = 0):
     _, profile = build_reference(tmp, d, n=50_000)
     d["reference"]["rolling_windows"] = rolling
     cfg = from_dict(d, base_dir=tmp, env={})
-    from monitor.synthetic import generate
+    from monitor.dev.synthetic import generate
     # the reference itself is off by 0.4 sd in "savings" for the whole stream: the fixed
     # profile flags every window; a rolling reference of the stream's own past does not
     onset = START_MS + shift_from_window * WINDOW_MS

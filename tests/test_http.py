@@ -5,8 +5,8 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 
-from monitor.http import StageCollector, serve
-from monitor.source import SourceStats
+from monitor.web.http import StageCollector, serve
+from monitor.stage1.source import SourceStats
 
 
 def test_metrics_and_health():

@@ -1,4 +1,4 @@
-"""The quality checks of a closed window (monitor/quality.py) over real sketches: exact rates,
+"""The quality checks of a closed window (monitor/stage2/quality.py) over real sketches: exact rates,
 reference baselines, volume rules, schema changes, and the verdicts the policy gives them."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import pytest
 from kernels import ReferenceProfile, WindowSketch
 from kernels.batch import NULL, VALID
 from kernels.window import reference_batch
-from monitor.aggregate import ClosedWindow
+from monitor.stage2.aggregate import ClosedWindow
 from monitor.config import from_dict
-from monitor.evaluate import Evaluator
+from monitor.stage2.evaluate import Evaluator
 
 N = 2000
 

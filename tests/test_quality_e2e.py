@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import Consumer
 
 from kernels.quality import QualityBounds
-from monitor.synthetic import Fault, Scenario
+from monitor.dev.synthetic import Fault, Scenario
 from tests.e2e_harness import (
     START_MS, MonitorProcess, ReportReader, build_reference, config_dict, create_topic,
     produce, write_config,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.alerts import Alert, AlertPolicy
+from monitor.stage2.alerts import Alert, AlertPolicy
 from monitor.records import CheckResult, WindowReport
 from monitor.sinks import SinkUnavailable
 from monitor.sinks.delivery import AlertDelivery

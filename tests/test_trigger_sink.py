@@ -15,7 +15,7 @@ import jsonschema
 import orjson
 import pytest
 
-from monitor.alerts import Alert, AlertPolicy
+from monitor.stage2.alerts import Alert, AlertPolicy
 from monitor.records import CheckResult, WindowReport
 from monitor.sinks.delivery import AlertDelivery
 from monitor.sinks.trigger import Trigger, TriggerPolicy, TriggerSink, idempotency_key

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kernels.dedup import DuplicateFilter
-from monitor.windows import PartitionWindows, frame, unframe
+from monitor.stage1.windows import PartitionWindows, frame, unframe
 
 
 class OffsetBatch:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from monitor.alerts import Alert
+from monitor.stage2.alerts import Alert
 from monitor.errors import StreamdriftError
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from monitor.alerts import Alert
+from monitor.stage2.alerts import Alert
 from monitor.sinks import AlertSink, SinkUnavailable
 
 log = logging.getLogger("streamdrift.sinks.delivery")

@@ -1,6 +1,6 @@
 """Block Kit for alerts: what drifted, by how much, in which window, against which profile.
 
->>> from monitor.alerts import Alert, AlertItem
+>>> from monitor.stage2.alerts import Alert, AlertItem
 >>> item = AlertItem(key="m/ks/age", check="ks", family="numeric_drift", feature="age",
 ...     severity="critical", statistic=0.31, p_value=1e-12, effect_size=0.31, floor=0.1,
 ...     level=5e-4, n_window=5000, n_reference=50000, since_window_start_ms=0, bad_windows=2)
@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
-from monitor.alerts import Alert, AlertItem
+from monitor.stage2.alerts import Alert, AlertItem
 
 MAX_ITEMS = 10
 RESOLVED_MARK = ":white_check_mark: Resolved"

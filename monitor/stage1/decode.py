@@ -57,13 +57,13 @@ import orjson
 import pyarrow as pa
 
 from kernels.batch import CAT_UNSEEN, MISSING, NULL, TYPE_ERROR, VALID, ColumnBatch
-from monitor.columns import (F_MISSING, F_TYPE, MAX_MS, S_MISSING, S_TYPE, arrow_to_float,
+from monitor.stage1.columns import (F_MISSING, F_TYPE, MAX_MS, S_MISSING, S_TYPE, arrow_to_float,
                              arrow_to_string, category_codes, category_counts, category_hash,
                              float_column, id_column, id_hashes, iso_column, iso_text, number,
                              outcome_codes, state_counts, value_set)
 from monitor.config import MonitorConfig
 from monitor.errors import DecodeError
-from monitor.schema_registry import SchemaRegistry, UnknownSchemaError
+from monitor.stage1.schema_registry import SchemaRegistry, UnknownSchemaError
 
 __all__ = ["BadMessage", "Decoded", "Decoder", "from_arrow", "category_hash", "REASONS",
            "MALFORMED", "MISSING_EVENT_TIME", "BAD_EVENT_TIME"]

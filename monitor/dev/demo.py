@@ -26,9 +26,9 @@ from pathlib import Path
 import orjson
 import yaml
 
-from monitor.synthetic import FairnessGap, Fault, Scenario, Shift, generate, to_json
+from monitor.dev.synthetic import FairnessGap, Fault, Scenario, Shift, generate, to_json
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "monitor.yaml"
 WINDOW_S = 10
 EVENTS_PER_WINDOW = 6000
@@ -76,7 +76,7 @@ def main(a: argparse.Namespace) -> int:
     from confluent_kafka.admin import AdminClient, NewTopic
 
     from monitor.config import from_dict
-    from monitor.devkafka import DevKafka, free_port
+    from monitor.dev.kafka import DevKafka, free_port
     from monitor.profile import build_profile
 
     out = Path(a.out).resolve()

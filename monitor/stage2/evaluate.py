@@ -19,10 +19,10 @@ from collections import deque
 from typing import Any
 
 from monitor import __version__
-from monitor.aggregate import ClosedWindow
-from monitor.alerts import AlertPolicy, CheckRule
+from monitor.stage2.aggregate import ClosedWindow
+from monitor.stage2.alerts import AlertPolicy, CheckRule
 from monitor.config import MonitorConfig
-from monitor.quality import QualityChecks
+from monitor.stage2.quality import QualityChecks
 from monitor.records import CheckResult, WindowReport
 
 INF = math.inf

@@ -24,15 +24,16 @@ from typing import Any
 
 import jsonschema
 
-from monitor.config import (
+from monitor.config.settings import (
     BOOTSTRAP_ENV, HTTP_HOST_ENV, AlertsConfig, CategoricalChecks, ChecksConfig,
     EventTimeConfig, FairnessChecks, FeatureRule, FeatureSettings, FeaturesConfig, FrozenMap,
     HttpConfig, KafkaConfig, MonitorConfig, NumericChecks, OutputConfig, PredictionConfig,
-    QualityChecks, ReferenceConfig, SaslConfig, Secret, SensitiveConfig, Silence, SlackConfig,
+    QualityChecks, ReferenceConfig, SaslConfig, Secret, SensitiveConfig, SlackConfig,
     StreamConfig, TlsConfig, TopicsConfig, TriggersConfig, WindowsConfig, parse_duration)
 from monitor.errors import ConfigError
+from monitor.records import Silence
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "monitor-config.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "monitor-config.schema.json"
 _SECRET_KEYS = {"password", "token", "webhook_url", "key_password", "sasl.password",
                 "ssl.key.password", "sasl.oauthbearer.client.secret"}
 

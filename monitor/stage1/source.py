@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
-from monitor.partials import PartialMessage
-from monitor.windows import NO_TIME, Partial, PartitionWindows
+from monitor.stage1.partials import PartialMessage
+from monitor.stage1.windows import NO_TIME, Partial, PartitionWindows
 
 log = logging.getLogger("streamdrift.source")
 

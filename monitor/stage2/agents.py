@@ -3,7 +3,7 @@
 The agent receives partial messages, hands them to :class:`WindowAggregator` (whose tables
 are Faust tables here, so a restarted worker recovers them from their changelog topics),
 evaluates each closed window and publishes its report. All decisions live in
-:mod:`monitor.aggregate`, :mod:`monitor.evaluate` and :mod:`monitor.alerts`; nothing here
+:mod:`monitor.stage2.aggregate`, :mod:`monitor.stage2.evaluate` and :mod:`monitor.stage2.alerts`; nothing here
 counts events, so Faust's at-least-once redelivery only ever replays idempotent upserts.
 """
 
@@ -16,8 +16,8 @@ from typing import Any
 
 import faust
 
-from monitor.aggregate import ClosedWindow, Tables, WindowAggregator
-from monitor.partials import PartialMessage
+from monitor.stage2.aggregate import ClosedWindow, Tables, WindowAggregator
+from monitor.stage1.partials import PartialMessage
 from monitor.records import WindowReport
 
 log = logging.getLogger("streamdrift.agents")

@@ -37,7 +37,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from monitor.aggregate import ClosedWindow
+from monitor.stage2.aggregate import ClosedWindow
 from monitor.config import MonitorConfig
 from monitor.records import CheckResult
 

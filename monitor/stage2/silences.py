@@ -21,37 +21,8 @@ import fnmatch
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
-
-
-@dataclass(frozen=True)
-class Silence:
-    """Holds back notifications for the alert keys it matches, until ``until_ms``."""
-
-    reason: str
-    feature: str = "*"
-    check: str = "*"
-    family: str = "*"
-    monitor: str = "*"
-    until_ms: int | None = None
-    created_by: str = ""
-
-    def covers(self, *, feature: str, check: str, family: str, now_ms: int,
-               monitor: str = "") -> bool:
-        return ((self.until_ms is None or now_ms < self.until_ms)
-                and fnmatch.fnmatchcase(feature, self.feature)
-                and fnmatch.fnmatchcase(check, self.check)
-                and fnmatch.fnmatchcase(family, self.family)
-                and (not monitor or fnmatch.fnmatchcase(monitor, self.monitor)))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Silence":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+from monitor.records import Silence
 
 
 class SilenceFile:

@@ -1,7 +1,7 @@
 """Stage 2's core: collect partials, decide when a window is complete, merge it.
 
 Plain Python over dict-like tables, so the same code runs over Faust's changelog-backed
-tables (in :mod:`monitor.agents`) and over plain dicts (in replay and in tests).
+tables (in :mod:`monitor.stage2.agents`) and over plain dicts (in replay and in tests).
 
 Rules:
 - a partial for window W from partition p replaces any earlier one for (W, p) — partials are
@@ -20,7 +20,7 @@ Rules:
   handed to each closing window (``recent_events``): the volume baseline survives restarts
   and a replay computes the same one.
 
->>> from monitor.partials import PartialMessage
+>>> from monitor.stage1.partials import PartialMessage
 >>> agg = WindowAggregator(size_ms=10, slide_ms=10, merge=lambda sketches: None,
 ...                        tables=Tables.in_memory())
 >>> msg = PartialMessage("partial", "m", 0, 1, watermark_ms=25, next_offset=3,
@@ -38,7 +38,7 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.partials import PartialMessage
+from monitor.stage1.partials import PartialMessage
 
 
 @dataclass

@@ -5,7 +5,7 @@ says arrives in the order it said it, so when stage 2 sees partition p's waterma
 window, it has already seen p's partial for that window (if p had events there).
 
 Wire format of a message value: ``frame(head_json, [sketch_bytes])`` (see
-:func:`monitor.windows.frame`); the head is described by ``schemas/partial.schema.json``.
+:func:`monitor.stage1.windows.frame`); the head is described by ``schemas/partial.schema.json``.
 The key is ``"<partition>"`` for progress and ``"<partition>:<window_start_ms>"`` for partials.
 
 >>> m = PartialMessage(kind="progress", monitor="m", partition=2, n_partitions=4,
@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 
 import orjson
 
-from monitor.windows import frame, unframe
+from monitor.stage1.windows import frame, unframe
 
 FORMAT_VERSION = 1
 
