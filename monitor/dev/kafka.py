@@ -132,8 +132,10 @@ class DevKafka:
     """
 
     def __init__(self, data_dir: str | Path | None = None, port: int | None = None,
-                 heap: str = "768m", log_to: Path | None = None) -> None:
+                 heap: str = "768m", log_to: Path | None = None,
+                 cluster_id: str | None = None) -> None:
         self.data_dir = Path(data_dir) if data_dir else None
+        self.cluster_id = cluster_id  # None: a fresh random one at the first format
         self.port = port
         self.heap = heap
         self.log_to = log_to
@@ -147,7 +149,10 @@ class DevKafka:
 
     @staticmethod
     def cluster_id_for(seed: str) -> str:
-        """A Kafka cluster id (base64url of 16 bytes, unpadded), derived from ``seed``."""
+        """A Kafka cluster id (base64url of 16 bytes, unpadded), derived from ``seed``.
+
+        One id in 64 begins with ``-``: :meth:`start` passes it as ``--cluster-id=<id>``, so
+        the storage tool never reads it as an option."""
         raw = hashlib.sha256(seed.encode()).digest()[:16]
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
@@ -196,9 +201,10 @@ class DevKafka:
         ]) + "\n")
         meta = self.data_dir / "logs" / "meta.properties"
         if not meta.exists():
+            cid = self.cluster_id or self.cluster_id_for(str(uuid.uuid4()))
             fmt = subprocess.run(
                 self._java(libs, "kafka.tools.StorageTool", "format", "--standalone",
-                           "-t", self.cluster_id_for(str(uuid.uuid4())), "-c", str(props)),
+                           f"--cluster-id={cid}", "-c", str(props)),
                 capture_output=True, text=True)
             if fmt.returncode != 0:
                 raise KafkaUnavailable(f"kafka-storage format failed:\n{fmt.stdout}{fmt.stderr}")
