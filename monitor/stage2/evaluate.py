@@ -22,6 +22,7 @@ from monitor import __version__
 from monitor.stage2.aggregate import ClosedWindow
 from monitor.stage2.alerts import AlertPolicy, CheckRule
 from monitor.config import MonitorConfig
+from monitor.stage2.histograms import histograms
 from monitor.stage2.quality import QualityChecks
 from monitor.records import CheckResult, WindowReport
 
@@ -173,6 +174,7 @@ class Evaluator:
                 reference = reference.merge(sk)
             profile_id = f"{self.profile_id}+rolling:{self.rolling[0][0]}-{self.rolling[-1][1]}"
         if w.sketch is not None:
+            hist = histograms(self.profile, w.sketch, reference)  # shown on PSI's detail
             for r in kernels.evaluate(self.profile, w.sketch, min_events=cfg.windows.min_events,
                                       reference=reference):
                 checks.append(CheckResult(
@@ -180,7 +182,9 @@ class Evaluator:
                     statistic=_num(r.statistic), p_value=_num(r.p_value),
                     effect_size=_num(r.effect_size), n_window=int(r.n_window),
                     n_reference=int(r.n_reference), sufficient=bool(r.sufficient) and enough,
-                    detail=dict(getattr(r, "detail", None) or {})))
+                    detail={**(getattr(r, "detail", None) or {}),
+                            **({"histogram": hist[r.feature]} if r.check == "psi"
+                               and r.feature in hist else {})}))
         quality, qchecks = self.quality.checks(w) if cfg.checks.quality.enabled else ({}, [])
         checks += qchecks
         report = WindowReport(
