@@ -63,13 +63,18 @@ from monitor.stage1.columns import (F_MISSING, F_TYPE, MAX_MS, S_MISSING, S_TYPE
                              outcome_codes, state_counts, value_set)
 from monitor.config import MonitorConfig
 from monitor.errors import DecodeError
+from monitor.errors import SchemaRegistryError
+from monitor.stage1.isolate import UNDECODABLE, isolate
+from monitor.stage1.json_fallback import parse_any
+from monitor.stage1.json_fallback import top_level_keys
+from monitor.stage1.schema_names import NewFieldNames
 from monitor.stage1.schema_registry import SchemaRegistry, UnknownSchemaError
 
 __all__ = ["BadMessage", "Decoded", "Decoder", "from_arrow", "category_hash", "REASONS",
            "MALFORMED", "MISSING_EVENT_TIME", "BAD_EVENT_TIME"]
 
 MALFORMED, MISSING_EVENT_TIME, BAD_EVENT_TIME = "malformed", "missing_event_time", "bad_event_time"
-REASONS = (MALFORMED, MISSING_EVENT_TIME, BAD_EVENT_TIME)
+REASONS = (MALFORMED, MISSING_EVENT_TIME, BAD_EVENT_TIME, UNDECODABLE)
 
 Sample = tuple[int, int, tuple[str, ...]]  # (index in the input, offset, unknown fields)
 _ABSENT = object()
@@ -190,16 +195,25 @@ class Decoder:
                                          forbid_unknown_fields=False)
         self._decoder = msgspec.json.Decoder(self._struct)
         self._registry: SchemaRegistry | None = None
+        self._new_names = NewFieldNames()
 
     def decode(self, values: list[bytes | None], offsets: np.ndarray,
                timestamps_ms: np.ndarray) -> Decoded:
         """Decode a batch of message values (``None`` for a tombstone) in the configured
         format: JSON, or Avro in Confluent wire format."""
+        try:
+            return self._decode(values, offsets, timestamps_ms)
+        except (SchemaRegistryError, MemoryError):
+            raise  # an unreachable registry is not the message's fault
+        except Exception:  # noqa: BLE001 - hostile input must never stop stage 1
+            return isolate(self._decode, values, offsets, timestamps_ms)
+
+    __call__ = decode
+
+    def _decode(self, values, offsets, timestamps_ms) -> Decoded:
         if self.cfg.stream.format == "avro":
             return self.decode_avro(values, offsets, timestamps_ms)
         return self.decode_json(values, offsets, timestamps_ms)
-
-    __call__ = decode
 
     # -- Avro ------------------------------------------------------------------------------
     def decode_avro(self, values: list[bytes | None], offsets: np.ndarray,
@@ -244,7 +258,7 @@ class Decoder:
         try:  # extend() keeps what it got before a message fails: only the rest pays
             rows.extend(map(msgspec.structs.astuple, map(self._decoder.decode, values)))
             good, bad, fallback = None, [], False
-        except (msgspec.DecodeError, TypeError, ValueError):
+        except Exception:  # noqa: BLE001 - msgspec.DecodeError, RecursionError, ...
             start = len(rows)
             more, good, bad = self._classify_json(values, offsets, start)
             rows += more
@@ -265,14 +279,20 @@ class Decoder:
                 rows.append(astuple(self._decoder.decode(v)))
                 good.append(i)
                 continue
-            except (msgspec.DecodeError, TypeError, ValueError):
+            except Exception:  # noqa: BLE001 - any parser failure: the slower parsers decide
                 pass
-            obj, err = _parse_any(v)
-            if err is not None or not isinstance(obj, dict):
-                bad.append(BadMessage(i, int(offsets[i]), MALFORMED,
-                                      err or f"not a JSON object but {type(obj).__name__}"))
+            obj, err = parse_any(v)
+            if err is None and not isinstance(obj, dict):
+                err = f"not a JSON object but {type(obj).__name__}"
+            if err is None:
+                try:
+                    row = self._row(obj)
+                except _BadValue as e:
+                    err = str(e)
+            if err is not None:
+                bad.append(BadMessage(i, int(offsets[i]), MALFORMED, err))
                 continue
-            rows.append(self._row(obj))
+            rows.append(row)
             good.append(i)
         return rows, good, bad
 
@@ -289,10 +309,10 @@ class Decoder:
             elif k == _Kind.NUM:
                 out.append(number(v))
             elif k == _Kind.ID:
-                out.append(v if isinstance(v, str) or (isinstance(v, int)
-                                                         and not isinstance(v, bool)) else S_TYPE)
+                out.append(_unicode(n, v) if isinstance(v, str) else
+                           v if isinstance(v, int) and not isinstance(v, bool) else S_TYPE)
             elif k == _Kind.STR:
-                out.append(v if isinstance(v, str) else
+                out.append(_unicode(n, v) if isinstance(v, str) else
                            (iso_text(v) if n == self.time_field and isinstance(v, _dt.datetime)
                             else S_TYPE))
             else:
@@ -311,7 +331,11 @@ class Decoder:
                 bad.append(BadMessage(i, int(offsets[i]), MALFORMED,
                                       f"not a record but {type(r).__name__}"))
             else:
-                rows.append(self._row(r))
+                try:
+                    rows.append(self._row(r))
+                except _BadValue as e:
+                    bad.append(BadMessage(i, int(offsets[i]), MALFORMED, str(e)))
+                    continue
                 good.append(i)
         return self._finish(rows, good, bad, offsets, np.asarray(timestamps_ms, np.int64),
                             None, True)
@@ -430,21 +454,14 @@ class Decoder:
 
     def _sample_keys(self, values, offsets, good_idx, bad) -> list[Sample]:
         """One :data:`Sample` per good message whose offset is divisible by ``sample_every``
-        (one message in ``sample_every`` is parsed in full)."""
+        (one message in ``sample_every`` is read in full for its top-level keys). Never
+        raises; names are bounded (see :class:`~monitor.stage1.schema_names.NewFieldNames`)."""
         pick = good_idx[offsets[good_idx] % self.sample_every == 0]
         if pick.size == 0:
             return []
         dropped = {b.index for b in bad}
-        out = []
-        for i in pick.tolist():
-            if i in dropped:
-                continue
-            try:
-                obj = orjson.loads(values[i])
-            except orjson.JSONDecodeError:  # NaN / Infinity: the standard library reads it
-                obj = json.loads(values[i])
-            out.append((i, int(offsets[i]), tuple(sorted(k for k in obj if k not in self.known))))
-        return out
+        return [(i, int(offsets[i]), self._new_names.of(top_level_keys(values[i]), self.known))
+                for i in pick.tolist() if i not in dropped]
 
     # -- tables (replay, profile build) ----------------------------------------------------
     def decode_table(self, table: pa.Table, offsets: np.ndarray | None = None,
@@ -478,8 +495,8 @@ class Decoder:
                 arrays[f] = arrow_to_string(col, iso=(f == self.time_field))
         idx = np.arange(n, dtype=np.int64)
         batch, bad, errors, absent = self._assemble(arrays, n, offsets, ts, idx, [])
-        new = tuple(sorted(c for c in table.column_names if c not in self.known
-                           and c not in ("_partition", "_offset", "_timestamp")))
+        new = self._new_names.of([c for c in table.column_names
+                                  if c not in ("_partition", "_offset", "_timestamp")], self.known)
         dropped = {b.index for b in bad}
         samples = [(i, int(offsets[i]), new) for i in
                    np.flatnonzero(offsets % self.sample_every == 0).tolist() if i not in dropped
@@ -497,13 +514,14 @@ def from_arrow(table: pa.Table, cfg: MonitorConfig, categories: dict[str, list[s
     return Decoder(cfg, categories, groups).decode_table(table, first_offset=first_offset).batch
 
 
-def _parse_any(v: bytes) -> tuple[Any, str | None]:
-    """orjson, else the standard library (NaN, Infinity, 1e400); (value, error)."""
+class _BadValue(ValueError):
+    """A read field holds a value no column can carry (an unpaired surrogate escape)."""
+
+
+def _unicode(name: str, v: str) -> str:
     try:
-        return orjson.loads(v), None
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return json.loads(v), None
-    except (ValueError, RecursionError) as e:
-        return None, f"not JSON: {str(e)[:200]}"
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _BadValue(f"field {name!r} is not valid Unicode (an unpaired surrogate escape "
+                        "such as \\ud800)") from None
+    return v
