@@ -11,16 +11,17 @@ import atexit
 import logging
 import signal
 import threading
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import orjson
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from monitor import __version__
 from monitor.config import MonitorConfig, faust_broker_settings, kafka_client_config
 from monitor.errors import StreamdriftError
+from monitor.topics import ensure_topics  # noqa: F401  (topic policies live there)
 
 log = logging.getLogger("streamdrift")
 
@@ -67,34 +68,8 @@ def window_parts(cfg: MonitorConfig, profile) -> dict[str, Any]:
             "new_dedup": DuplicateFilter if cfg.stream.event_id_field and on else None}
 
 
-def ensure_topics(cfg: MonitorConfig, client: dict[str, Any]) -> None:
-    """Create streamdrift's own topics if they are missing (the monitored topic must exist)."""
-    t = cfg.topics
-    want = {
-        t.partials: (1, {}),  # one partition: keeps every source partition's messages in order
-        t.state: (1, {"cleanup.policy": "compact", "max.message.bytes": "20000000"}),
-        t.reports: (1, {}),
-        t.alerts: (1, {}),
-        t.triggers: (1, {}),
-        t.dead_letter: (1, {}),
-    }
-    admin = AdminClient(client)
-    have = set(admin.list_topics(timeout=15).topics)
-    if cfg.stream.topic not in have:
-        raise StreamdriftError(f"stream.topic: the topic {cfg.stream.topic!r} does not exist on "
-                               f"{cfg.kafka.bootstrap}")
-    new = [NewTopic(n, p, 1, config={**c, "max.message.bytes": c.get("max.message.bytes",
-                                                                      "20000000")})
-           for n, (p, c) in want.items() if n not in have]
-    for name, fut in admin.create_topics(new, operation_timeout=30).items() if new else []:
-        try:
-            fut.result(30)
-        except Exception as e:  # created concurrently by another worker is fine
-            if "TOPIC_ALREADY_EXISTS" not in str(e):
-                raise
-
-
 def make_source(cfg: MonitorConfig, profile, client: dict[str, Any]):
+    from monitor.stage1.dead_letter import dead_letter_copy
     from monitor.stage1.source import SourceStage
 
     decoder = make_decoder(cfg, profile)
@@ -107,7 +82,8 @@ def make_source(cfg: MonitorConfig, profile, client: dict[str, Any]):
         partials_topic=cfg.topics.partials, state_topic=cfg.topics.state,
         dead_letter_topic=cfg.topics.dead_letter, batch_size=cfg.stream.batch_size,
         snapshot_interval_s=cfg.stream.snapshot_interval_ms / 1000.0,
-        session_timeout_ms=cfg.kafka.session_timeout_ms, start_from=cfg.stream.start_from)
+        session_timeout_ms=cfg.kafka.session_timeout_ms, start_from=cfg.stream.start_from,
+        dead_letter_copy=partial(dead_letter_copy, cfg.dead_letter))
 
 
 def merge_sketches(blobs: list[bytes], load_sketch):

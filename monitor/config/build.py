@@ -25,16 +25,17 @@ from typing import Any
 import jsonschema
 
 from monitor.config.settings import (
-    BOOTSTRAP_ENV, HTTP_HOST_ENV, AlertsConfig, CategoricalChecks, ChecksConfig,
+    BOOTSTRAP_ENV, HTTP_HOST_ENV, AlertsConfig, DeadLetterConfig, CategoricalChecks, ChecksConfig,
     EventTimeConfig, FairnessChecks, FeatureRule, FeatureSettings, FeaturesConfig, FrozenMap,
     HttpConfig, KafkaConfig, MonitorConfig, NumericChecks, OutputConfig, PredictionConfig,
-    QualityChecks, ReferenceConfig, SaslConfig, Secret, SensitiveConfig, SlackConfig,
+    QualityChecks, ReferenceConfig, RegistryAuth, SaslConfig, Secret, SensitiveConfig, SlackConfig,
     StreamConfig, TlsConfig, TopicsConfig, TriggersConfig, WindowsConfig, parse_duration)
 from monitor.errors import ConfigError
 from monitor.records import Silence
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "monitor-config.schema.json"
 _SECRET_KEYS = {"password", "token", "webhook_url", "key_password", "sasl.password",
+                "basic.auth.user.info", "bearer.auth.token",
                 "ssl.key.password", "sasl.oauthbearer.client.secret"}
 
 
@@ -168,7 +169,8 @@ class Builder:
         t = d.get("topics") or {}
         topics = TopicsConfig(**{k: t.get(k, f"streamdrift.{name}.{suffix}") for k, suffix in (
             ("partials", "partials"), ("reports", "reports"), ("alerts", "alerts"),
-            ("triggers", "triggers"), ("dead_letter", "dlq"), ("state", "state"))})
+            ("triggers", "triggers"), ("dead_letter", "dlq"), ("state", "state"))},
+            **self.topic_policies(t))
         used = [(k, v) for k, v in vars(topics).items() if v == stream.topic]
         for k, _ in used:
             self.bad(f"topics.{k}", f"must differ from stream.topic ({stream.topic!r})")
@@ -181,6 +183,10 @@ class Builder:
         if "cooldown" in tr:
             tr["cooldown_ms"] = parse_duration(tr.pop("cooldown"))
         triggers = TriggersConfig(**tr)
+        if triggers.enabled and topics.triggers_retention_ms < triggers.cooldown_ms:
+            self.bad("topics.retention.triggers", "must be at least triggers.cooldown: the "
+                     "cooldowns are rebuilt from the triggers topic after a restart")
+        dead_letter = self.dead_letter(d.get("dead_letter") or {})
         http = HttpConfig(**{**(d.get("http") or {}),
                              **({"host": self.env[HTTP_HOST_ENV]} if self.env.get(HTTP_HOST_ENV)
                                 else {})})
@@ -189,7 +195,8 @@ class Builder:
         return MonitorConfig(monitor=name, kafka=kafka, stream=stream, features=features,
                              prediction=prediction, sensitive=sensitive, windows=windows,
                              reference=reference, checks=checks, topics=topics, output=output,
-                             alerts=alerts, slack=slack, triggers=triggers, http=http)
+                             alerts=alerts, slack=slack, triggers=triggers, http=http,
+                             dead_letter=dead_letter)
 
     def kafka(self, k: dict, name: str) -> KafkaConfig:
         b = k["bootstrap"]
@@ -239,15 +246,53 @@ class Builder:
                            session_timeout_ms=k.get("session_timeout_ms", 10_000),
                            properties=FrozenMap(props))
 
+    def topic_policies(self, t: dict) -> dict:
+        r = t.get("retention") or {}
+        out = {f"{k}_retention_ms": parse_duration(r[k])
+               for k in ("partials", "reports", "alerts", "triggers") if k in r}
+        if "replication_factor" in t:
+            out["replication_factor"] = t["replication_factor"]
+        return out
+
+    def dead_letter(self, d: dict) -> DeadLetterConfig:
+        return DeadLetterConfig(payload=d.get("payload", "raw"),
+                                drop_fields=tuple(d.get("drop_fields", ())),
+                                retention_ms=parse_duration(d.get("retention", "7d")))
+
+    def registry(self, s: dict) -> RegistryAuth | None:
+        r = s.get("schema_registry")
+        if not r:
+            return None
+        url = s.get("schema_registry_url") or ""
+        pw = self.secret(r, "password", "stream.schema_registry", required=False)
+        token = self.secret(r, "token", "stream.schema_registry", required=False)
+        if ("username" in r) != (pw is not None):
+            self.bad("stream.schema_registry.username", "username and password_env / "
+                     "password_file go together (basic auth)")
+        if pw is not None and token is not None:
+            self.bad("stream.schema_registry.token_env", "give basic auth (username + "
+                     "password) or a bearer token, not both")
+        if r.get("ca_file") and not url.startswith("https://"):
+            self.bad("stream.schema_registry.ca_file", "only used with an https:// "
+                     "schema_registry_url")
+        return RegistryAuth(username=r.get("username"), password=pw, token=token,
+                            ca_file=self.path(r.get("ca_file")))
+
     def stream(self, s: dict) -> StreamConfig:
         fmt = s.get("format", "json")
         if fmt == "avro" and not s.get("schema_registry_url"):
             self.bad("stream.schema_registry_url", "required when stream.format is avro "
                      "(Confluent wire format: the schema is fetched by id)")
+        url = s.get("schema_registry_url") or ""
+        if "@" in url.split("//", 1)[-1].split("/", 1)[0]:
+            self.bad("stream.schema_registry_url", "credentials in the URL would be echoed in "
+                     "errors: give stream.schema_registry.username and password_env (or "
+                     "token_env) instead")
         et = s.get("event_time")
         return StreamConfig(
             topic=s["topic"], format=fmt,
             schema_registry_url=(s.get("schema_registry_url") or "").rstrip("/") or None,
+            schema_registry=self.registry(s),
             event_time=EventTimeConfig(et["field"], et.get("unit", "ms")) if et else None,
             event_id_field=s.get("event_id_field"),
             known_fields=tuple(s.get("known_fields", ())), batch_size=s.get("batch_size", 10_000),

@@ -139,10 +139,21 @@ class EventTimeConfig:
 
 
 @dataclass(frozen=True)
+class RegistryAuth:
+    """How to reach a schema registry that wants credentials (never in the URL)."""
+
+    username: str | None = None  # basic auth, with ``password``
+    password: Secret | None = None
+    token: Secret | None = None  # bearer token
+    ca_file: Path | None = None  # a private CA for an https:// registry
+
+
+@dataclass(frozen=True)
 class StreamConfig:
     topic: str
     format: str = "json"  # json | avro (Confluent wire format)
     schema_registry_url: str | None = None
+    schema_registry: RegistryAuth | None = None
     event_time: EventTimeConfig | None = None  # None: the Kafka message timestamp
     event_id_field: str | None = None  # duplicate detection needs it
     known_fields: tuple[str, ...] = ()  # unread fields that are not a schema change
@@ -294,6 +305,22 @@ class TopicsConfig:
     triggers: str
     dead_letter: str
     state: str
+    replication_factor: int = -1  # -1: the broker's default.replication.factor
+    partials_retention_ms: int = 7 * 86_400_000
+    reports_retention_ms: int = 30 * 86_400_000
+    alerts_retention_ms: int = 30 * 86_400_000
+    triggers_retention_ms: int = 30 * 86_400_000
+
+
+@dataclass(frozen=True)
+class DeadLetterConfig:
+    """What a dead-letter copy of a bad message keeps: ``raw`` (the bytes, minus
+    ``drop_fields`` of a JSON object), ``hash`` (sha256 of the bytes) or ``drop`` (nothing
+    but the reason and position)."""
+
+    payload: str = "raw"  # raw | hash | drop
+    drop_fields: tuple[str, ...] = ()
+    retention_ms: int = 7 * 86_400_000
 
 
 @dataclass(frozen=True)
@@ -351,6 +378,7 @@ class MonitorConfig:
     slack: SlackConfig | None
     triggers: TriggersConfig
     http: HttpConfig
+    dead_letter: DeadLetterConfig = DeadLetterConfig()
     source: Path | None = None  # the file it was loaded from
 
     def feature(self, name: str) -> FeatureSettings:

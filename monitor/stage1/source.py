@@ -50,8 +50,8 @@ class SourceStage:
                  idle_timeout_ms: int, partials_topic: str, state_topic: str,
                  dead_letter_topic: str, batch_size: int = 10_000,
                  snapshot_interval_s: float = 5.0, session_timeout_ms: int = 10_000,
-                 start_from: str = "earliest", new_dedup: Callable[[], Any] | None = None
-                 ) -> None:
+                 start_from: str = "earliest", new_dedup: Callable[[], Any] | None = None,
+                 dead_letter_copy: Callable[..., tuple] | None = None) -> None:
         self.client_config = client_config
         self.topic = topic
         self.monitor = monitor
@@ -64,6 +64,7 @@ class SourceStage:
         self.idle_timeout_ms = idle_timeout_ms
         self.partials_topic, self.state_topic = partials_topic, state_topic
         self.dead_letter_topic = dead_letter_topic
+        self.dead_letter_copy = dead_letter_copy or (lambda v, k, h: (v, k, h))  # data protection
         self.batch_size = batch_size
         self.snapshot_interval_s = snapshot_interval_s
         self.start_from = start_from
@@ -211,7 +212,8 @@ class SourceStage:
             headers = [("streamdrift.reason", b.reason.encode()),
                        ("streamdrift.error", str(b.error)[:500].encode()),
                        ("streamdrift.source", f"{m.topic()}:{m.partition()}:{m.offset()}".encode())]
-            self._produce(self.dead_letter_topic, m.value(), m.key(), headers)
+            self._produce(self.dead_letter_topic,
+                          *self.dead_letter_copy(m.value(), m.key(), headers))
 
     def _heartbeat(self, now: float) -> None:
         """An idle partition must not hold windows open: after ``idle_timeout`` without data

@@ -1,0 +1,265 @@
+"""A local Apache Kafka broker with a SASL_SSL listener, SCRAM users and ACLs, for tests.
+
+The same jars and JVM launch as :class:`~monitor.dev.kafka.DevKafka`, configured like a
+production cluster a monitor attaches to:
+
+- one client listener, ``SASL_SSL://127.0.0.1:<port>`` (loopback only), SCRAM-SHA-512;
+- the users (``admin`` and the ones asked for) are created at format time with
+  ``kafka-storage format --add-scram``, so no plaintext listener is ever needed to add them;
+- TLS certificates made at start with ``openssl`` in the broker's temp folder (never
+  committed): a throw-away CA, a broker certificate for ``IP:127.0.0.1`` only (so a client
+  that dials ``localhost`` sees a hostname mismatch), and a client certificate whose key is
+  encrypted with a passphrase (mutual TLS on top of SASL: ``ssl.client.auth=requested``);
+- the StandardAuthorizer with ``allow.everyone.if.no.acl.found=false``: ``admin`` is the
+  super user, every other user gets exactly the ACLs a test grants with :meth:`allow`.
+
+The controller listener is PLAINTEXT on another loopback port and its principal
+(``User:ANONYMOUS``, the broker talking to its own controller) is a super user; clients never
+reach it (it is not advertised and the SASL_SSL listener never yields ANONYMOUS).
+
+>>> SecureKafka.scram_arg("monitor", "pw")
+'SCRAM-SHA-512=[name=monitor,password=pw]'
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from monitor.dev.kafka import DevKafka, KafkaUnavailable, ensure_jars, free_port
+
+MECHANISM = "SCRAM-SHA-512"
+AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files of one throw-away PKI (made by :func:`make_pki`)."""
+
+    ca: Path  # the CA certificate clients trust
+    other_ca: Path  # a CA that signed nothing here: "untrusted certificate" for tests
+    broker_keystore: Path  # broker key + certificate chain (PEM keystore)
+    client_cert: Path
+    client_key: Path  # encrypted with ``client_key_password``
+    client_key_password: str
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    proc = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise KafkaUnavailable(f"openssl {args[0]} failed: {proc.stderr.strip()[-500:]}")
+
+
+def make_pki(folder: Path, key_password: str) -> TlsFiles:
+    """A CA, a broker certificate for IP:127.0.0.1 and a client certificate, as PEM files
+    in ``folder`` (EC P-256 keys: made in milliseconds). Needs ``openssl`` on PATH."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+    for ca in ("ca", "other-ca"):
+        _openssl("req", "-x509", *ec, "-nodes", "-keyout", f"{ca}.key", "-out", f"{ca}.pem",
+                 "-days", "2", "-subj", f"/CN=streamdrift test {ca}",
+                 "-addext", "basicConstraints=critical,CA:TRUE",
+                 "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=folder)
+    (folder / "broker.ext").write_text("subjectAltName=IP:127.0.0.1\n"
+                                       "extendedKeyUsage=serverAuth,clientAuth\n")
+    (folder / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
+    for name in ("broker", "client"):
+        _openssl("req", *ec, "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                 "-subj", f"/CN=streamdrift-{name}", cwd=folder)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                 "-CAcreateserial", "-days", "2", "-out", f"{name}.pem",
+                 "-extfile", f"{name}.ext", cwd=folder)
+    (folder / "client-key.pass").write_text(key_password)
+    _openssl("pkcs8", "-topk8", "-in", "client.key", "-out", "client-enc.key",
+             "-passout", "file:client-key.pass", "-v2", "aes-256-cbc", cwd=folder)
+    (folder / "client-key.pass").unlink()
+    keystore = folder / "broker-keystore.pem"
+    keystore.write_text((folder / "broker.key").read_text() + (folder / "broker.pem").read_text()
+                        + (folder / "ca.pem").read_text())
+    for p in folder.iterdir():
+        p.chmod(0o600)
+    return TlsFiles(ca=folder / "ca.pem", other_ca=folder / "other-ca.pem",
+                    broker_keystore=keystore, client_cert=folder / "client.pem",
+                    client_key=folder / "client-enc.key", client_key_password=key_password)
+
+
+class SecureKafka(DevKafka):
+    """One local KRaft broker behind SASL_SSL + SCRAM-SHA-512 + ACLs.
+
+    ``SecureKafka(users={"monitor": "pw"}).start()``; :attr:`admin_config` is a librdkafka
+    config for the super user, :meth:`client_config` one for any user, :meth:`allow` and
+    :meth:`deny` add or remove ACLs.
+    """
+
+    def __init__(self, users: dict[str, str] | None = None, data_dir: str | Path | None = None,
+                 heap: str = "512m") -> None:
+        super().__init__(data_dir=data_dir, heap=heap)
+        self.admin_password = secrets.token_urlsafe(18)
+        self.users = {"admin": self.admin_password, **(users or {})}
+        self.tls: TlsFiles | None = None
+
+    @staticmethod
+    def scram_arg(user: str, password: str) -> str:
+        return f"{MECHANISM}=[name={user},password={password}]"
+
+    def client_config(self, user: str = "admin", password: str | None = None) -> dict:
+        """librdkafka settings for ``user`` (its own password unless one is given)."""
+        assert self.tls is not None, "start() first"
+        return {"bootstrap.servers": self.bootstrap, "security.protocol": "SASL_SSL",
+                "sasl.mechanism": MECHANISM, "sasl.username": user,
+                "sasl.password": self.users[user] if password is None else password,
+                "ssl.ca.location": str(self.tls.ca)}
+
+    @property
+    def admin_config(self) -> dict:
+        return self.client_config("admin")
+
+    def _properties(self, controller: int) -> list[str]:
+        assert self.tls is not None and self.data_dir is not None
+        jaas = (f'org.apache.kafka.common.security.scram.ScramLoginModule required '
+                f'username="admin" password="{self.admin_password}";')
+        return [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.bootstrap.servers=127.0.0.1:{controller}",
+            f"listeners=SASL_SSL://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller}",
+            f"advertised.listeners=SASL_SSL://127.0.0.1:{self.port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=SASL_SSL",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL",
+            f"sasl.enabled.mechanisms={MECHANISM}",
+            f"sasl.mechanism.inter.broker.protocol={MECHANISM}",
+            f"listener.name.sasl_ssl.{MECHANISM.lower()}.sasl.jaas.config={jaas}",
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={self.tls.broker_keystore}",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={self.tls.ca}",
+            "ssl.client.auth=requested",
+            f"authorizer.class.name={AUTHORIZER}",
+            "super.users=User:admin;User:ANONYMOUS",
+            "allow.everyone.if.no.acl.found=false",
+            f"log.dirs={self.data_dir / 'logs'}",
+            "num.partitions=1",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=4",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "transaction.state.log.num.partitions=4",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "group.min.session.timeout.ms=1000",
+            "auto.create.topics.enable=false",
+            "log.flush.interval.messages=9223372036854775807",
+        ]
+
+    def start(self, timeout_s: float = 90.0) -> "SecureKafka":
+        t0 = time.monotonic()
+        libs = ensure_jars()
+        if self.data_dir is None:
+            self.data_dir = Path(tempfile.mkdtemp(prefix="streamdrift-secure-kafka-"))
+            self._own_dir = True
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.tls = make_pki(self.data_dir / "tls", secrets.token_urlsafe(12))
+        self.port = self.port or free_port()
+        controller = free_port()
+        (self.data_dir / "log4j2.xml").write_text(
+            _log4j(self.log_to or self.data_dir / "broker.log"))
+        props = self.data_dir / "server.properties"
+        props.write_text("\n".join(self._properties(controller)) + "\n")
+        props.chmod(0o600)
+        if not (self.data_dir / "logs" / "meta.properties").exists():
+            cid = self.cluster_id_for(str(uuid.uuid4()))
+            scram = [a for u, pw in self.users.items() for a in ("--add-scram",
+                                                                 self.scram_arg(u, pw))]
+            fmt = subprocess.run(
+                self._java(libs, "kafka.tools.StorageTool", "format", "--standalone",
+                           f"--cluster-id={cid}", "-c", str(props), *scram),
+                capture_output=True, text=True)
+            if fmt.returncode != 0:
+                raise KafkaUnavailable("kafka-storage format (with --add-scram) failed:\n"
+                                       + _hide(fmt.stdout + fmt.stderr, self.users.values()))
+        out = open(self.data_dir / "broker.out", "ab")
+        from monitor.dev.kafka import _die_with_parent
+
+        self.proc = subprocess.Popen(self._java(libs, "kafka.Kafka", str(props)),
+                                     stdout=out, stderr=subprocess.STDOUT,
+                                     preexec_fn=_die_with_parent)
+        out.close()
+        try:
+            self._wait_ready(timeout_s - (time.monotonic() - t0))
+        except BaseException:
+            self.stop()
+            raise
+        self.started_in_s = time.monotonic() - t0
+        return self
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        from confluent_kafka.admin import AdminClient
+
+        deadline = time.monotonic() + timeout_s
+        admin = AdminClient({**self.admin_config, "log_level": 0})
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                tail = (self.data_dir / "broker.out").read_text()[-3000:]
+                raise KafkaUnavailable(f"the secured broker exited with {self.proc.returncode}:"
+                                       f"\n{_hide(tail, self.users.values())}")
+            try:
+                if admin.list_topics(timeout=1.0).brokers:
+                    return
+            except Exception:  # not up yet
+                pass
+            time.sleep(0.2)
+        raise KafkaUnavailable(f"the secured broker did not answer within {timeout_s:.0f}s "
+                               f"(log: {self.data_dir / 'broker.out'})")
+
+    # -- ACLs ------------------------------------------------------------------------------
+    def allow(self, user: str, grants: list[tuple[str, str, str, str]],
+              timeout_s: float = 15.0) -> None:
+        """Add ALLOW ACLs for ``user``: each grant is ``(resource_type, name, pattern,
+        operation)``, e.g. ``("topic", "events", "literal", "read")``."""
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient(self.admin_config)
+        for f in admin.create_acls([acl_binding(user, *g) for g in grants],
+                                   request_timeout=timeout_s).values():
+            f.result()
+
+    def deny(self, user: str, grants: list[tuple[str, str, str, str]],
+             timeout_s: float = 15.0) -> None:
+        """Remove the given ALLOW ACLs of ``user`` (the opposite of :meth:`allow`)."""
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient(self.admin_config)
+        filters = [acl_binding(user, *g, as_filter=True) for g in grants]
+        for f in admin.delete_acls(filters, request_timeout=timeout_s).values():
+            f.result()
+
+
+def acl_binding(user: str, resource_type: str, name: str, pattern: str, operation: str,
+                as_filter: bool = False):
+    from confluent_kafka.admin import (
+        AclBinding, AclBindingFilter, AclOperation, AclPermissionType, ResourcePatternType,
+        ResourceType)
+
+    cls = AclBindingFilter if as_filter else AclBinding
+    return cls(ResourceType[resource_type.upper()], name,
+               ResourcePatternType[pattern.upper()], f"User:{user}", "*",
+               AclOperation[operation.upper()], AclPermissionType.ALLOW)
+
+
+def _hide(text: str, values) -> str:
+    for v in values:
+        text = text.replace(v, "***")
+    return text
+
+
+def _log4j(log: Path) -> str:
+    from monitor.dev.kafka import _LOG4J2
+
+    return _LOG4J2.format(log=log)
