@@ -188,12 +188,18 @@ def make_sinks(cfg: MonitorConfig, client: dict[str, Any]) -> list:
     return out
 
 
+def sink_problems(deliveries: list) -> dict[str, str]:
+    """{"sink-<name>": last error} for every sink failing on a permanent answer."""
+    return {f"sink-{d.sink.health.name}": d.sink.health.last_error or ""
+            for d in deliveries if d.sink.health.failing}
+
+
 def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
     """Run the monitor until SIGINT / SIGTERM. ``stage``: all | source | aggregate | sinks."""
     import faust
 
     client = kafka_client_config(cfg)
-    profile = load_profile(cfg)
+    profile = load_profile(cfg) if stage != "sinks" else None  # the sinks need no profile
     ensure_topics(cfg, client)
     stop = threading.Event()
     source = None
@@ -207,11 +213,11 @@ def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
             thread.join(15)
 
         atexit.register(_stop_source)
-    if stage in ("all", "sinks"):
-        for delivery in make_sinks(cfg, client):
-            th = threading.Thread(target=delivery.run, args=(stop,), daemon=True,
-                                  name=f"sink-{delivery.group_id}")
-            th.start()
+    deliveries = make_sinks(cfg, client) if stage in ("all", "sinks") else []
+    for delivery in deliveries:
+        th = threading.Thread(target=delivery.run, args=(stop,), daemon=True,
+                              name=f"sink-{delivery.group_id}")
+        th.start()
     publisher = None
     from monitor.web.http import StageCollector, serve
 
@@ -221,8 +227,9 @@ def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
 
     server = serve(cfg.http.host, cfg.http.port,
                    StageCollector(cfg.monitor, lambda: source.stats if source else None,
-                                  reports_stats),
-                   healthy=lambda: source is None or bool(source.parts))  # partitions owned
+                                  reports_stats, sinks=lambda: [d.sink.health for d in deliveries]),
+                   healthy=lambda: source is None or bool(source.parts),  # partitions owned
+                   problems=lambda: sink_problems(deliveries))
     log.info("streamdrift %s: monitor %s on %s, stage %s, metrics at http://%s:%d/metrics",
              __version__, cfg.monitor, cfg.stream.topic, stage, cfg.http.host,
              server.server_address[1])

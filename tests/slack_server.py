@@ -10,9 +10,15 @@ Faults are queued per API method and consumed one per request:
 
 - ``("status", 500|502|503, retry_after)``: answer that status *without* acting on it
   (429 carries ``Retry-After``);
+- ``("status_after", 500|502|503|504)``: act on the request (the message exists), then
+  answer that status — a gateway that failed after Slack posted;
 - ``("slow", seconds)``: act on the request (the message exists), then answer after
   ``seconds`` — longer than the client's timeout means the answer is lost;
 - ``("reset", "before"|"after")``: reset the TCP connection before or after acting on it.
+
+Setting ``token`` changes the token the server accepts (others get ``invalid_auth``);
+incoming webhooks answer only ``webhook_path`` (others: 404 ``no_service``, like Slack).
+Alertmanager's Slack receiver posts its JSON (``attachments``) to that same endpoint.
 
 ``down(seconds)`` closes the listening socket (connection refused) and reopens it on the same
 port after ``seconds``.
@@ -67,6 +73,7 @@ class SlackServer:
     def __init__(self, token: str = "xoxb-test-token", port: int = 0) -> None:
         self.token = token
         self.port = port
+        self.webhook_path = "/services/T000/B000/s3cr3tHookPath"
         self.requests: list[Recorded] = []
         self.messages: list[Message] = []
         self.webhook_posts: list[dict] = []
@@ -85,7 +92,7 @@ class SlackServer:
 
     @property
     def webhook_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/services/T000/B000/s3cr3tHookPath"
+        return f"http://127.0.0.1:{self.port}{self.webhook_path}"
 
     def start(self) -> "SlackServer":
         server = self
@@ -269,6 +276,8 @@ class _Handler(BaseHTTPRequestHandler):
             rec.fault = "reset before"
             return self._reset()
         if rec.method == "webhook":
+            if url.path != srv.webhook_path:
+                return self._answer(rec, 404, "no_service", {})
             with srv._lock:
                 srv.webhook_posts.append(params)
             result: Any = "ok"
@@ -282,6 +291,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault and fault[0] == "slow":
             rec.fault = f"slow {fault[1]}"
             time.sleep(fault[1])
+        if fault and fault[0] == "status_after":
+            rec.fault = f"status_after {fault[1]}"
+            return self._answer(rec, fault[1], {"ok": False, "error": "fatal_error"}, {})
         self._answer(rec, 200, result, {})
 
     def _answer(self, rec: Recorded, status: int, body: Any, headers: dict[str, str]) -> None:

@@ -4,14 +4,19 @@ Delivery through slack-sdk's ``WebClient`` (bot token, ``chat.postMessage`` with
 and its retry handlers, which by default retry connection errors only. Here:
 
 - 429: :class:`RateLimitErrorRetryHandler` sleeps ``Retry-After`` (plus jitter) before the
-  next request;
-- 500/503: :class:`ServerErrorRetryHandler`; 502/504: :class:`HttpStatusRetryHandler`;
-- timeouts, resets, refused connections: :class:`TransportRetryHandler`, capped exponential
-  backoff. A refused connection never reached Slack and is simply retried. A timeout or reset
-  may have been acted on, so before re-sending a ``chat.postMessage`` the handler *reconciles*:
-  it looks the alert id up in the channel (``conversations.history`` / ``.replies`` with
-  ``include_all_metadata``; every message carries the id in its ``metadata``) and stops if the
-  message is there.
+  next request (a rate-limited request was not acted on);
+- 500/502/503/504: :class:`HttpStatusRetryHandler`; timeouts, resets, refused connections:
+  :class:`TransportRetryHandler`; both with capped exponential backoff. A refused connection
+  never reached Slack and is simply retried. A 5xx, a timeout or a reset may come *after*
+  Slack acted on the request, so before re-sending a ``chat.postMessage`` both handlers
+  *reconcile*: they look the alert id up in the channel (``conversations.history`` /
+  ``.replies`` with ``include_all_metadata``; every message carries the id in its
+  ``metadata``) and stop if the message is there.
+- permanent answers (:data:`PERMANENT`: ``invalid_auth``, ``channel_not_found``,
+  ``not_in_channel``, ...; any other 4xx but 429) are not retried:
+  :class:`~monitor.sinks.SinkRejected` marks the sink failing in ``/health`` at once. The next
+  offer reads the token again (a rotated token file is picked up), checks it with
+  ``auth.test`` before posting anything, and delivers once the configuration is right.
 
 When the handlers give up, :meth:`SlackSink.write` raises
 :class:`~monitor.sinks.SinkUnavailable`; the delivery loop has not moved the alerts-topic
@@ -43,18 +48,24 @@ from typing import Any, Protocol
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import RetryHandler, RetryIntervalCalculator
-from slack_sdk.http_retry.builtin_handlers import (RateLimitErrorRetryHandler,
-                                                   ServerErrorRetryHandler)
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook import WebhookClient
 
 from monitor.stage2.alerts import Alert
-from monitor.sinks import SinkUnavailable
+from monitor.sinks import SinkHealth, SinkRejected, SinkUnavailable
 from monitor.sinks.slack_blocks import mark_resolved, render, window_text
 
 METADATA_EVENT = "streamdrift_alert"
+#: Slack error codes that the same request will meet again until someone changes the config
+AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked",
+                         "token_expired", "no_permission", "missing_scope", "not_allowed_token_type",
+                         "team_access_not_granted", "ekm_access_denied", "org_login_required"})
+PERMANENT = AUTH_ERRORS | {"channel_not_found", "not_in_channel", "is_archived",
+                           "restricted_action", "restricted_action_read_only_channel",
+                           "restricted_action_thread_only_channel", "cannot_reply_to_message"}
 log = logging.getLogger("streamdrift.sinks.slack")
 
 
@@ -105,19 +116,6 @@ class CappedBackoff(RetryIntervalCalculator):
         return min(self.cap_s, self.base_s * 2 ** current_attempt) * (0.5 + 0.5 * random.random())
 
 
-class HttpStatusRetryHandler(RetryHandler):
-    """Retries the given HTTP statuses (502 and 504: gateways, not covered by the SDK)."""
-
-    def __init__(self, statuses: Sequence[int] = (502, 504), max_retry_count: int = 8,
-                 interval_calculator: RetryIntervalCalculator | None = None) -> None:
-        super().__init__(max_retry_count, interval_calculator or CappedBackoff())
-        self.statuses = tuple(statuses)
-
-    def _can_retry(self, *, state: RetryState, request: HttpRequest,
-                   response: HttpResponse | None = None, error: Exception | None = None) -> bool:
-        return response is not None and response.status_code in self.statuses
-
-
 class AlreadyPosted(Exception):
     """Reconciliation found the message a lost answer was about."""
 
@@ -133,29 +131,24 @@ def refused(error: BaseException | None) -> bool:
     return isinstance(error, ConnectionRefusedError)
 
 
-class TransportRetryHandler(RetryHandler):
-    """Timeouts and connection errors, with capped backoff; a ``chat.postMessage`` whose answer
-    was lost is reconciled (``reconcile(request) -> ts | None``) before it is sent again."""
-
-    ERRORS = (TimeoutError, urllib.error.URLError, ConnectionError, HTTPException, OSError)
+class ReconcilingRetryHandler(RetryHandler):
+    """Capped backoff; before a ``chat.postMessage`` is sent again, ``reconcile(request) ->
+    ts | None`` looks for the message the failed attempt may have posted after all."""
 
     def __init__(self, reconcile: Any = None, max_retry_count: int = 8,
                  interval_calculator: RetryIntervalCalculator | None = None) -> None:
         super().__init__(max_retry_count, interval_calculator or CappedBackoff())
         self.reconcile = reconcile
 
-    def _can_retry(self, *, state: RetryState, request: HttpRequest,
-                   response: HttpResponse | None = None, error: Exception | None = None) -> bool:
-        if response is not None or error is None or isinstance(error, urllib.error.HTTPError):
-            return False
-        return isinstance(error, self.ERRORS)
+    def _maybe_acted(self, error: Exception | None) -> bool:
+        return True
 
     def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
                                  response: HttpResponse | None = None,
                                  error: Exception | None = None) -> None:
         time.sleep(self.interval_calculator.calculate_sleep_duration(state.current_attempt))
         state.increment_current_attempt()
-        if (self.reconcile is not None and not refused(error)
+        if (self.reconcile is not None and self._maybe_acted(error)
                 and request.url.endswith("/chat.postMessage")):
             ts = self.reconcile(request)
             if ts is not None:
@@ -163,12 +156,42 @@ class TransportRetryHandler(RetryHandler):
         state.next_attempt_requested = True
 
 
+class HttpStatusRetryHandler(ReconcilingRetryHandler):
+    """Retries 5xx answers (the SDK's own handler covers 500/503 only, and re-sends without
+    looking: Slack may have posted before its gateway failed)."""
+
+    def __init__(self, reconcile: Any = None, max_retry_count: int = 8,
+                 interval_calculator: RetryIntervalCalculator | None = None,
+                 statuses: Sequence[int] = (500, 502, 503, 504)) -> None:
+        super().__init__(reconcile, max_retry_count, interval_calculator)
+        self.statuses = tuple(statuses)
+
+    def _can_retry(self, *, state: RetryState, request: HttpRequest,
+                   response: HttpResponse | None = None, error: Exception | None = None) -> bool:
+        return response is not None and response.status_code in self.statuses
+
+
+class TransportRetryHandler(ReconcilingRetryHandler):
+    """Timeouts and connection errors; a refused connection never reached Slack, so only the
+    others are reconciled."""
+
+    ERRORS = (TimeoutError, urllib.error.URLError, ConnectionError, HTTPException, OSError)
+
+    def _can_retry(self, *, state: RetryState, request: HttpRequest,
+                   response: HttpResponse | None = None, error: Exception | None = None) -> bool:
+        if response is not None or error is None or isinstance(error, urllib.error.HTTPError):
+            return False
+        return isinstance(error, self.ERRORS)
+
+    def _maybe_acted(self, error: Exception | None) -> bool:
+        return not refused(error)
+
+
 def retry_handlers(retries: int = 8, base_s: float = 0.5, cap_s: float = 30.0,
                    reconcile: Any = None) -> list[RetryHandler]:
     calc = CappedBackoff(base_s, cap_s)
     return [RateLimitErrorRetryHandler(max_retry_count=retries),
-            ServerErrorRetryHandler(max_retry_count=retries, interval_calculator=calc),
-            HttpStatusRetryHandler((502, 504), retries, calc),
+            HttpStatusRetryHandler(reconcile, retries, calc),
             TransportRetryHandler(reconcile, retries, calc)]
 
 
@@ -181,7 +204,9 @@ class SlackSink:
     file. ``channel``: an id (``C0123``) or a name (resolved once with
     ``conversations.list``). ``runbook_url`` may hold ``{monitor}``, ``{check}``,
     ``{feature}``. ``timeout_s`` is the HTTP timeout; ``retries``/``backoff_cap_s`` bound the
-    SDK's retries before :class:`SinkUnavailable` hands control back to the delivery loop.
+    SDK's retries before :class:`SinkUnavailable` hands control back to the delivery loop;
+    ``rejected_retry_s``: how long the loop waits after a permanent answer before checking
+    whether the configuration was fixed.
     """
 
     name = "slack"
@@ -189,7 +214,8 @@ class SlackSink:
     def __init__(self, token: str | SecretLike, channel: str, *, base_url: str | None = None,
                  runbook_url: str | None = None, mention: str | None = None,
                  timeout_s: float = 10.0, retries: int = 8, backoff_base_s: float = 0.5,
-                 backoff_cap_s: float = 30.0, lookup_pages: int = 10) -> None:
+                 backoff_cap_s: float = 30.0, lookup_pages: int = 10,
+                 rejected_retry_s: float = 10.0) -> None:
         self.channel = channel
         self.base_url = base_url
         self.runbook_url = runbook_url
@@ -199,6 +225,9 @@ class SlackSink:
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self.lookup_pages = lookup_pages
+        self.rejected_retry_s = rejected_retry_s
+        self.health = SinkHealth(self.name)
+        self._token = token
         secret = _reveal(token)
         self._client = WebClient(
             token=secret, base_url=base_url or WebClient.BASE_URL,
@@ -207,6 +236,7 @@ class SlackSink:
             retry_handlers=retry_handlers(retries, backoff_base_s, backoff_cap_s,
                                           self._reconcile_request))
         del secret
+        self._rejected: str | None = None      # the permanent error last met, until fixed
         self._channel_id: str | None = None
         self._done: OrderedDict[str, str] = OrderedDict()      # alert id -> ts
         self._roots: dict[str, tuple[str, list]] = {}           # alert id -> (text, blocks)
@@ -220,28 +250,56 @@ class SlackSink:
 
     def write(self, alerts: Sequence[Alert]) -> None:
         for a in alerts:
-            self.deliver(a)
+            try:
+                self.deliver(a)
+            except SinkUnavailable as e:
+                self.health.record(e)
+                raise
+            self.health.delivered_one()
 
     def deliver(self, alert: Alert) -> str:
         """Post ``alert`` unless it is already in the channel; returns its message ts."""
         if alert.alert_id in self._done:
             return self._done[alert.alert_id]
         try:
-            return self._deliver(alert)
+            if self._rejected is not None:
+                self._recheck_config()
+            ts = self._deliver(alert)
+            self._rejected = None
+            return ts
         except SlackApiError as e:
             self._in_doubt.add(alert.alert_id)
             status = e.response.status_code
             err = e.response.get("error") if isinstance(e.response.data, dict) else None
+            if err in PERMANENT or (400 <= status < 500 and status != 429):
+                self._rejected = err or f"http_{status}"
+                raise SinkRejected(self.name, self._rejected,
+                                   f"Slack refused alert {alert.alert_id} "
+                                   f"({_advice(self._rejected, self.channel)})",
+                                   self.rejected_retry_s) from None
             raise SinkUnavailable(self.name, f"HTTP {status} {err or ''} for alert "
                                   f"{alert.alert_id}".replace("  ", " "),
-                                  self.backoff_cap_s if status < 500 else
-                                  min(self.backoff_cap_s, 5.0)) from None
+                                  min(self.backoff_cap_s, 5.0),
+                                  kind=f"http_{status}" if status != 200 else err) from None
         except (OSError, HTTPException) as e:
             self._in_doubt.add(alert.alert_id)
             raise SinkUnavailable(self.name, f"{type(e).__name__} for alert {alert.alert_id}",
-                                  min(self.backoff_cap_s, 5.0)) from None
+                                  min(self.backoff_cap_s, 5.0), kind="transport") from None
 
     # internals
+
+    def _recheck_config(self) -> None:
+        """After a permanent answer: read the token again and, for an auth error, test it
+        with ``auth.test`` before anything is posted (raises SlackApiError if still bad)."""
+        secret = _reveal(self._token)
+        if secret != self._client.token:
+            redacting_logger("streamdrift.sinks.slack.sdk", secret, self._client.token or "")
+            self._client.token = secret
+        del secret
+        if self._rejected in AUTH_ERRORS:
+            self._client.auth_test()
+        else:
+            self._channel_id = None   # the channel may have been created / the bot invited
 
     def _deliver(self, alert: Alert) -> str:
         channel = self._channel_ident()
@@ -302,8 +360,10 @@ class SlackSink:
                             self._channel_id = c["id"]
                     cursor = (r.get("response_metadata") or {}).get("next_cursor")
                     if not cursor and self._channel_id is None:
-                        raise SinkUnavailable(self.name, f"channel {self.channel} not found "
-                                              "(invite the bot, or give the channel id)", 60.0)
+                        self._rejected = "channel_not_found"
+                        raise SinkRejected(self.name, "channel_not_found",
+                                           _advice("channel_not_found", self.channel),
+                                           self.rejected_retry_s)
         return self._channel_id
 
     def _find_message(self, alert_id: str, parent_ts: str | None) -> dict | None:
@@ -345,6 +405,19 @@ class SlackSink:
         return self._find(alert_id, body.get("thread_ts"))
 
 
+def _advice(kind: str, channel: str | None = None) -> str:
+    """One line saying what to fix for a permanent Slack answer."""
+    if kind in AUTH_ERRORS:
+        return ("the token was rejected or lacks a scope (chat:write, channels:history): "
+                "fix slack.token_env / token_file; delivery resumes by itself")
+    if kind in ("channel_not_found", "not_in_channel", "is_archived"):
+        return (f"channel {channel} unknown, archived, or the bot is not in it: invite the bot "
+                "or fix slack.channel")
+    if kind in ("no_service", "invalid_token", "no_team", "http_403", "http_404", "http_410"):
+        return "the webhook URL was rejected: fix slack.webhook_url_env / webhook_url_file"
+    return "Slack answered with a permanent error; see its documentation for this code"
+
+
 class SlackWebhookSink:
     """Incoming webhook: the simpler setup. No threads (replies are posted as new messages),
     no lookups: a send whose answer was lost is repeated (at least once, not exactly once)."""
@@ -353,18 +426,26 @@ class SlackWebhookSink:
 
     def __init__(self, webhook_url: str | SecretLike, *, runbook_url: str | None = None,
                  mention: str | None = None, timeout_s: float = 10.0, retries: int = 8,
-                 backoff_base_s: float = 0.5, backoff_cap_s: float = 30.0) -> None:
+                 backoff_base_s: float = 0.5, backoff_cap_s: float = 30.0,
+                 rejected_retry_s: float = 10.0) -> None:
         self.runbook_url = runbook_url
         self.mention = mention
         self.timeout_s = timeout_s
         self.backoff_cap_s = backoff_cap_s
-        url = _reveal(webhook_url)
-        self._client = WebhookClient(
-            url, timeout=timeout_s,  # type: ignore[arg-type]
-            logger=redacting_logger("streamdrift.sinks.slack.webhook", url),
-            retry_handlers=retry_handlers(retries, backoff_base_s, backoff_cap_s))
-        del url
+        self.retries, self.backoff_base_s = retries, backoff_base_s
+        self.rejected_retry_s = rejected_retry_s
+        self.health = SinkHealth(self.name)
+        self._url = webhook_url
+        self._client = self._make_client()
+        self._rejected = False
         self._done: OrderedDict[str, None] = OrderedDict()
+
+    def _make_client(self) -> WebhookClient:
+        url = _reveal(self._url)   # read again: a fixed URL file is picked up
+        return WebhookClient(
+            url, timeout=self.timeout_s,  # type: ignore[arg-type]
+            logger=redacting_logger("streamdrift.sinks.slack.webhook", url),
+            retry_handlers=retry_handlers(self.retries, self.backoff_base_s, self.backoff_cap_s))
 
     def __repr__(self) -> str:
         return "SlackWebhookSink(webhook_url=***)"
@@ -373,15 +454,33 @@ class SlackWebhookSink:
         for a in alerts:
             if a.alert_id in self._done:
                 continue
-            text, blocks = render(a, self.runbook_url, self.mention)
             try:
-                r = self._client.send(text=text, blocks=blocks)
-            except (OSError, HTTPException) as e:
-                raise SinkUnavailable(self.name, f"{type(e).__name__} for alert {a.alert_id}",
-                                      min(self.backoff_cap_s, 5.0)) from None
-            if r.status_code != 200:
-                raise SinkUnavailable(self.name, f"HTTP {r.status_code} for alert {a.alert_id}",
-                                      min(self.backoff_cap_s, 5.0))
-            self._done[a.alert_id] = None
-            while len(self._done) > 10_000:
-                self._done.popitem(last=False)
+                self._send(a)
+            except SinkUnavailable as e:
+                self.health.record(e)
+                raise
+            self.health.delivered_one()
+
+    def _send(self, a: Alert) -> None:
+        if self._rejected:
+            self._client = self._make_client()
+        text, blocks = render(a, self.runbook_url, self.mention)
+        try:
+            r = self._client.send(text=text, blocks=blocks)
+        except (OSError, HTTPException) as e:
+            raise SinkUnavailable(self.name, f"{type(e).__name__} for alert {a.alert_id}",
+                                  min(self.backoff_cap_s, 5.0), kind="transport") from None
+        if 400 <= r.status_code < 500 and r.status_code != 429:
+            self._rejected = True
+            body = (r.body or "").strip()
+            kind = body if body.replace("_", "").isalpha() and len(body) < 40 else \
+                f"http_{r.status_code}"
+            raise SinkRejected(self.name, kind, f"HTTP {r.status_code} for alert {a.alert_id} "
+                               f"({_advice(kind)})", self.rejected_retry_s)
+        if r.status_code != 200:
+            raise SinkUnavailable(self.name, f"HTTP {r.status_code} for alert {a.alert_id}",
+                                  min(self.backoff_cap_s, 5.0), kind=f"http_{r.status_code}")
+        self._rejected = False
+        self._done[a.alert_id] = None
+        while len(self._done) > 10_000:
+            self._done.popitem(last=False)

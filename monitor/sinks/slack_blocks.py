@@ -11,17 +11,38 @@
 '[CRITICAL] loan-default: ks drift on age, window 1970-01-01 00:00–00:01 UTC'
 >>> blocks[0]["text"]["text"]
 ':red_circle: CRITICAL — loan-default: 1 check firing'
+
+Names that come from the data (features, groups, categories, anything in an item's
+``detail``) are escaped for mrkdwn, so a feature called ``<!channel>`` cannot ping a
+channel and ``<https://evil|click>`` is no link (Slack's rule: ``&``, ``<``, ``>`` as entities):
+
+>>> escape("<!channel> & <https://x.example|click>")
+'&lt;!channel&gt; &amp; &lt;https://x.example|click&gt;'
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import urllib.parse
 from typing import Any
 
 from monitor.stage2.alerts import Alert, AlertItem
 
 MAX_ITEMS = 10
+MAX_DETAIL = 3
 RESOLVED_MARK = ":white_check_mark: Resolved"
+
+
+def escape(s: object) -> str:
+    """Text for mrkdwn that Slack shows as written: no mentions, links or entities."""
+    return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def code(s: object, limit: int = 120) -> str:
+    """A name in a code span: escaped, backticks (which would end the span) replaced."""
+    text = str(s)
+    text = text if len(text) <= limit else text[:limit - 1] + "…"
+    return "`" + escape(text.replace("`", "'")) + "`"
 
 
 def window_text(start_ms: int, end_ms: int) -> str:
@@ -40,12 +61,15 @@ def _item_line(i: AlertItem) -> str:
     what = {"numeric_drift": "drift", "categorical_drift": "drift", "prediction_drift":
             "prediction drift", "quality": "data quality", "fairness": "fairness",
             "performance": "performance"}.get(i.family, i.family)
-    parts = [f"*`{i.feature}`* — {i.check} {what} ({i.severity})",
+    parts = [f"*{code(i.feature)}* — {escape(i.check)} {escape(what)} ({escape(i.severity)})",
              f"statistic {_num(i.statistic)} · effect {_num(i.effect_size)} "
              f"(floor {_num(i.floor)})"]
     if i.p_value is not None:
         parts[-1] += f" · p {_num(i.p_value)} (level {_num(i.level)})"
     parts[-1] += f" · n {i.n_window:,} vs {i.n_reference:,}"
+    shown = [(k, v) for k, v in sorted(i.detail.items()) if isinstance(v, str)][:MAX_DETAIL]
+    if shown:
+        parts.append(" · ".join(f"{escape(k)} {code(v, 80)}" for k, v in shown))
     if i.bad_windows:
         parts.append(f"bad for {i.bad_windows} window(s) since "
                      f"{window_text(i.since_window_start_ms, i.since_window_start_ms)[:16]} UTC")
@@ -61,8 +85,11 @@ def _runbook(url: str | None, a: Alert) -> str | None:
         def __missing__(self, k: str) -> str:
             return "{" + k + "}"
 
-    return url.format_map(Safe(monitor=a.monitor, check=first.check, feature=first.feature,
-                               family=first.family))
+    def q(v: str) -> str:  # data-borne names cannot leave the URL's path segment
+        return urllib.parse.quote(v, safe="")
+
+    return url.format_map(Safe(monitor=q(a.monitor), check=q(first.check),
+                               feature=q(first.feature), family=q(first.family)))
 
 
 def render(a: Alert, runbook_url: str | None = None,
@@ -77,19 +104,20 @@ def render(a: Alert, runbook_url: str | None = None,
             "resolved": " resolved"}[a.kind]
     if a.kind == "resolved":
         icon, title = ":white_check_mark:", f"Resolved — {a.monitor}: {len(a.items)} check(s) healthy"
-        text = f"[RESOLVED] {a.monitor}: {first.check} on {first.feature}{more}, window {win}"
+        text = f"[RESOLVED] {escape(a.monitor)}: {escape(first.check)} on " \
+               f"{escape(first.feature)}{more}, window {win}"
     else:
         n = len(a.items)
         title = f"{icon} {sev} — {a.monitor}: {n} check{'s' if n > 1 else ''}{kind or ' firing'}"
-        text = f"[{sev}] {a.monitor}: {first.check} {kind.strip() or 'drift'} on " \
-               f"{first.feature}{more}, window {win}"
+        text = f"[{sev}] {escape(a.monitor)}: {escape(first.check)} {kind.strip() or 'drift'} " \
+               f"on {escape(first.feature)}{more}, window {win}"
         icon = ""
     header = (f"{icon} {title}" if icon else title)[:150]
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
         {"type": "section", "text": {"type": "mrkdwn", "text":
             f"{(mention + ' ') if mention and a.kind == 'firing' else ''}Window *{win}* against "
-            f"reference profile `{a.profile_id}`."}},
+            f"reference profile {code(a.profile_id)}."}},
     ]
     for i in a.items[:MAX_ITEMS]:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _item_line(i)}})
@@ -97,10 +125,11 @@ def render(a: Alert, runbook_url: str | None = None,
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
                        f"…and {len(a.items) - MAX_ITEMS} more in the alert event"}]})
     ctx = (f"{a.tests_in_window} tests share a family-wise level of {a.family_level:g} "
-           f"({a.correction}) · monitor {a.monitor_version} · alert `{a.alert_id}`")
+           f"({escape(a.correction)}) · monitor {escape(a.monitor_version)} · alert "
+           f"{code(a.alert_id)}")
     link = _runbook(runbook_url, a)
     if link:
-        ctx = f"<{link}|Run-book> · " + ctx
+        ctx = f"<{escape(link).replace('|', '%7C')}|Run-book> · " + ctx
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": ctx}]})
     return text, blocks
 

@@ -40,13 +40,18 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from monitor.stage2.alerts import Alert, AlertItem
 from monitor.errors import ConfigError
-from monitor.sinks import SinkUnavailable
+from monitor.sinks import SinkHealth, SinkRejected, SinkUnavailable
 
 log = logging.getLogger("streamdrift.sinks.trigger")
 
 SCHEMA_VERSION = 1
 DRIFT_FAMILIES = ("numeric_drift", "categorical_drift", "prediction_drift", "performance")
 _RANK = {"warning": 1, "critical": 2}
+#: broker answers that repeat until someone changes an ACL or the config
+PERMANENT_KAFKA = frozenset({KafkaError.TOPIC_AUTHORIZATION_FAILED,
+                             KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+                             KafkaError.SASL_AUTHENTICATION_FAILED,
+                             KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED})
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,7 @@ class TriggerSink:
         self._producer = Producer({**self._config, "enable.idempotence": True, "acks": "all",
                                    "linger.ms": 0})
         self.published: list[Trigger] = []
+        self.health = SinkHealth(self.name)
 
     def __repr__(self) -> str:
         return f"TriggerSink(topic={self.topic!r}, policy={self.policy!r}, model={self.model!r})"
@@ -202,6 +208,14 @@ class TriggerSink:
             c.close()
 
     def write(self, alerts: Sequence[Alert]) -> None:
+        try:
+            self._write(alerts)
+        except SinkUnavailable as e:
+            self.health.record(e)
+            raise
+        self.health.delivered_one()
+
+    def _write(self, alerts: Sequence[Alert]) -> None:
         errors: list[KafkaError] = []
 
         def on_delivery(err: KafkaError | None, _msg: Any) -> None:
@@ -223,8 +237,14 @@ class TriggerSink:
         if left or errors:
             for t in pending:      # forget the cooldown: the next attempt must publish again
                 self.policy._last.pop(t.model, None)
+            denied = [e for e in errors if e.code() in PERMANENT_KAFKA or e.fatal()]
+            if denied:
+                raise SinkRejected(self.name, denied[0].name().lower(), f"the trigger topic "
+                                   f"{self.topic} refused the write ({denied[0].str()}): grant "
+                                   "the principal Write on it or fix topics.triggers", 30.0)
             raise SinkUnavailable(self.name, f"{left} trigger(s) unacknowledged, errors: "
-                                  f"{[str(e) for e in errors]}", 5.0)
+                                  f"{[str(e) for e in errors]}", 5.0,
+                                  kind=errors[0].name().lower() if errors else "timeout")
         self.published += pending
         for t in pending:
             log.info("retraining trigger %s for model %s (%s)", t.idempotency_key, t.model,

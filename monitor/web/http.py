@@ -6,6 +6,7 @@ the data path), so the hot path pays nothing for them.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,10 +20,12 @@ class StageCollector:
     """Turns the stages' plain counters into Prometheus metrics at scrape time."""
 
     def __init__(self, monitor: str, source: Callable[[], Any] | None,
-                 reports: Callable[[], dict[str, Any]] | None) -> None:
+                 reports: Callable[[], dict[str, Any]] | None,
+                 sinks: Callable[[], list[Any]] | None = None) -> None:
         self.monitor = monitor
         self.source = source
         self.reports = reports
+        self.sinks = sinks   # -> [monitor.sinks.SinkHealth]
 
     def collect(self):
         m = self.monitor
@@ -59,10 +62,31 @@ class StageCollector:
             for (check, feature), v in sorted(r.get("scores", {}).items()):
                 d.add_metric([m, check, feature], v)
             yield d
+        if self.sinks is not None:
+            yield from self._sink_metrics(m, self.sinks())
+
+    @staticmethod
+    def _sink_metrics(m: str, sinks: list[Any]):
+        up = GaugeMetricFamily("streamdrift_sink_up", "1 while the sink delivers or retries "
+                               "transient errors, 0 after a permanent answer (bad token, "
+                               "unknown channel, 4xx)", labels=["monitor", "sink"])
+        sent = CounterMetricFamily("streamdrift_sink_delivered", "alerts the sink delivered",
+                                   labels=["monitor", "sink"])
+        err = CounterMetricFamily("streamdrift_sink_errors", "sink errors by kind "
+                                  "(invalid_auth, channel_not_found, http_503, transport, ...)",
+                                  labels=["monitor", "sink", "kind"])
+        for h in sinks:
+            up.add_metric([m, h.name], 0.0 if h.failing else 1.0)
+            sent.add_metric([m, h.name], h.delivered)
+            for kind, n in sorted(h.errors.items()):
+                err.add_metric([m, h.name, kind], n)
+        yield from (up, sent, err)
 
 
-def serve(host: str, port: int, collector: StageCollector,
-          healthy: Callable[[], bool]) -> ThreadingHTTPServer:
+def serve(host: str, port: int, collector: StageCollector, healthy: Callable[[], bool],
+          problems: Callable[[], dict[str, str]] | None = None) -> ThreadingHTTPServer:
+    """``problems() -> {component: last error}``: anything in it fails ``/health`` (503,
+    ``{"status": "failing", "failing": {...}}``), e.g. a sink that got a permanent answer."""
     registry = CollectorRegistry()
     registry.register(collector)
 
@@ -72,8 +96,12 @@ def serve(host: str, port: int, collector: StageCollector,
                 body, ctype, code = generate_latest(registry), "text/plain; version=0.0.4", 200
             elif self.path.startswith("/health"):
                 ok = healthy()
-                body = b'{"status":"ok"}' if ok else b'{"status":"starting"}'
-                ctype, code = "application/json", 200 if ok else 503
+                failing = problems() if problems is not None else {}
+                if failing:
+                    body = json.dumps({"status": "failing", "failing": failing}).encode()
+                else:
+                    body = b'{"status":"ok"}' if ok else b'{"status":"starting"}'
+                ctype, code = "application/json", 200 if ok and not failing else 503
             else:
                 body, ctype, code = b"not found", "text/plain", 404
             self.send_response(code)
