@@ -5,10 +5,11 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
+SUDO   ?= $(if $(filter 0,$(shell id -u)),,sudo)
 export STREAMDRIFT_CACHE_DIR ?= $(CURDIR)/.cache
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: test demo bench kafka venv jars clean lock
+.PHONY: test demo bench kafka venv jars browser clean lock
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +22,14 @@ venv: $(VENV)/.installed
 jars: venv
 	$(PY) -c "from monitor.dev.kafka import ensure_jars; print('kafka jars:', ensure_jars())"
 
+# headless Chromium for the page tests: Debian's package (Playwright drives it; its own
+# browser download is not used)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing headless Chromium (apt-get)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 ## make test: the whole suite, integration tests against a real local Kafka broker included.
-test: jars
+test: jars browser
 	$(PY) -m pytest
 
 ## make demo: local Kafka, synthetic traffic with drift, a quality fault and a fairness gap,
@@ -47,4 +54,4 @@ lock:
 	$(VENV)/bin/uv pip compile pyproject.toml --extra test -o constraints.txt -q
 
 clean:
-	rm -rf $(VENV) .pytest_cache demo-out
+	rm -rf $(VENV) .pytest_cache demo-out test-output

@@ -18,6 +18,7 @@ Typical use:
   streamdrift profile build -c monitor.yaml --input train.parquet -o ref.profile
   streamdrift run -c monitor.yaml
   streamdrift replay -c monitor.yaml --input events.parquet --reports out.jsonl
+  streamdrift report --input out.jsonl -o drift.html     (or -c monitor.yaml: the topic)
 
 Try it locally (needs Java 17+ and Maven):
   streamdrift demo          a local Kafka, synthetic traffic with drift, the monitor watching
@@ -55,6 +56,25 @@ def cmd_profile_build(a: argparse.Namespace) -> int:
     profile = build_profile(cfg, a.input, max_rows=a.max_rows)
     profile.save(a.output)
     print(f"profile {profile.profile_id} written to {a.output}")
+    return 0
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    from monitor.web.report import parse_time, read_jsonl, read_topic, write_report
+
+    start, end = parse_time(a.start, "--from"), parse_time(a.end, "--to")
+    if a.input:
+        reports = read_jsonl(a.input)
+    elif a.config:
+        from monitor.config import kafka_client_config
+
+        cfg = _config(a.config)
+        reports = read_topic(kafka_client_config(cfg), cfg.topics.reports)
+    else:
+        raise StreamdriftError("report: give --input reports.jsonl, or -c monitor.yaml to "
+                               "read the reports topic")
+    n = write_report(reports, a.output, start, end, a.monitor)
+    print(f"{n} windows written to {a.output}")
     return 0
 
 
@@ -123,6 +143,19 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--input", required=True, help="events as .parquet, .csv or .jsonl")
     rp.add_argument("--reports", required=True, help="where to write the reports (JSON lines)")
     rp.set_defaults(func=cmd_replay)
+
+    rr = sub.add_parser("report", help="one self-contained HTML drift report for a window range")
+    rr.add_argument("-c", "--config", default=None,
+                    help="read the reports topic of this monitor's deployment")
+    rr.add_argument("--input", default=None,
+                    help="or read reports from a JSON-lines file (replay --reports writes one)")
+    rr.add_argument("-o", "--output", required=True, help="the HTML file to write")
+    rr.add_argument("--from", dest="start", default=None,
+                    help="first window start (ISO 8601 UTC or epoch ms; default: the first)")
+    rr.add_argument("--to", dest="end", default=None,
+                    help="windows starting before this (default: all)")
+    rr.add_argument("--monitor", default=None, help="only this monitor's windows")
+    rr.set_defaults(func=cmd_report)
 
     pr = sub.add_parser("profile", help="reference profiles")
     prs = pr.add_subparsers(dest="profile_command", metavar="ACTION")

@@ -194,6 +194,28 @@ def sink_problems(deliveries: list) -> dict[str, str]:
             for d in deliveries if d.sink.health.failing}
 
 
+def status_page(cfg: MonitorConfig, client: dict[str, Any], source, publisher, healthy):
+    """The status page (monitor/web/status.py) over the reports and alerts topics, with this
+    process's stages' health: ``source()`` / ``publisher()`` give the running stages."""
+    from monitor.web.history import History, TopicReader
+    from monitor.web.status import StatusPage
+
+    history = History()
+    TopicReader(client, cfg.topics.reports, cfg.topics.alerts, history).start()
+
+    def health() -> dict[str, Any]:
+        s, p = source(), publisher()
+        stages = {}
+        if s is not None:
+            stages["source"] = "ok" if healthy() else "starting"
+        if p is not None:
+            stages["aggregate"] = f"ok, {p.windows_closed} windows closed"
+        return {"stages": stages,
+                "consumer_lag": dict(s.stats.consumer_lag) if s is not None else {}}
+
+    return StatusPage(history, health, lambda: silence_file(cfg).load())
+
+
 def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
     """Run the monitor until SIGINT / SIGTERM. ``stage``: all | source | aggregate | sinks."""
     import faust
@@ -225,14 +247,16 @@ def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
         return ({} if publisher is None else
                 {"windows_closed": publisher.windows_closed, "scores": publisher.scores})
 
+    healthy = lambda: source is None or bool(source.parts)  # noqa: E731 - partitions owned
+    page = status_page(cfg, client, lambda: source, lambda: publisher, healthy)
     server = serve(cfg.http.host, cfg.http.port,
                    StageCollector(cfg.monitor, lambda: source.stats if source else None,
                                   reports_stats, sinks=lambda: [d.sink.health for d in deliveries]),
-                   healthy=lambda: source is None or bool(source.parts),  # partitions owned
-                   problems=lambda: sink_problems(deliveries))
-    log.info("streamdrift %s: monitor %s on %s, stage %s, metrics at http://%s:%d/metrics",
-             __version__, cfg.monitor, cfg.stream.topic, stage, cfg.http.host,
-             server.server_address[1])
+                   healthy=healthy, problems=lambda: sink_problems(deliveries),
+                   routes=page.route)
+    log.info("streamdrift %s: monitor %s on %s, stage %s, metrics at http://%s:%d/metrics, "
+             "status page at http://%s:%d/", __version__, cfg.monitor, cfg.stream.topic, stage,
+             cfg.http.host, server.server_address[1], cfg.http.host, server.server_address[1])
     if stage in ("all", "aggregate"):
         app, publisher = make_stage2(cfg, profile, client)
         worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)

@@ -84,9 +84,13 @@ class StageCollector:
 
 
 def serve(host: str, port: int, collector: StageCollector, healthy: Callable[[], bool],
-          problems: Callable[[], dict[str, str]] | None = None) -> ThreadingHTTPServer:
+          problems: Callable[[], dict[str, str]] | None = None,
+          routes: Callable[[str], tuple[int, str, bytes] | None] | None = None
+          ) -> ThreadingHTTPServer:
     """``problems() -> {component: last error}``: anything in it fails ``/health`` (503,
-    ``{"status": "failing", "failing": {...}}``), e.g. a sink that got a permanent answer."""
+    ``{"status": "failing", "failing": {...}}``), e.g. a sink that got a permanent answer.
+    ``routes(path)`` answers the paths this module does not (the status page,
+    :class:`monitor.web.status.StatusPage`): ``(status, content type, body)`` or None."""
     registry = CollectorRegistry()
     registry.register(collector)
 
@@ -102,6 +106,8 @@ def serve(host: str, port: int, collector: StageCollector, healthy: Callable[[],
                 else:
                     body = b'{"status":"ok"}' if ok else b'{"status":"starting"}'
                 ctype, code = "application/json", 200 if ok and not failing else 503
+            elif routes is not None and (hit := routes(self.path)) is not None:
+                code, ctype, body = hit
             else:
                 body, ctype, code = b"not found", "text/plain", 404
             self.send_response(code)

@@ -1,0 +1,63 @@
+"""Headless Chromium (Debian's ``chromium`` package) driven by Playwright, for page tests.
+
+Playwright's own browser download cannot be used here, so it drives the system binary
+(``STREAMDRIFT_CHROMIUM`` or /usr/bin/chromium; the Makefile and .ci/run install it).
+Screenshots go to ``test-output/screenshots/`` (``STREAMDRIFT_TEST_OUTPUT`` moves it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = Path(os.environ.get("STREAMDRIFT_TEST_OUTPUT", ROOT / "test-output")) / "screenshots"
+
+
+def chromium_path() -> str:
+    path = os.environ.get("STREAMDRIFT_CHROMIUM") or shutil.which("chromium") or \
+        "/usr/bin/chromium"
+    if not Path(path).exists():
+        pytest.fail("headless Chromium is missing: `apt-get install chromium` (make test and "
+                    ".ci/run install it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path(), headless=True,
+                              args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+class Page:
+    """A page that records console errors and uncaught exceptions."""
+
+    def __init__(self, browser, width: int = 1366, height: int = 900) -> None:
+        self.page = browser.new_page(viewport={"width": width, "height": height})
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(f"console: {m.text}")
+                     if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+
+    def shot(self, name: str, full_page: bool = False) -> Path:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        path = SHOTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+    def charts(self, kind: str) -> int:
+        return self.page.locator(f'svg.chart[data-chart="{kind}"]').count()
+
+    def close(self) -> None:
+        self.page.close()
