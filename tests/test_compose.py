@@ -176,13 +176,12 @@ def test_kafka_is_a_kraft_combined_node():
 
 
 def test_kafka_port_published_for_the_host_is_the_localhost_listener():
-    published = {int(p.split(":")[-1]): int(p.split(":")[-2]) for p in
-                 services()["kafka"].get("ports", [])}
+    published_at = {c: h for _, h, c in published(services()["kafka"], {})}
     host_side = [(h, p) for h, p in reachable_listeners().values() if h in ("localhost",
                                                                            "127.0.0.1")]
     assert host_side, "no listener for clients on the host"
     for _, port in host_side:
-        assert published.get(port) == port, f"localhost:{port} is advertised but not published"
+        assert published_at.get(port) == port, f"localhost:{port} is advertised but not published"
 
 
 @pytest.mark.parametrize("service", ["monitor", "demo-producer"])
@@ -209,10 +208,36 @@ def test_the_monitored_topic_is_created_before_monitor_and_producer_start():
         assert svcs[svc]["depends_on"][name]["condition"] == "service_completed_successfully"
 
 
-def test_monitor_publishes_the_configured_http_port_on_all_interfaces():
+def published(svc: dict, env: dict[str, str]) -> list[tuple[str, int, int]]:
+    """(host ip, host port, container port) of each published port, compose's short syntax
+    (``[ip:]host:container``; no ip means every interface)."""
+    out = []
+    for p in svc.get("ports") or []:
+        parts = interpolate(str(p), env).split(":")
+        ip = parts[0] if len(parts) == 3 else "0.0.0.0"
+        out.append((ip, int(parts[-2]), int(parts[-1])))
+    return out
+
+
+@pytest.mark.parametrize("service", ["kafka", "monitor"])
+def test_published_ports_listen_on_loopback_unless_the_user_says_otherwise(service):
+    """Plaintext Kafka and /metrics must not be reachable from the network by default."""
+    svc = services()[service]
+    assert svc.get("ports"), f"{service} publishes nothing"
+    for ip, _, _ in published(svc, {}):
+        assert ip == "127.0.0.1", f"{service} publishes on {ip}"
+    for ip, _, _ in published(svc, {"STREAMDRIFT_PUBLISH_HOST": "0.0.0.0"}):
+        assert ip == "0.0.0.0"
+    assert "STREAMDRIFT_PUBLISH_HOST" in COMPOSE.read_text().split("services:")[0]  # documented
+    for name, other in services().items():
+        for ip, _, _ in published(other, {}):
+            assert ip == "127.0.0.1", f"{name} publishes on {ip}"
+
+
+def test_monitor_publishes_the_configured_http_port():
     mon = services()["monitor"]
     cfg = C.load(EXAMPLE, env=environment(mon, {"SLACK_BOT_TOKEN": "xoxb-test"}))
-    container_ports = {int(str(p).split(":")[-1]) for p in mon["ports"]}
+    container_ports = {c for _, _, c in published(mon, {})}
     assert cfg.http.port in container_ports
     # 127.0.0.1 inside a container is unreachable through a published port
     assert cfg.http.host == "0.0.0.0"
