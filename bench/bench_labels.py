@@ -19,6 +19,7 @@ second of the process.
 from __future__ import annotations
 
 import argparse
+import gc
 import resource
 import time
 
@@ -93,18 +94,26 @@ def run_python(w) -> tuple[float, int]:
 
 def pending_bytes(n: int) -> tuple[int, int, int]:
     """Table bytes and serialized bytes with n predictions waiting, and the growth of the
-    process's peak RSS while filling it (a check that nothing else is held)."""
+    process's resident memory (``/proc/self/statm``) from before the store to after it is
+    filled and the batch arrays are gone (a check that nothing else is held)."""
     rng = np.random.default_rng(9)
     keys = rng.integers(1, 2**63, n, dtype=np.int64).astype(np.uint64)
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    gc.collect()
+    rss0 = resident()
     s = PendingStore(MAX_DELAY_MS, max_entries=2 * n)
     for lo in range(0, n, 100_000):
         hi = lo + 100_000
         m = len(keys[lo:hi])
         s.add_predictions(keys[lo:hi], np.zeros(m), np.zeros(m), np.zeros(m), np.zeros(m))
-    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    del keys
+    rss1 = resident()
     assert len(s) == n
-    return s.nbytes, len(s.to_bytes()), (rss1 - rss0) * 1024
+    return s.nbytes, len(s.to_bytes()), rss1 - rss0
+
+
+def resident() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
 
 
 def main() -> None:
@@ -143,8 +152,8 @@ histograms, exact log-loss / Brier sums and calibration bins.
 Memory with 1,000,000 predictions waiting: the table takes {table / 1e6:.1f} MB
 ({table / 1e6:.1f} MB per million; documented bound: 30 bytes per slot, load <= 0.7, so
 43-86 MB per million), its serialized state {ser / 1e6:.1f} MB (30 bytes per waiting entry
-plus a header); the process's peak RSS grew by {rss / 1e6:.1f} MB while filling it
-(the table plus the arrays of the batches and the last doubling's old copy).
+plus a header); the process's resident memory grew by {rss / 1e6:.1f} MB from before the store to after
+it was filled (the table, plus whatever the allocator kept of the last doubling's old copy).
 """
     print(text)
     if not a.dry_run:
