@@ -1,6 +1,7 @@
 # streamdrift — the two commands a newcomer needs: `make demo` and `make test`.
 # Each creates the virtual environment, installs the project, fetches the Kafka jars (cached
-# in .cache/), and does its job. Needs Python 3.11, a JDK (17+) and Maven on PATH.
+# in .cache/), and does its job. Needs Python 3.11, a JDK (17+) and Maven on PATH (and openssl
+# for the secured-broker tests).
 
 PYTHON ?= python3
 VENV   ?= .venv

@@ -38,6 +38,12 @@ def cmd_run(a: argparse.Namespace) -> int:
     return run(_config(a.config), stage=a.stage, loglevel=a.log_level)
 
 
+def cmd_check(a: argparse.Namespace) -> int:
+    from monitor.check import check
+
+    return 1 if check(_config(a.config), stage=a.stage, create_topics=a.create_topics) else 0
+
+
 def cmd_replay(a: argparse.Namespace) -> int:
     from monitor.pipeline import load_profile
     from monitor.replay import read_table, replay, write_reports
@@ -137,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "sinks: deliver alerts to Slack and retraining triggers")
     r.add_argument("--log-level", default="info", choices=["debug", "info", "warn", "error"])
     r.set_defaults(func=cmd_run)
+
+    ck = sub.add_parser("check", help="before a deployment: connection, credentials, TLS, "
+                        "ACLs, topic policies and the schema registry, one line per finding")
+    ck.add_argument("-c", "--config", required=True)
+    ck.add_argument("--stage", choices=["all", "source", "aggregate", "sinks"], default="all")
+    ck.add_argument("--create-topics", action="store_true",
+                    help="create the monitor's missing topics with their policies (as an admin)")
+    ck.set_defaults(func=cmd_check)
 
     rp = sub.add_parser("replay", help="the same windows and statistics over a file, no Kafka")
     rp.add_argument("-c", "--config", required=True)

@@ -222,7 +222,9 @@ def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
 
     client = kafka_client_config(cfg)
     profile = load_profile(cfg) if stage != "sinks" else None  # the sinks need no profile
-    ensure_topics(cfg, client)
+    from monitor.access import preflight
+
+    preflight(cfg, client, stage)  # connect, check ACLs, create topics: one line per problem
     stop = threading.Event()
     source = None
     if stage in ("all", "source"):

@@ -107,21 +107,23 @@ def ensure_topics(cfg: MonitorConfig, client: dict[str, Any]) -> list[str]:
 
 
 def policy_drift(cfg: MonitorConfig, client: dict[str, Any],
-                 timeout_s: float = 15.0) -> list[str]:
-    """One line per setting of an existing topic that differs from its policy (partitions
-    included). Topics that do not exist yet are not drift (``run`` creates them)."""
+                 timeout_s: float = 15.0) -> tuple[list[str], list[str]]:
+    """``(drift, unreadable)``: one line per setting of an existing topic that differs from
+    its policy (partitions included), and one per topic whose settings the principal may not
+    read (DESCRIBE_CONFIGS). Topics that do not exist yet are not drift (``run`` creates
+    them)."""
     from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
     admin = AdminClient(client)
     md = admin.list_topics(timeout=timeout_s).topics
     wanted = [p for p in wanted_topics(cfg) if p.name in md]
-    out = []
+    out, unreadable = [], []
     for p in wanted:
         n = len(md[p.name].partitions)
         if n != p.partitions:
             out.append(f"topic {p.name!r} ({p.role}): {n} partitions, wanted {p.partitions}")
     if not wanted:
-        return out
+        return out, unreadable
     futs = admin.describe_configs([ConfigResource(ResourceType.TOPIC, p.name) for p in wanted],
                                   request_timeout=timeout_s)
     by_name = {r.name: f for r, f in futs.items()}
@@ -129,15 +131,16 @@ def policy_drift(cfg: MonitorConfig, client: dict[str, Any],
         try:
             actual = {k: v.value for k, v in by_name[p.name].result().items()}
         except Exception as e:
-            out.append(f"topic {p.name!r} ({p.role}): cannot read its settings "
-                       f"({_reason(e)}): grant DESCRIBE_CONFIGS on it to check the policy")
+            unreadable.append(f"topic {p.name!r} ({p.role}): cannot read its settings "
+                              f"({_reason(e)}); grant DESCRIBE_CONFIGS on it to compare "
+                              "them with the policy")
             continue
         for key, want in sorted(p.config.items()):
             if actual.get(key) != want:
                 out.append(f"topic {p.name!r} ({p.role}): {key}={actual.get(key)}, wanted "
                            f"{want} (kafka-configs --alter --entity-type topics --entity-name "
                            f"{p.name} --add-config {key}={want})")
-    return out
+    return out, unreadable
 
 
 def _reason(e: Exception) -> str:

@@ -49,6 +49,24 @@ def kafka_bootstrap(request) -> Iterator[str]:
         _say(request, f"\n[kafka] broker (pid {pid}) stopped")
 
 
+@pytest.fixture(scope="session")
+def secure_kafka(request):
+    """A second broker, started only by the tests that ask for it: SASL_SSL + SCRAM-SHA-512
+    + ACLs (monitor.dev.secure_kafka), with a ``monitor`` user that has no ACL yet."""
+    import secrets
+
+    from monitor.dev.secure_kafka import SecureKafka
+
+    broker = SecureKafka(users={"monitor": secrets.token_urlsafe(16)})
+    broker.start()
+    _say(request, f"\n[kafka] SASL_SSL broker started at {broker.bootstrap} in "
+                  f"{broker.started_in_s:.1f}s (pid {broker.proc.pid})")
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
 @pytest.fixture()
 def topic_factory(kafka_bootstrap: str) -> Callable[..., str]:
     """``topic_factory(partitions=1, prefix="t") -> name``: a new, created, unique topic."""

@@ -71,9 +71,11 @@ def build_reference(tmp: Path, d: dict, seed: int = 1000, n: int = 100_000):
     return cfg, profile
 
 
-def create_topic(bootstrap: str, partitions: int = 4, config: dict | None = None) -> str:
+def create_topic(bootstrap: str, partitions: int = 4, config: dict | None = None,
+                 client: dict | None = None) -> str:
+    """``client``: librdkafka settings (a secured cluster's admin) instead of ``bootstrap``."""
     name = f"events-{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client or {"bootstrap.servers": bootstrap})
     for f in admin.create_topics([NewTopic(name, partitions, 1,
                                            config=config or {})]).values():
         f.result(30)
@@ -99,7 +101,7 @@ class Produced:
 def produce(bootstrap: str, topic: str, scen: Scenario, partitions: int = 4,
             garbage: list[bytes] = (), garbage_every: int = 0, chunks: int = 1,
             between_chunks=None, garbage_from: int = 0, key_by_id: bool = False,
-            ingest_delay_ms=None) -> Produced:
+            ingest_delay_ms=None, client: dict | None = None) -> Produced:
     """Event i goes to partition i % partitions (or, with ``key_by_id``, to a partition
     chosen by its event id, as a producer keying by id would: a re-sent event lands where
     the first copy did); garbage message j is slipped in after every ``garbage_every``
@@ -120,7 +122,8 @@ def produce(bootstrap: str, topic: str, scen: Scenario, partitions: int = 4,
     next_off = [0] * partitions
     offs = np.zeros(n, np.int64)
     extra = []
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True,
+    p = Producer({**(client or {"bootstrap.servers": bootstrap}), "linger.ms": 20,
+                  "enable.idempotence": True,
                   "queue.buffering.max.messages": 1_000_000})
     g = 0
     bounds = np.linspace(0, n, chunks + 1).astype(int)
@@ -157,9 +160,10 @@ def _send(p: Producer, topic: str, value: bytes, partition: int,
 class MonitorProcess:
     """``streamdrift run`` as a child process, logging to a file."""
 
-    def __init__(self, cfg_path: Path, log: Path, stage: str = "all") -> None:
+    def __init__(self, cfg_path: Path, log: Path, stage: str = "all",
+                 env: dict | None = None) -> None:
         self.log = log
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "monitor.cli", "run", "-c", str(cfg_path), "--stage", stage,
              "--log-level", "info"], cwd=ROOT, env=env,
@@ -185,8 +189,9 @@ class MonitorProcess:
 class ReportReader:
     """Reads the reports topic from the beginning; keeps every copy of every report."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"r-{uuid.uuid4().hex}",
+    def __init__(self, bootstrap: str, topic: str, client: dict | None = None) -> None:
+        self.c = Consumer({**(client or {"bootstrap.servers": bootstrap}),
+                           "group.id": f"r-{uuid.uuid4().hex}",
                            "auto.offset.reset": "earliest", "enable.auto.commit": False,
                            "topic.metadata.refresh.interval.ms": 1000})
         self.c.subscribe([topic])

@@ -160,7 +160,12 @@ def faust_broker_settings(cfg: MonitorConfig,
             ctx = ssl.create_default_context(cafile=str(ca) if ca else None)
             if k.tls and k.tls.cert_file:
                 pw = k.tls.key_password.reveal(environ) if k.tls.key_password else None
-                ctx.load_cert_chain(str(k.tls.cert_file), str(k.tls.key_file), password=pw)
+                try:
+                    ctx.load_cert_chain(str(k.tls.cert_file), str(k.tls.key_file), password=pw)
+                except (ssl.SSLError, OSError) as e:
+                    raise ConfigError("kafka.tls.key_file", "cannot load the client certificate "
+                                      "and key (a wrong kafka.tls.key_password, or not PEM): "
+                                      f"{getattr(e, 'reason', None) or e}") from None
             if k.tls and not k.tls.check_hostname:
                 ctx.check_hostname = False
         if k.sasl:
@@ -170,3 +175,36 @@ def faust_broker_settings(cfg: MonitorConfig,
         else:
             creds = faust.SSLCredentials(ctx)
     return {"broker": broker, "broker_credentials": creds}
+
+
+def registry_options(cfg: MonitorConfig,
+                     environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``headers`` (basic auth or bearer token, secrets revealed here) and ``ssl_context``
+    (the registry's CA) for :class:`~monitor.stage1.schema_registry.SchemaRegistry`. Holds
+    the secret: never log it.
+
+    >>> c = from_dict({"monitor": "m", "kafka": {"bootstrap": "k:9092"},
+    ...     "stream": {"topic": "t", "format": "avro", "schema_registry_url": "http://r:8081",
+    ...                "schema_registry": {"username": "u", "password_env": "RP"}},
+    ...     "features": {"numeric": ["x"]}, "windows": {"size": "1m"},
+    ...     "reference": {"profile": "/r"}}, env={})
+    >>> registry_options(c, {"RP": "p"})["headers"]
+    {'Authorization': 'Basic dTpw'}
+    """
+    import base64
+    import ssl
+
+    r = cfg.stream.schema_registry
+    headers: dict[str, str] = {}
+    ctx = None
+    if r is not None:
+        if r.password is not None:
+            pair = f"{r.username}:{r.password.reveal(environ)}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+        elif r.token is not None:
+            headers["Authorization"] = f"Bearer {r.token.reveal(environ)}"
+        if r.ca_file is not None:
+            if not r.ca_file.is_file():
+                raise ConfigError("stream.schema_registry.ca_file", f"no such file: {r.ca_file}")
+            ctx = ssl.create_default_context(cafile=str(r.ca_file))
+    return {"headers": headers, "ssl_context": ctx}

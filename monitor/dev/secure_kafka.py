@@ -158,7 +158,7 @@ class SecureKafka(DevKafka):
             "log.flush.interval.messages=9223372036854775807",
         ]
 
-    def start(self, timeout_s: float = 90.0) -> "SecureKafka":
+    def start(self, timeout_s: float = 90.0) -> SecureKafka:
         t0 = time.monotonic()
         libs = ensure_jars()
         if self.data_dir is None:
@@ -244,8 +244,13 @@ class SecureKafka(DevKafka):
 def acl_binding(user: str, resource_type: str, name: str, pattern: str, operation: str,
                 as_filter: bool = False):
     from confluent_kafka.admin import (
-        AclBinding, AclBindingFilter, AclOperation, AclPermissionType, ResourcePatternType,
-        ResourceType)
+        AclBinding,
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
 
     cls = AclBindingFilter if as_filter else AclBinding
     return cls(ResourceType[resource_type.upper()], name,

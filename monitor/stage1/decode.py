@@ -61,7 +61,7 @@ from monitor.stage1.columns import (F_MISSING, F_TYPE, MAX_MS, S_MISSING, S_TYPE
                              arrow_to_string, category_codes, category_counts, category_hash,
                              float_column, id_column, id_hashes, iso_column, iso_text, number,
                              outcome_codes, state_counts, value_set)
-from monitor.config import MonitorConfig
+from monitor.config import MonitorConfig, registry_options
 from monitor.errors import DecodeError
 from monitor.errors import SchemaRegistryError
 from monitor.stage1.isolate import UNDECODABLE, isolate
@@ -224,7 +224,8 @@ class Decoder:
         if self._registry is None:
             if not self.cfg.stream.schema_registry_url:
                 raise DecodeError("Avro needs stream.schema_registry_url in the config")
-            self._registry = SchemaRegistry(self.cfg.stream.schema_registry_url)
+            self._registry = SchemaRegistry(self.cfg.stream.schema_registry_url,
+                                            **registry_options(self.cfg))
         offsets = np.asarray(offsets, np.int64)
         records: list[Any] = []
         for i, v in enumerate(values):
