@@ -1,0 +1,128 @@
+"""The status page of a monitor running on the real broker, in headless Chromium.
+
+A mean shift is injected into ``utilization`` from window 3 (and a fairness gap); the page
+must load without console errors, show the drift in that feature and those windows only,
+show the window's histogram against the reference, quality / fairness / alerts views, and
+redraw by itself when the next window closes. A screenshot of each view is saved
+(test-output/screenshots/status-*.png)."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.dev.kafka import free_port
+from monitor.dev.synthetic import FairnessGap, Scenario, Shift
+from tests.browser import Page, browser  # noqa: F401 - the fixture
+from tests.e2e_harness import (
+    START_MS, MonitorProcess, ReportReader, build_reference, config_dict, create_topic,
+    produce, write_config,
+)
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+W = 1000          # window size, ms
+RATE = 10_000     # events per second of event time: 10,000 per window
+SHIFT_AT = 3      # first drifted window
+PHASE1 = 6        # windows of events sent first: windows 0..4 close, 5 waits for more data
+SHIFT = Shift("utilization", START_MS + SHIFT_AT * W, 0.5)
+GAP = FairnessGap("18-25", START_MS + SHIFT_AT * W, 0.6)
+
+
+@pytest.fixture()
+def monitor(kafka_bootstrap, tmp_path):
+    topic = create_topic(kafka_bootstrap, 4)
+    port = free_port()
+    # windows close on data only (no idle heartbeats within the test), so the page's
+    # latest window is the one the test expects
+    d = config_dict(tmp_path, kafka_bootstrap, topic, size=W, idle_timeout=120_000)
+    d["http"] = {"host": "127.0.0.1", "port": port}
+    cfg, _ = build_reference(tmp_path, d, n=50_000)
+    path = write_config(tmp_path, d)
+    mon = MonitorProcess(path, tmp_path / "monitor.log")
+    reader = ReportReader(kafka_bootstrap, cfg.topics.reports)
+    try:
+        yield topic, f"http://127.0.0.1:{port}", mon, reader
+    finally:
+        mon.stop()
+        reader.close()
+
+
+def _window(i: int) -> str:
+    return f'tr[data-window="{START_MS + i * W}"]'
+
+
+def test_status_page_shows_the_injected_drift_and_follows_new_windows(
+        monitor, kafka_bootstrap, browser):  # noqa: F811
+    topic, url, mon, reader = monitor
+    produce(kafka_bootstrap, topic, Scenario(n_events=PHASE1 * RATE, events_per_s=RATE,
+                                             seed=21, shifts=(SHIFT,), gaps=(GAP,)))
+    reports = reader.wait_for(PHASE1 - 1, 240, procs=[mon], before_ms=START_MS + PHASE1 * W)
+    truth = {s: {c["feature"] for c in r["checks"] if c["flagged"]
+                 and c["family"] == "numeric_drift"} for s, r in reports.items()}
+    assert [bool(truth[START_MS + i * W]) for i in range(PHASE1 - 1)] == \
+        [i >= SHIFT_AT for i in range(PHASE1 - 1)], truth
+
+    page = Page(browser)
+    p = page.page
+    try:
+        # -- overview: the latest windows with verdicts, drift over time per feature
+        p.goto(url + "/")
+        p.wait_for_selector(_window(PHASE1 - 2), timeout=60_000)
+        for i in range(PHASE1 - 1):
+            cls = p.locator(_window(i)).get_attribute("class")
+            assert cls == ("flagged" if i >= SHIFT_AT else "healthy"), (i, cls)
+            if i >= SHIFT_AT:
+                assert "utilization" in p.locator(_window(i) + " td.verdict").inner_text()
+        card = p.locator('.card[data-feature="utilization"]')
+        assert card.locator("circle.mark.bad").count() == PHASE1 - 1 - SHIFT_AT
+        assert card.locator("circle.mark").count() == PHASE1 - 1
+        assert "bad" in card.get_attribute("class")
+        clean = p.locator('.card:not([data-feature="utilization"]) circle.mark.bad').count()
+        assert clean == 0
+        assert page.charts("drift-over-time") == 24
+        assert p.locator("section.health").inner_text().count("source: ok") == 1
+        page.shot("status-overview")
+
+        # -- feature view: one click from the card; the latest window against the reference
+        card.locator("a").click()
+        p.wait_for_selector('section.feature[data-feature="utilization"]')
+        hist = p.locator('.hist[data-feature="utilization"]')
+        assert int(hist.get_attribute("data-window")) == START_MS + (PHASE1 - 2) * W
+        assert page.charts("histogram") == 1
+        latest = reports[START_MS + (PHASE1 - 2) * W]
+        psi = next(c for c in latest["checks"]
+                   if c["check"] == "psi" and c["feature"] == "utilization")
+        bars = p.locator("svg[data-chart=histogram] rect.bar.window")
+        assert bars.count() == len(psi["detail"]["histogram"]["window"]) == 20
+        page.shot("status-feature")
+
+        # -- quality, fairness, performance
+        p.locator('nav.tabs a[data-view="quality"]').click()
+        p.wait_for_selector("section.fairness")
+        assert page.charts("quality-rates") == 1
+        assert page.charts("fairness-ratios") == 1
+        assert p.locator("svg[data-chart=fairness-ratios] circle.mark.bad").count() >= 1
+        page.shot("status-quality")
+
+        # -- alerts: the drift alert is open
+        p.locator('nav.tabs a[data-view="alerts"]').click()
+        p.wait_for_selector("section.open-alerts")
+        p.wait_for_selector('tr[data-key*="/utilization"]', timeout=30_000)
+        page.shot("status-alerts")
+
+        # -- the next window closes: the overview redraws without a reload
+        p.locator('nav.tabs a[data-view="overview"]').click()
+        p.wait_for_selector(_window(PHASE1 - 2))
+        assert p.locator(_window(PHASE1 - 1)).count() == 0
+        p.evaluate("window.__same_document = true")
+        produce(kafka_bootstrap, topic, Scenario(
+            n_events=RATE, start_ms=START_MS + PHASE1 * W, events_per_s=RATE, seed=22,
+            shifts=(SHIFT,), gaps=(GAP,)))
+        p.wait_for_selector(_window(PHASE1 - 1), timeout=120_000)
+        assert p.evaluate("window.__same_document") is True  # redrawn in place
+        assert p.locator(_window(PHASE1 - 1)).get_attribute("class") == "flagged"
+        assert card.locator("circle.mark").count() == PHASE1
+        page.shot("status-overview-updated")
+        assert page.errors == [], page.errors
+    finally:
+        page.close()
