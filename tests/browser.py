@@ -7,9 +7,9 @@ Screenshots go to ``test-output/screenshots/`` (``STREAMDRIFT_TEST_OUTPUT`` move
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,17 +27,29 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator:
-    from playwright.sync_api import sync_playwright
+_SHARED: dict = {}  # one Playwright + Chromium per test process, whichever module asks
 
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path(), headless=True,
-                              args=["--no-sandbox", "--disable-gpu"])
-        try:
-            yield b
-        finally:
-            b.close()
+
+def _close() -> None:
+    if _SHARED:
+        _SHARED.pop("browser").close()
+        _SHARED.pop("playwright").stop()
+
+
+@pytest.fixture()
+def browser():
+    """The shared headless Chromium (started on first use, closed when pytest exits).
+    Modules import this fixture; one browser serves them all."""
+    if not _SHARED:
+        from playwright.sync_api import sync_playwright
+
+        pw = sync_playwright().start()
+        _SHARED["playwright"] = pw
+        _SHARED["browser"] = pw.chromium.launch(executable_path=chromium_path(),
+                                                headless=True,
+                                                args=["--no-sandbox", "--disable-gpu"])
+        atexit.register(_close)
+    return _SHARED["browser"]
 
 
 class Page:
