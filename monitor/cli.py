@@ -52,6 +52,17 @@ def cmd_replay(a: argparse.Namespace) -> int:
     profile = load_profile(cfg)
     n = write_reports(replay(cfg, profile, read_table(a.input)), a.reports)
     print(f"{n} window reports written to {a.reports}")
+    if a.labels:
+        import orjson
+
+        from monitor.replay_labels import performance_reports
+
+        perf = performance_reports(cfg, profile, read_table(a.input), read_table(a.labels))
+        out = a.performance or f"{a.reports}.performance.jsonl"
+        with open(out, "wb") as f:
+            f.writelines(orjson.dumps(r, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+                         for r in perf)
+        print(f"{len(perf)} performance reports written to {out}")
     return 0
 
 
@@ -62,6 +73,14 @@ def cmd_profile_build(a: argparse.Namespace) -> int:
     profile = build_profile(cfg, a.input, max_rows=a.max_rows)
     profile.save(a.output)
     print(f"profile {profile.profile_id} written to {a.output}")
+    if a.labels:
+        from monitor.replay import read_table
+        from monitor.replay_labels import reference_path, reference_sketch
+
+        sk = reference_sketch(cfg, profile, read_table(a.input), read_table(a.labels))
+        reference_path(a.output).write_bytes(sk.to_bytes())
+        print(f"reference performance ({int(sk.icnt[:, 0].sum())} labelled rows) written to "
+              f"{reference_path(a.output)}")
     return 0
 
 
@@ -156,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("-c", "--config", required=True)
     rp.add_argument("--input", required=True, help="events as .parquet, .csv or .jsonl")
     rp.add_argument("--reports", required=True, help="where to write the reports (JSON lines)")
+    rp.add_argument("--labels", help="delayed labels (.parquet, .csv or .jsonl; see labels: in "
+                    "the config): performance reports per window and slice")
+    rp.add_argument("--performance", help="where to write the performance reports (default: "
+                    "<reports>.performance.jsonl)")
     rp.set_defaults(func=cmd_replay)
 
     rr = sub.add_parser("report", help="one self-contained HTML drift report for a window range")
@@ -178,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     pb.add_argument("--input", required=True, help="training data as .parquet or .csv")
     pb.add_argument("-o", "--output", required=True, help="the profile file to write")
     pb.add_argument("--max-rows", type=int, default=None, help="use at most this many rows")
+    pb.add_argument("--labels", help="labels of the input's predictions: the reference "
+                    "performance, written beside the profile (<output>.performance)")
     pb.set_defaults(func=cmd_profile_build)
 
     si = sub.add_parser("silence", help="hold back alert notifications (with an expiry)")

@@ -220,6 +220,10 @@ def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
     """Run the monitor until SIGINT / SIGTERM. ``stage``: all | source | aggregate | sinks."""
     import faust
 
+    if cfg.labels is not None and stage in ("all", "source"):
+        raise StreamdriftError("labels: the live label stream is not wired into `streamdrift "
+                               "run` yet; use `streamdrift replay --labels FILE` for "
+                               "performance reports, or remove the labels: section")
     client = kafka_client_config(cfg)
     profile = load_profile(cfg) if stage != "sinks" else None  # the sinks need no profile
     from monitor.access import preflight

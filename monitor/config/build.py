@@ -190,9 +190,14 @@ class Builder:
         http = HttpConfig(**{**(d.get("http") or {}),
                              **({"host": self.env[HTTP_HOST_ENV]} if self.env.get(HTTP_HOST_ENV)
                                 else {})})
+        from monitor.config.labels import build_labels, build_model
+
+        model = build_model(d.get("model"), name)
+        labels = build_labels(d.get("labels"), self.bad, features.categorical,
+                              prediction.positive_label, stream.event_id_field)
         if self.problems:
             raise ConfigError(self.problems[0][0], self.problems[0][1], self.problems)
-        return MonitorConfig(monitor=name, kafka=kafka, stream=stream, features=features,
+        return MonitorConfig(model=model, labels=labels, monitor=name, kafka=kafka, stream=stream, features=features,
                              prediction=prediction, sensitive=sensitive, windows=windows,
                              reference=reference, checks=checks, topics=topics, output=output,
                              alerts=alerts, slack=slack, triggers=triggers, http=http,

@@ -380,6 +380,8 @@ class MonitorConfig:
     http: HttpConfig
     dead_letter: DeadLetterConfig = DeadLetterConfig()
     source: Path | None = None  # the file it was loaded from
+    model: Any = None  # monitor.config.labels.ModelConfig (name defaults to the monitor's)
+    labels: Any = None  # monitor.config.labels.LabelsConfig, or None: no delayed labels
 
     def feature(self, name: str) -> FeatureSettings:
         """The effective settings of feature ``name`` (KeyError if it is not configured)."""

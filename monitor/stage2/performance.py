@@ -8,9 +8,10 @@ in partition order. :func:`performance_report` turns a merged window into a plai
 :func:`performance_findings` runs the checks.
 
 The checks (``PerformanceRules``): per scope — the whole window and every slice with at least
-``min_labelled`` labelled rows — and per figure (accuracy, recall, precision, ROC AUC) that
-has a reference value, a one-sided test that the figure fell below the reference (binomial
-z for the rates, Hanley & McNeil's standard error for the AUC) and the drop as the effect.
+``min_labelled`` (a slice: and ``min_slice``) labelled rows — and per figure (accuracy,
+recall, precision, ROC AUC) that has a reference value, a one-sided test that the figure
+fell below the reference (binomial z for the rates, Hanley & McNeil's standard error for the
+AUC) and the drop as the effect.
 A finding alerts when its p-value is below ``alpha / m`` — m the number of tests run in the
 window across all slices and figures (Bonferroni: one budget for the window) — **and** the
 drop exceeds ``max_drop``; or, without the test, when a figure is below its absolute
@@ -36,6 +37,7 @@ class PerformanceRules:
     alpha: float = 0.01
     max_drop: float = 0.05
     floors: dict[str, float] = field(default_factory=dict)  # figure -> absolute minimum
+    min_slice: int = 0  # a slice (not the whole window) also needs this many labels
 
 
 @dataclass
@@ -142,7 +144,7 @@ def performance_findings(report: dict[str, Any], reference: dict[str, Any] | Non
         ref_r = None
         if reference is not None:
             ref_r = reference["overall"] if name == "*" else reference["slices"].get(name)
-        enough = r["labelled"] >= rules.min_labelled
+        enough = r["labelled"] >= max(rules.min_labelled, 0 if name == "*" else rules.min_slice)
         for fig in FIGURES:
             f = {"check": f"{fig}_drop", "slice": name, "value": r[fig],
                  "labelled": r["labelled"], "label_completeness": r["label_completeness"],
