@@ -1,7 +1,7 @@
 # streamdrift — the two commands a newcomer needs: `make demo` and `make test`.
 # Each creates the virtual environment, installs the project, fetches the Kafka jars (cached
-# in .cache/), and does its job. Needs Python 3.11, a JDK (17+) and Maven on PATH (and openssl
-# for the secured-broker tests).
+# in .cache/), and does its job. Needs Python 3.11, a JDK (17+), Maven and Go (for Alertmanager,
+# built from source once) on PATH (and openssl for the secured-broker tests).
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -10,7 +10,7 @@ SUDO   ?= $(if $(filter 0,$(shell id -u)),,sudo)
 export STREAMDRIFT_CACHE_DIR ?= $(CURDIR)/.cache
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: test demo bench kafka venv jars browser clean lock
+.PHONY: test demo bench kafka venv jars browser alertmanager clean lock
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,13 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { echo "installing headless Chromium (apt-get)"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-## make test: the whole suite, integration tests against a real local Kafka broker included.
-test: jars browser
+## Alertmanager built from source (Go on PATH, the Go module proxy), cached in .cache/.
+alertmanager: venv
+	$(PY) -m monitor.dev.alertmanager
+
+## make test: the whole suite, integration tests against a real local Kafka broker and a real
+## Alertmanager included.
+test: jars alertmanager browser
 	$(PY) -m pytest
 
 ## make demo: local Kafka, synthetic traffic with drift, a quality fault and a fairness gap,

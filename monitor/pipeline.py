@@ -106,6 +106,7 @@ class ReportPublisher:
         self.jsonl = Path(cfg.output.reports_jsonl) if cfg.output.reports_jsonl else None
         self.windows_closed = 0
         self.scores: dict[tuple[str, str], float] = {}
+        self.alerts_firing: dict[str, int] = {}   # severity -> open alert keys
 
     def __call__(self, report) -> None:
         if self.policy is not None:  # silences added with `streamdrift silence add`
@@ -125,6 +126,9 @@ class ReportPublisher:
         if left:
             raise StreamdriftError(f"{left} reports/alerts not delivered to Kafka in 30 s")
         self.windows_closed += 1
+        if self.policy is not None:
+            firing = list(self.policy.firing.values())
+            self.alerts_firing = {sev: firing.count(sev) for sev in ("warning", "critical")}
         self.scores = {(c.check, c.feature): float(c.effect_size) for c in report.checks
                        if c.effect_size is not None}
         log.info("window %s closed: %d events, flagged %s", report.window_start_ms,
@@ -185,6 +189,17 @@ def make_sinks(cfg: MonitorConfig, client: dict[str, Any]) -> list:
             sink = SlackWebhookSink(s.webhook_url, runbook_url=s.runbook_url, mention=s.mention)
         out.append(AlertDelivery(client, cfg.topics.alerts, f"{cfg.kafka.group_id}-slack",
                                  sink))
+    am = cfg.alertmanager
+    if am is not None:
+        from monitor.sinks.alertmanager import AlertmanagerSink
+
+        sink = AlertmanagerSink(am.url, model=am.model, model_version=am.model_version,
+                                status_url=am.status_url, labels=dict(am.labels),
+                                resend_interval_s=am.resend_interval_ms / 1000,
+                                timeout_s=am.timeout_ms / 1000)
+        sink.restore(cfg.monitor)  # keep re-sending the open alerts a previous process sent
+        out.append(AlertDelivery(client, cfg.topics.alerts,
+                                 f"{cfg.kafka.group_id}-alertmanager", sink))
     return out
 
 
@@ -251,7 +266,8 @@ def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
 
     def reports_stats():
         return ({} if publisher is None else
-                {"windows_closed": publisher.windows_closed, "scores": publisher.scores})
+                {"windows_closed": publisher.windows_closed, "scores": publisher.scores,
+                 "alerts_firing": publisher.alerts_firing})
 
     healthy = lambda: source is None or bool(source.parts)  # noqa: E731 - partitions owned
     page = status_page(cfg, client, lambda: source, lambda: publisher, healthy)

@@ -75,7 +75,7 @@ def test_revoked_token_fails_health_keeps_alerts_and_resumes(tmp_path, kafka_boo
         wait_for(lambda: get(base + "/health")[0] == 200, 60)
         produce(alerts_topic, [a.to_dict() for a in ALERTS[:3]], key=b"m")
         # the first answer decides: no retry budget is spent before health says so
-        status, body = wait_for(lambda: (r := get(base + "/health"))[0] == 503 and r, 30)
+        _, body = wait_for(lambda: (r := get(base + "/health"))[0] == 503 and r, 30)
         failing = json.loads(body)["failing"]
         assert list(failing) == ["sink-slack"] and "invalid_auth" in failing["sink-slack"]
         assert TOKEN not in body and "xoxb-revoked" not in body

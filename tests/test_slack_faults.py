@@ -17,7 +17,13 @@ from monitor.sinks import SinkRejected, SinkUnavailable
 from monitor.sinks.slack import SlackSink, SlackWebhookSink
 from monitor.sinks.slack_blocks import render
 from tests.slack_server import SlackServer
-from tests.test_slack_sink import ALERTS, TOKEN, assert_delivered_once, deliver_all, make_sink
+from tests.test_slack_sink import (
+    ALERTS,
+    TOKEN,
+    assert_delivered_once,
+    deliver_all,
+    make_sink,
+)
 
 
 @pytest.fixture()

@@ -29,7 +29,8 @@ from monitor.config.settings import (
     EventTimeConfig, FairnessChecks, FeatureRule, FeatureSettings, FeaturesConfig, FrozenMap,
     HttpConfig, KafkaConfig, MonitorConfig, NumericChecks, OutputConfig, PredictionConfig,
     QualityChecks, ReferenceConfig, RegistryAuth, SaslConfig, Secret, SensitiveConfig, SlackConfig,
-    StreamConfig, TlsConfig, TopicsConfig, TriggersConfig, WindowsConfig, parse_duration)
+    StreamConfig, TlsConfig, TopicsConfig, TriggersConfig, WindowsConfig, parse_duration,
+    AlertmanagerConfig)
 from monitor.errors import ConfigError
 from monitor.records import Silence
 
@@ -179,6 +180,7 @@ class Builder:
                               include_raw_values=o.get("include_raw_values", False))
         alerts = self.alerts(d.get("alerts") or {})
         slack = self.slack(d["slack"]) if d.get("slack") else None
+        am = self.alertmanager(d["alertmanager"]) if d.get("alertmanager") else None
         tr = dict(d.get("triggers") or {})
         if "cooldown" in tr:
             tr["cooldown_ms"] = parse_duration(tr.pop("cooldown"))
@@ -201,7 +203,7 @@ class Builder:
                              prediction=prediction, sensitive=sensitive, windows=windows,
                              reference=reference, checks=checks, topics=topics, output=output,
                              alerts=alerts, slack=slack, triggers=triggers, http=http,
-                             dead_letter=dead_letter)
+                             dead_letter=dead_letter, alertmanager=am)
 
     def kafka(self, k: dict, name: str) -> KafkaConfig:
         b = k["bootstrap"]
@@ -440,6 +442,20 @@ class Builder:
                             resolve_windows=a.get("resolve_windows", 2),
                             repeat_interval_ms=parse_duration(a.get("repeat_interval", "1h")),
                             silences=tuple(silences))
+
+    def alertmanager(self, a: dict) -> AlertmanagerConfig:
+        labels = a.get("labels") or {}
+        for k in labels:
+            if k in ("alertname", "monitor", "model", "version", "feature", "check", "slice",
+                     "family", "severity"):
+                self.bad(f"alertmanager.labels.{k}", "set by streamdrift for every alert; "
+                         "choose another label name")
+        return AlertmanagerConfig(
+            url=a["url"], model=a.get("model"), model_version=a.get("model_version"),
+            status_url=a.get("status_url"),
+            labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
+            resend_interval_ms=parse_duration(a.get("resend_interval", "1m")),
+            timeout_ms=parse_duration(a.get("timeout", "10s")))
 
     def slack(self, s: dict) -> SlackConfig:
         token = self.secret(s, "token", "slack", required=False)

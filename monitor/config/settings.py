@@ -348,6 +348,17 @@ class SlackConfig:
 
 
 @dataclass(frozen=True)
+class AlertmanagerConfig:
+    url: str                                   # base URL; alerts go to <url>/api/v2/alerts
+    model: str | None = None                   # label `model` (None: the monitor name)
+    model_version: str | None = None           # label `version` (None: the reference profile id)
+    status_url: str | None = None              # the status page linked from every alert
+    labels: tuple[tuple[str, str], ...] = ()   # extra static labels
+    resend_interval_ms: int = 60_000
+    timeout_ms: int = 10_000
+
+
+@dataclass(frozen=True)
 class TriggersConfig:
     enabled: bool = True
     on: str = "critical"  # warning | critical
@@ -379,6 +390,7 @@ class MonitorConfig:
     triggers: TriggersConfig
     http: HttpConfig
     dead_letter: DeadLetterConfig = DeadLetterConfig()
+    alertmanager: AlertmanagerConfig | None = None
     source: Path | None = None  # the file it was loaded from
     model: Any = None  # monitor.config.labels.ModelConfig (name defaults to the monitor's)
     labels: Any = None  # monitor.config.labels.LabelsConfig, or None: no delayed labels

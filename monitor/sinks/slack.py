@@ -280,7 +280,8 @@ class SlackSink:
             raise SinkUnavailable(self.name, f"HTTP {status} {err or ''} for alert "
                                   f"{alert.alert_id}".replace("  ", " "),
                                   min(self.backoff_cap_s, 5.0),
-                                  kind=f"http_{status}" if status != 200 else err) from None
+                                  kind=f"http_{status}" if status != 200 or not err
+                                  else str(err)) from None
         except (OSError, HTTPException) as e:
             self._in_doubt.add(alert.alert_id)
             raise SinkUnavailable(self.name, f"{type(e).__name__} for alert {alert.alert_id}",

@@ -62,6 +62,12 @@ class StageCollector:
             for (check, feature), v in sorted(r.get("scores", {}).items()):
                 d.add_metric([m, check, feature], v)
             yield d
+            f = GaugeMetricFamily("streamdrift_alerts_firing", "alert keys firing after the "
+                                  "last closed window, by severity", labels=["monitor",
+                                                                            "severity"])
+            for sev, n in sorted(r.get("alerts_firing", {}).items()):
+                f.add_metric([m, sev], n)
+            yield f
         if self.sinks is not None:
             yield from self._sink_metrics(m, self.sinks())
 

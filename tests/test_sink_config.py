@@ -1,0 +1,52 @@
+"""The `alertmanager` config section: parsed, checked, and wired into a delivery loop with the
+settings it names."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor import config as C
+from monitor.errors import ConfigError
+from monitor.pipeline import make_sinks
+
+BASE = {"monitor": "loan", "kafka": {"bootstrap": "127.0.0.1:1"}, "stream": {"topic": "t"},
+        "features": {"numeric": ["x"]}, "windows": {"size": "1m"},
+        "reference": {"profile": "/r"}, "triggers": {"enabled": False}}
+
+
+def test_alertmanager_section_reaches_the_sink():
+    cfg = C.from_dict({**BASE, "alertmanager": {
+        "url": "http://127.0.0.1:1", "model": "loan-model", "model_version": "v7",
+        "status_url": "http://mon:9108", "labels": {"team": "ml"}, "resend_interval": "30s",
+        "timeout": "2s"}})
+    (delivery,) = make_sinks(cfg, {"bootstrap.servers": "127.0.0.1:1"})
+    try:
+        sink = delivery.sink
+        assert delivery.group_id.endswith("-alertmanager")
+        assert (sink.url, sink.model, sink.model_version, sink.status_url, sink.labels,
+                sink.resend_interval_s, sink.timeout_s) == (
+            "http://127.0.0.1:1", "loan-model", "v7", "http://mon:9108", {"team": "ml"},
+            30.0, 2.0)
+    finally:
+        delivery.close()
+        delivery.sink.close()
+
+
+def test_alertmanager_defaults_and_absence():
+    assert C.from_dict(BASE).alertmanager is None
+    am = C.from_dict({**BASE, "alertmanager": {"url": "http://am:9093"}}).alertmanager
+    assert (am.model, am.model_version, am.labels, am.resend_interval_ms) == (None, None, (),
+                                                                               60_000)
+
+
+@pytest.mark.parametrize("section, named", [
+    ({}, "alertmanager"),
+    ({"url": "am:9093"}, "alertmanager.url"),
+    ({"url": "http://am:9093", "labels": {"severity": "page"}}, "alertmanager.labels.severity"),
+    ({"url": "http://am:9093", "labels": {"bad-name": "x"}}, "alertmanager.labels"),
+    ({"url": "http://am:9093", "resend_interval": "0s"}, "alertmanager.resend_interval"),
+])
+def test_bad_alertmanager_config_names_the_field(section, named):
+    with pytest.raises(ConfigError) as e:
+        C.from_dict({**BASE, "alertmanager": section})
+    assert named in str(e.value)
