@@ -83,8 +83,8 @@ def needs(cfg: MonitorConfig, stage: str = "all") -> list[Need]:
         Need("topic", t.state, "WRITE", "source", "stage 1 stores partition state"),
         Need("topic", t.dead_letter, "WRITE", "source", "stage 1 dead-letters bad messages"),
         Need("group", g, "READ", "source", "stage 1's consumer group"),
-        Need("group", f"{cfg.monitor}-state-reader", "READ", "source",
-             "stage 1 reads its state topic under this group id"),
+        Need("group", f"{cfg.monitor}-state-reader", "DESCRIBE", "source",
+             "stage 1 reads its state topic under this group id (assigned, never joined)"),
         Need("topic", t.partials, "READ", "aggregate", "stage 2 consumes partials"),
         Need("topic", t.reports, "WRITE", "aggregate", "stage 2 publishes window reports"),
         Need("topic", t.alerts, "WRITE", "aggregate", "stage 2 publishes alerts"),
@@ -100,7 +100,9 @@ def needs(cfg: MonitorConfig, stage: str = "all") -> list[Need]:
     if cfg.triggers.enabled:
         out += [Need("topic", t.triggers, "WRITE", "sinks", "retraining triggers"),
                 Need("topic", t.triggers, "READ", "sinks", "trigger cooldowns are restored"),
-                Need("group", f"{g}-triggers", "READ", "sinks", "the trigger sink's group")]
+                Need("group", f"{g}-triggers", "READ", "sinks", "the trigger sink's group"),
+                Need("group", "streamdrift-trigger-restore", "DESCRIBE", "sinks",
+                     "the trigger sink restores cooldowns under this group id (assigned)")]
     if cfg.slack:
         out.append(Need("group", f"{g}-slack", "READ", "sinks", "the Slack sink's group"))
     return [n for n in out if stage == "all" or n.stage == stage]
@@ -140,8 +142,10 @@ def connect(cfg: MonitorConfig, client: dict[str, Any], timeout_s: float = 10.0)
 def _client_setup_error(cfg: MonitorConfig, e: Exception) -> str:
     text = str(e.args[0].str() if e.args and hasattr(e.args[0], "str") else e)
     if "ssl.key" in text or "private key" in text.lower() or "bad decrypt" in text:
-        return ("kafka.tls.key_password_env: cannot open kafka.tls.key_file with the given "
-                "key password (wrong password, or a key in another format)")
+        t = cfg.kafka.tls
+        where = t.key_password.field if t and t.key_password else "kafka.tls.key_file"
+        return (f"{where}: cannot open kafka.tls.key_file with the given key password "
+                "(wrong password, or a key in another format)")
     if "ssl.ca" in text or "ssl.certificate" in text:
         return f"kafka.tls: cannot load the CA or client certificate: {text}"
     return f"kafka: the client settings were refused: {text}"

@@ -15,7 +15,7 @@ from confluent_kafka.admin import (
     ConfigResource,
 )
 
-from monitor.access import missing_access, needs
+from monitor.access import missing_access, needs, principal
 from monitor.check import check
 from monitor.config import from_dict, kafka_client_config
 from monitor.topics import ensure_topics
@@ -172,3 +172,29 @@ def test_check_reports_topic_policy_drift(granted, env):
     assert len(problems) == 1, problems
     assert f"topic '{cfg.topics.reports}' (reports): retention.ms=1000, wanted " \
            f"{cfg.topics.reports_retention_ms}" in problems[0]
+
+
+def test_wrong_tls_key_password_names_the_setting(granted, env, tmp_path):
+    broker, tmp, d = granted
+    (tmp_path / "kp").write_text("not-the-key-password")
+    bad = with_kafka(d, tls={**d["kafka"]["tls"], "key_password_file": str(tmp_path / "kp")})
+    problems = _check(bad, tmp)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("PROBLEM  kafka.tls.key_password_file: cannot load")
+    assert "not-the-key-password" not in problems[0]
+
+
+def test_mutual_tls_alone_connects_as_the_certificate_subject(granted, env):
+    broker, tmp, d = granted
+    tls = {k: v for k, v in d["kafka"]["tls"].items()}
+    mtls = {**d, "kafka": {"bootstrap": broker.ssl_bootstrap, "security_protocol": "SSL",
+                           "session_timeout_ms": 6000, "tls": tls}}
+    cfg = from_dict(mtls, base_dir=tmp)
+    assert principal(cfg) == "User:CN=streamdrift-client"
+    before = _check(mtls, tmp)  # connected, but this principal has no ACL at all
+    assert before and all("User:CN=streamdrift-client may not" in p for p in before)
+    broker.allow("CN=streamdrift-client", monitor_grants(cfg))
+    deadline = time.monotonic() + 10
+    while (after := _check(mtls, tmp)) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert after == []

@@ -80,14 +80,21 @@ def test_monitor_runs_end_to_end_over_sasl_ssl_and_leaks_nothing(secure_kafka, t
     metrics = b""
     try:
         reports = reader.wait_for(N_WINDOWS, 240, procs=procs, before_ms=END_MS)
+        procs[0].stop()  # stage 1 restarts: its state comes back through the ACL'd topic
+        procs[0] = MonitorProcess(env_cfg, logs[0], "source", env={
+            "SD_TEST_KAFKA_PASSWORD": secrets_env["SD_TEST_KAFKA_PASSWORD"]})
+        deadline = time.monotonic() + 60
+        while b"restored state for [0, 1, 2, 3]" not in logs[0].read_bytes():
+            assert procs[0].alive() and time.monotonic() < deadline, logs[0].read_text()[-3000:]
+            time.sleep(0.5)
         deadline = time.monotonic() + 60  # the trigger follows the alert
         while time.monotonic() < deadline and not read_all(admin, [cfg.topics.triggers])[
                 cfg.topics.triggers]:
             time.sleep(1)
         for log in logs:
-            m = re.search(rb"metrics at (http://[\d.]+:\d+/metrics)", log.read_bytes())
-            if m:
-                metrics += urllib.request.urlopen(m.group(1).decode(), timeout=5).read()
+            urls = re.findall(rb"metrics at (http://[\d.]+:\d+/metrics)", log.read_bytes())
+            if urls:  # the last start's
+                metrics += urllib.request.urlopen(urls[-1].decode(), timeout=5).read()
     finally:
         for p in procs:
             p.stop()

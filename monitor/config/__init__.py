@@ -163,7 +163,9 @@ def faust_broker_settings(cfg: MonitorConfig,
                 try:
                     ctx.load_cert_chain(str(k.tls.cert_file), str(k.tls.key_file), password=pw)
                 except (ssl.SSLError, OSError) as e:
-                    raise ConfigError("kafka.tls.key_file", "cannot load the client certificate "
+                    where = k.tls.key_password.field if k.tls.key_password else \
+                        "kafka.tls.key_file"
+                    raise ConfigError(where, "cannot load the client certificate "
                                       "and key (a wrong kafka.tls.key_password, or not PEM): "
                                       f"{getattr(e, 'reason', None) or e}") from None
             if k.tls and not k.tls.check_hostname:

@@ -3,7 +3,8 @@
 The same jars and JVM launch as :class:`~monitor.dev.kafka.DevKafka`, configured like a
 production cluster a monitor attaches to:
 
-- one client listener, ``SASL_SSL://127.0.0.1:<port>`` (loopback only), SCRAM-SHA-512;
+- a client listener ``SASL_SSL://127.0.0.1:<port>`` (loopback only), SCRAM-SHA-512, and a
+  mutual-TLS one, ``SSL://127.0.0.1:<ssl_port>`` (client certificate required);
 - the users (``admin`` and the ones asked for) are created at format time with
   ``kafka-storage format --add-scram``, so no plaintext listener is ever needed to add them;
 - TLS certificates made at start with ``openssl`` in the broker's temp folder (never
@@ -99,9 +100,16 @@ class SecureKafka(DevKafka):
     def __init__(self, users: dict[str, str] | None = None, data_dir: str | Path | None = None,
                  heap: str = "512m") -> None:
         super().__init__(data_dir=data_dir, heap=heap)
+        self.ssl_port: int | None = None  # the mutual-TLS-only listener
         self.admin_password = secrets.token_urlsafe(18)
         self.users = {"admin": self.admin_password, **(users or {})}
         self.tls: TlsFiles | None = None
+
+    @property
+    def ssl_bootstrap(self) -> str:
+        """The mutual-TLS listener (``SSL``, client certificate required): the principal is
+        the certificate's subject, ``User:CN=streamdrift-client``."""
+        return f"127.0.0.1:{self.ssl_port}"
 
     @staticmethod
     def scram_arg(user: str, password: str) -> str:
@@ -127,11 +135,14 @@ class SecureKafka(DevKafka):
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.bootstrap.servers=127.0.0.1:{controller}",
-            f"listeners=SASL_SSL://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller}",
-            f"advertised.listeners=SASL_SSL://127.0.0.1:{self.port}",
+            f"listeners=SASL_SSL://127.0.0.1:{self.port},SSL://127.0.0.1:{self.ssl_port},"
+            f"CONTROLLER://127.0.0.1:{controller}",
+            f"advertised.listeners=SASL_SSL://127.0.0.1:{self.port},"
+            f"SSL://127.0.0.1:{self.ssl_port}",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=SASL_SSL",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL",
+            "listener.name.ssl.ssl.client.auth=required",
             f"sasl.enabled.mechanisms={MECHANISM}",
             f"sasl.mechanism.inter.broker.protocol={MECHANISM}",
             f"listener.name.sasl_ssl.{MECHANISM.lower()}.sasl.jaas.config={jaas}",
@@ -167,6 +178,7 @@ class SecureKafka(DevKafka):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.tls = make_pki(self.data_dir / "tls", secrets.token_urlsafe(12))
         self.port = self.port or free_port()
+        self.ssl_port = self.ssl_port or free_port()
         controller = free_port()
         (self.data_dir / "log4j2.xml").write_text(
             _log4j(self.log_to or self.data_dir / "broker.log"))
