@@ -15,9 +15,8 @@ BASE = {"monitor": "loan", "kafka": {"bootstrap": "127.0.0.1:1"}, "stream": {"to
 
 
 def test_alertmanager_section_reaches_the_sink():
-    cfg = C.from_dict({**BASE, "alertmanager": {
-        "url": "http://127.0.0.1:1", "model": "loan-model", "model_version": "v7",
-        "status_url": "http://mon:9108", "labels": {"team": "ml"}, "resend_interval": "30s",
+    cfg = C.from_dict({**BASE, "model": {"name": "loan-model", "version": "v7"},
+                       "alertmanager": {"url": "http://127.0.0.1:1", "status_url": "http://mon:9108", "labels": {"team": "ml"}, "resend_interval": "30s",
         "timeout": "2s"}})
     (delivery,) = make_sinks(cfg, {"bootstrap.servers": "127.0.0.1:1"})
     try:
@@ -35,8 +34,7 @@ def test_alertmanager_section_reaches_the_sink():
 def test_alertmanager_defaults_and_absence():
     assert C.from_dict(BASE).alertmanager is None
     am = C.from_dict({**BASE, "alertmanager": {"url": "http://am:9093"}}).alertmanager
-    assert (am.model, am.model_version, am.labels, am.resend_interval_ms) == (None, None, (),
-                                                                               60_000)
+    assert (am.status_url, am.labels, am.resend_interval_ms) == (None, (), 60_000)
 
 
 @pytest.mark.parametrize("section, named", [

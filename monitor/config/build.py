@@ -451,8 +451,7 @@ class Builder:
                 self.bad(f"alertmanager.labels.{k}", "set by streamdrift for every alert; "
                          "choose another label name")
         return AlertmanagerConfig(
-            url=a["url"], model=a.get("model"), model_version=a.get("model_version"),
-            status_url=a.get("status_url"),
+            url=a["url"], status_url=a.get("status_url"),
             labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
             resend_interval_ms=parse_duration(a.get("resend_interval", "1m")),
             timeout_ms=parse_duration(a.get("timeout", "10s")))

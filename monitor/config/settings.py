@@ -350,8 +350,6 @@ class SlackConfig:
 @dataclass(frozen=True)
 class AlertmanagerConfig:
     url: str                                   # base URL; alerts go to <url>/api/v2/alerts
-    model: str | None = None                   # label `model` (None: the monitor name)
-    model_version: str | None = None           # label `version` (None: the reference profile id)
     status_url: str | None = None              # the status page linked from every alert
     labels: tuple[tuple[str, str], ...] = ()   # extra static labels
     resend_interval_ms: int = 60_000
