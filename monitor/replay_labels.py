@@ -26,8 +26,8 @@ from monitor.errors import StreamdriftError
 from monitor.stage1.columns import id_column, id_hashes, outcome_codes
 from monitor.stage1.labels import Cells, PartitionLabels
 from monitor.stage2.performance import (PerformanceRules, PerformanceWindows,
-                                        performance_findings, performance_report,
-                                        reference_performance)
+                                        findings_as_checks, performance_findings,
+                                        performance_report, reference_performance)
 
 
 def slicing(cfg: MonitorConfig, profile) -> tuple[Cells, list[str], list[str], int | None]:
@@ -142,5 +142,6 @@ def performance_reports(cfg: MonitorConfig, profile, predictions: pa.Table, labe
         findings = performance_findings(rep, reference, rules)
         rep.update(monitor=cfg.monitor, kind="performance", findings=findings,
                    slice_key=lab.slices.keys[0] if lab.slices.keys else None)
+        rep["checks"] = [c.to_dict() for c in findings_as_checks(rep, findings)]
         out.append(rep)
     return out

@@ -119,6 +119,11 @@ def test_only_the_degraded_slice_alerts_and_alerts_name_it(replayed):
             assert {s for s, _ in alerts} <= {"app", "*"}
         else:
             assert alerts == set(), (r["window_start_ms"], alerts)
+        flagged = {c["feature"] for c in r["checks"] if c["flagged"]}
+        assert {c["family"] for c in r["checks"]} == {"performance"}
+        assert flagged == {"*" if s == "*" else f"channel={s}" for s, _ in alerts}
+        assert all(c["detail"]["model"]["version"] == "v7" and c["detail"]["reliability"]
+                   for c in r["checks"] if c["sufficient"])
         tested = [f for f in r["findings"] if f["p_value"] is not None]
         assert tested and all(f["budget"] == pytest.approx(0.01 / len(tested))
                               for f in tested)

@@ -174,3 +174,31 @@ def reference_performance(sketch: PerformanceSketch, cells: Cells,
     w = MergedWindow(0, 0, sketch, [0] * n, [0] * n, 0, True, [])
     r = performance_report(w, cells, slice_names, ["*"] * cells.n_groups, {})
     return {"overall": r["overall"], "slices": r["slices"]}
+
+
+def findings_as_checks(report: dict[str, Any], findings: list[dict[str, Any]]) -> list:
+    """The findings as :class:`~monitor.records.CheckResult` records of the ``performance``
+    family (feature ``*`` for the whole window, ``<slice key>=<slice>`` for a slice), the
+    way window reports carry checks: the status page and the HTML report draw them, and the
+    reliability diagram of each scope rides in the detail."""
+    from monitor.records import CheckResult
+
+    key = report.get("slice_key") or "slice"
+    out = []
+    for f in findings:
+        scope = report["overall"] if f["slice"] == "*" else report["slices"][f["slice"]]
+        value = f["value"]
+        out.append(CheckResult(
+            check=f["check"], family="performance",
+            feature="*" if f["slice"] == "*" else f"{key}={f['slice']}",
+            statistic=None if value is None or math.isnan(value) else float(value),
+            p_value=f["p_value"], effect_size=f["effect"] if f["effect"] is not None else 0.0,
+            n_window=int(f["labelled"]), n_reference=0, sufficient=bool(f["sufficient"]),
+            flagged=bool(f["alert"]),
+            detail={"model": report.get("model", {}), "slice": f["slice"],
+                    "reference": f["reference"], "revision": report["revision"],
+                    "label_completeness": scope["label_completeness"],
+                    "reliability": [{"mean_predicted": b["mean_score"],
+                                     "observed": b["positive_rate"], "n": b["n"]}
+                                    for b in scope["reliability"] if b["n"] > 0]}))
+    return out
