@@ -149,8 +149,30 @@ def cmd_silence(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alerts(a: argparse.Namespace) -> int:
+    from monitor.config import kafka_client_config
+    from monitor.pipeline import silence_file
+    from monitor.web import alerts_cli
+
+    cfg = _config(a.config)
+    store = silence_file(cfg)  # the silences the monitor reads
+    if a.alerts_command == "list":
+        return alerts_cli.list_alerts(cfg, kafka_client_config(cfg), store, as_json=a.json,
+                                      show_all=a.all, last=a.last)
+    if a.alerts_command == "silence":
+        return alerts_cli.silence(cfg, store, a)
+    return alerts_cli.unsilence(cfg, store, a)
+
+
+class _Parser(argparse.ArgumentParser):
+    """A bad command line is one line on stderr (what is wrong, where to look), exit 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="streamdrift", description=HELP,
+    p = _Parser(prog="streamdrift", description=HELP,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"streamdrift {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -222,6 +244,31 @@ def build_parser() -> argparse.ArgumentParser:
             x.add_argument("--by", default="", help="who")
         x.set_defaults(func=cmd_silence)
 
+    al = sub.add_parser("alerts", help="open alerts of a running deployment; silence them")
+    als = al.add_subparsers(dest="alerts_command", metavar="ACTION", required=True)
+    x = als.add_parser("list", help="the open alerts (fired, not resolved) and the silences")
+    x.add_argument("--all", action="store_true", help="also the recent notifications")
+    x.add_argument("--last", type=int, default=10_000,
+                   help="read at most this many notifications per partition (default 10000)")
+    for name, helptext in (("silence", "hold back notifications of matching alerts"),
+                           ("unsilence", "lift the silences that match")):
+        y = als.add_parser(name, help=helptext)
+        y.add_argument("key", nargs="?", default=None,
+                       help="an alert key as `alerts list` prints it (monitor/check/feature, "
+                            "patterns allowed), or use the options")
+        y.add_argument("--feature", default="*", help="feature pattern (default *)")
+        y.add_argument("--check", default="*", help="check pattern, e.g. ks (default *)")
+        y.add_argument("--family", default="*", help="family pattern (default *)")
+        if name == "silence":
+            y.add_argument("--for", dest="duration", required=True,
+                           help='how long, e.g. "2h" or "1d"')
+            y.add_argument("--reason", required=True, help="why: shown to whoever looks")
+            y.add_argument("--by", default="", help="who")
+    for y in (x, *[als.choices[n] for n in ("silence", "unsilence")]):
+        y.add_argument("-c", "--config", required=True, help="the monitor's YAML config")
+        y.add_argument("--json", action="store_true", help="JSON for scripts")
+        y.set_defaults(func=cmd_alerts)
+
     dk = sub.add_parser("dev-kafka", help="run a local Apache Kafka broker on 127.0.0.1")
     dk.add_argument("--port", type=int, default=None)
     dk.set_defaults(func=cmd_dev_kafka)
@@ -229,6 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="local Kafka + synthetic traffic with drift + the monitor")
     d.add_argument("--out", default="demo-out", help="where reports and logs go")
     d.add_argument("--windows", type=int, default=12, help="event-time windows to stream")
+    d.add_argument("--port", type=int, default=9108,
+                   help="status page / metrics port on 127.0.0.1 (another if taken)")
+    d.add_argument("--no-serve", dest="serve", action="store_false",
+                   help="exit after the windows instead of serving the status page")
     d.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("synth", help="produce synthetic traffic for the example model")

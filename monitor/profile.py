@@ -48,21 +48,30 @@ def _binary(col: pa.ChunkedArray, positive) -> np.ndarray:
 
 
 def build_profile(cfg: MonitorConfig, path: str | Path, max_rows: int | None = None,
-                  table: pa.Table | None = None):
+                  table: pa.Table | None = None, progress: bool | None = None):
+    """The reference profile of the file at ``path`` (or of ``table``). On a terminal (or
+    with ``progress=True``) bars show the rows read and the features sketched."""
     from kernels import ReferenceProfile
 
     from monitor.replay import read_table
 
     path = Path(path)
     if table is None:
-        table = read_table(path)
+        table = read_table(path, progress=progress)
     if max_rows is not None:
         table = table.slice(0, max_rows)
+    from monitor.progress import bar
+
     p = cfg.prediction
-    numeric = {n: _floats(_column(table, n, f"features.numeric.{n}"))
-               for n in cfg.features.numeric}
-    categorical = {n: _strings(_column(table, n, f"features.categorical.{n}"))
-                   for n in cfg.features.categorical}
+    steps = bar(len(cfg.features.numeric) + len(cfg.features.categorical) + 1,
+                "profile: columns, then sketches", unit="steps", enabled=progress)
+    numeric, categorical = {}, {}
+    for n in cfg.features.numeric:
+        numeric[n] = _floats(_column(table, n, f"features.numeric.{n}"))
+        steps.update(1)
+    for n in cfg.features.categorical:
+        categorical[n] = _strings(_column(table, n, f"features.categorical.{n}"))
+        steps.update(1)
     score = _floats(_column(table, p.score, "prediction.score")) if p.score else None
     prediction = label = None
     if p.class_:
@@ -88,6 +97,9 @@ def build_profile(cfg: MonitorConfig, path: str | Path, max_rows: int | None = N
         # schema change (the decoder's "known" fields)
         "fields": [c for c in table.column_names if not c.startswith("_")],
     }
-    return ReferenceProfile.build(numeric=numeric, categorical=categorical, score=score,
-                                  prediction=prediction, label=label, group=group,
-                                  metadata=meta)
+    profile = ReferenceProfile.build(numeric=numeric, categorical=categorical, score=score,
+                                     prediction=prediction, label=label, group=group,
+                                     metadata=meta)
+    steps.update(1)
+    steps.close()
+    return profile

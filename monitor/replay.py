@@ -28,17 +28,39 @@ from monitor.stage1.partials import PartialMessage
 from monitor.records import WindowReport
 from monitor.stage1.windows import PartitionWindows
 
-def read_table(path: str | Path) -> pa.Table:
+def read_table(path: str | Path, progress: bool | None = None) -> pa.Table:
+    """The whole file as a table; on a terminal, a progress bar of rows read (Parquet and
+    CSV are read in batches for it; JSON lines in one go)."""
+    from monitor.progress import bar, count_lines
+
     path = Path(path)
     suffix = path.suffix.lower()
+    if not path.exists():
+        raise StreamdriftError(f"--input: {path} does not exist")
     if suffix in (".parquet", ".pq"):
         import pyarrow.parquet as pq
 
-        return pq.read_table(path)
+        f = pq.ParquetFile(path)
+        with bar(f.metadata.num_rows, f"reading {path.name}", enabled=progress) as b:
+            batches = []
+            for batch in f.iter_batches(batch_size=262_144):
+                batches.append(batch)
+                b.update(batch.num_rows)
+        return pa.Table.from_batches(batches, schema=f.schema_arrow)
     if suffix == ".csv":
         import pyarrow.csv as pcsv
 
-        return pcsv.read_csv(path)
+        from monitor.progress import enabled_here
+
+        if not (enabled_here() if progress is None else progress):
+            return pcsv.read_csv(path)
+        with bar(max(count_lines(path) - 1, 0), f"reading {path.name}", enabled=True) as b:
+            reader = pcsv.open_csv(path)
+            batches = []
+            for batch in reader:
+                batches.append(batch)
+                b.update(batch.num_rows)
+        return pa.Table.from_batches(batches, schema=reader.schema)
     if suffix in (".jsonl", ".json", ".ndjson"):
         import pyarrow.json as pjson
 
@@ -46,9 +68,13 @@ def read_table(path: str | Path) -> pa.Table:
     raise StreamdriftError(f"--input: cannot read {path.name}: expected .parquet, .csv or .jsonl")
 
 
-def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_000
-           ) -> Iterator[WindowReport]:
-    """Window reports of ``table``, in window order."""
+def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_000,
+           progress: bool | None = None) -> Iterator[WindowReport]:
+    """Window reports of ``table``, in window order. On a terminal (or with
+    ``progress=True``) a bar shows events decoded, then events windowed, with events/s and
+    the time left."""
+    from monitor.progress import bar
+
     from monitor.stage2.evaluate import Evaluator
     from monitor.pipeline import make_decoder, merge_sketches, window_parts
 
@@ -92,8 +118,9 @@ def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_00
         import pyarrow.compute as pc
 
         stamps = pc.fill_null(table.column("_timestamp").cast(pa.int64()), -1).to_numpy()
-    decoded = []  # (partition, PartitionWindows, [(batch, bad, samples)])
+    decoded = []  # (partition, PartitionWindows, [(batch, bad, samples, rows)])
     end_ms = None
+    shown = bar(table.num_rows, "replay: decoding", enabled=progress)
     for p in range(n_parts):
         idx = np.flatnonzero(part == p)
         idx = idx[np.argsort(offs[idx], kind="stable")]
@@ -105,7 +132,8 @@ def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_00
                                        else None)
             bad = [(b.offset, b.reason) for b in dec.bad]
             samples = [(o, names) for _, o, names in dec.samples]
-            batches.append((dec.batch, bad, samples))
+            batches.append((dec.batch, bad, samples, rows.size))
+            shown.update(rows.size)
             if dec.batch.n_events:
                 t = int(dec.batch.event_time_ms.max())
                 end_ms = t if end_ms is None else max(end_ms, t)
@@ -116,11 +144,15 @@ def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_00
     # the stream is over: every window up to the last event closes
     last = end_ms if end_ms is not None else 0
     final_wm = last - last % (w.slide_ms or w.size_ms) + w.size_ms
+    shown.reset(total=table.num_rows)
+    shown.set_description("replay: windowing")
     for p, pw, batches in decoded:
-        for batch, bad, samples in batches:
+        for batch, bad, samples, n_rows in batches:
             closed = pw.absorb(batch.offset, batch.event_time_ms, bad, batch, samples)
+            shown.update(n_rows)
             yield from emit(p, pw, closed)
         yield from emit(p, pw, pw.advance(final_wm))
+    shown.close()
 
 
 def write_reports(reports, path: str | Path) -> int:

@@ -8,8 +8,10 @@ redraw by itself when the next window closes. A screenshot of each view is saved
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
+from monitor.cli import main
 from monitor.dev.kafka import free_port
 from monitor.dev.synthetic import FairnessGap, Scenario, Shift
 from tests.browser import Page, browser  # noqa: F401 - the fixture
@@ -41,7 +43,7 @@ def monitor(kafka_bootstrap, tmp_path):
     mon = MonitorProcess(path, tmp_path / "monitor.log")
     reader = ReportReader(kafka_bootstrap, cfg.topics.reports)
     try:
-        yield topic, f"http://127.0.0.1:{port}", mon, reader
+        yield topic, f"http://127.0.0.1:{port}", mon, reader, path, cfg.monitor
     finally:
         mon.stop()
         reader.close()
@@ -52,8 +54,8 @@ def _window(i: int) -> str:
 
 
 def test_status_page_shows_the_injected_drift_and_follows_new_windows(
-        monitor, kafka_bootstrap, browser):  # noqa: F811
-    topic, url, mon, reader = monitor
+        monitor, kafka_bootstrap, browser, capsys):  # noqa: F811
+    topic, url, mon, reader, path, name = monitor
     produce(kafka_bootstrap, topic, Scenario(n_events=PHASE1 * RATE, events_per_s=RATE,
                                              seed=21, shifts=(SHIFT,), gaps=(GAP,)))
     reports = reader.wait_for(PHASE1 - 1, 240, procs=[mon], before_ms=START_MS + PHASE1 * W)
@@ -108,7 +110,29 @@ def test_status_page_shows_the_injected_drift_and_follows_new_windows(
         p.locator('nav.tabs a[data-view="alerts"]').click()
         p.wait_for_selector("section.open-alerts")
         p.wait_for_selector('tr[data-key*="/utilization"]', timeout=30_000)
+
+        # -- the same open alerts from a shell; a silence shows on the page
+        capsys.readouterr()
+        assert main(["alerts", "list", "-c", str(path), "--json"]) == 0
+        listed = orjson.loads(capsys.readouterr().out)
+        keys = {i["key"] for i in listed["open"]}
+        assert {f"{name}/ks/utilization", f"{name}/psi/utilization"} <= keys
+        assert not any("income" in k for k in keys) and listed["silences"] == []
+        assert main(["alerts", "silence", "-c", str(path), f"{name}/ks/utilization",
+                     "--for", "1h", "--reason", "known shift", "--by", "on-call"]) == 0
+        assert capsys.readouterr().out.startswith(f"silenced {name}/*/ks/utilization until")
+        assert main(["alerts", "list", "-c", str(path)]) == 0
+        table = capsys.readouterr().out.splitlines()
+        assert table[0].split()[:4] == ["SEVERITY", "FAMILY", "CHECK", "FEATURE"]
+        row = next(r for r in table if r.endswith(f"{name}/ks/utilization"))
+        assert "until" in row  # the SILENCED column
+        p.reload()
+        p.wait_for_selector("table.silences")
+        assert "known shift" in p.locator("table.silences").inner_text()
         page.shot("status-alerts")
+        assert main(["alerts", "unsilence", "-c", str(path), f"{name}/ks/utilization"]) == 0
+        assert main(["alerts", "unsilence", "-c", str(path), f"{name}/ks/utilization"]) == 1
+        assert "no silence matched" in capsys.readouterr().out
 
         # -- the next window closes: the overview redraws without a reload
         p.locator('nav.tabs a[data-view="overview"]').click()

@@ -90,7 +90,8 @@ def main(a: argparse.Namespace) -> int:
     monitor_proc = None
     try:
         print(f"Kafka ready at {broker.bootstrap} in {broker.started_in_s:.1f}s", flush=True)
-        cfg_dict = demo_config(out, broker.bootstrap, free_port())
+        port = a.port if getattr(a, "port", None) and _port_free(a.port) else free_port()
+        cfg_dict = demo_config(out, broker.bootstrap, port)
         cfg_path = out / "monitor.yaml"
         cfg_path.write_text(yaml.safe_dump(cfg_dict, sort_keys=False))
         cfg = from_dict(cfg_dict, base_dir=out)
@@ -114,6 +115,9 @@ def main(a: argparse.Namespace) -> int:
         monitor_proc = subprocess.Popen(
             [sys.executable, "-m", "monitor.cli", "run", "-c", str(cfg_path),
              "--log-level", "warn"], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        status_url = f"http://127.0.0.1:{port}/"
+        print(f"status page: {status_url}  (the monitor's own HTTP server; /metrics and "
+              "/health beside it)", flush=True)
 
         # the traffic: event time starts at a round minute; faults at known windows
         start = (int(time.time() * 1000) // 60_000) * 60_000
@@ -178,7 +182,20 @@ def main(a: argparse.Namespace) -> int:
               f"messages in the dead-letter topic.")
         print(f"reports: {out / 'reports.jsonl'}   monitor log: {out / 'monitor.log'}   "
               f"config: {cfg_path}")
-        return 0 if seen >= n_windows else 1
+        if seen < n_windows:
+            return 1
+        if getattr(a, "serve", True):
+            print(f"\nthe monitor keeps running: status page at {status_url} — Ctrl-C stops "
+                  "the monitor and the broker", flush=True)
+            try:
+                while monitor_proc.poll() is None:
+                    time.sleep(0.5)
+                print(f"the monitor exited with {monitor_proc.returncode}; see "
+                      f"{out}/monitor.log")
+                return 1
+            except KeyboardInterrupt:
+                print("\nstopping ...", flush=True)
+        return 0
     finally:
         if monitor_proc is not None and monitor_proc.poll() is None:
             monitor_proc.send_signal(signal.SIGTERM)
@@ -187,6 +204,17 @@ def main(a: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 monitor_proc.kill()
         broker.stop()
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def synth_main(a: argparse.Namespace) -> int:

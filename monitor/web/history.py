@@ -152,3 +152,51 @@ class TopicReader:
                     self.topics[m.topic()](value)
         finally:
             consumer.close()
+
+
+def read_to_end(client: dict[str, Any], topic: str, what: str, last: int | None = None,
+                timeout_s: float = 60.0):
+    """The values on ``topic`` up to its end as of the call (each partition from its low
+    watermark, or its last ``last`` messages, to the high one seen at the start), without
+    joining a consumer group. ``what`` names the config field for error messages."""
+    import time
+
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    from monitor.errors import StreamdriftError
+
+    c = Consumer({**client, "group.id": f"streamdrift-read-{uuid.uuid4().hex}",
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                  "log_level": 0})  # an unreachable broker is said once, below
+
+    try:
+        try:
+            md = c.list_topics(timeout=8)  # no topic named: never auto-creates it
+        except KafkaException as e:
+            raise StreamdriftError(f"kafka.bootstrap: cannot reach Kafka at "
+                                   f"{client.get('bootstrap.servers')} ({e.args[0].str()}); "
+                                   "check the config's kafka section") from None
+        t = md.topics.get(topic)
+        if t is None or t.error is not None:
+            raise StreamdriftError(f"{what}: no topic {topic!r} on this cluster (has the "
+                                   "monitor run yet?)")
+        ends: dict[int, int] = {}
+        parts = []
+        for p in t.partitions:
+            lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if hi > lo:
+                ends[p] = hi
+                parts.append(TopicPartition(topic, p, lo if last is None else max(lo, hi - last)))
+        c.assign(parts)
+        deadline = time.monotonic() + timeout_s
+        while ends and time.monotonic() < deadline:
+            for m in c.consume(500, timeout=0.5):
+                if m.error():
+                    continue
+                if m.offset() + 1 >= ends.get(m.partition(), 0):
+                    ends.pop(m.partition(), None)
+                yield m.value()
+        if ends:
+            raise StreamdriftError(f"{what}: {topic!r} not read to its end in {timeout_s:.0f} s")
+    finally:
+        c.close()

@@ -163,47 +163,14 @@ def write_report(reports: Iterable[dict[str, Any]], path: str | Path,
     return len(rs)
 
 
-def read_topic(client: dict[str, Any], topic: str, timeout_s: float = 30.0
-               ) -> Iterator[dict[str, Any]]:
-    """Every report on ``topic`` up to its end as of now (each partition read from its low
-    watermark to the high one seen at the start), without joining a consumer group."""
-    import uuid
+def read_topic(client: dict[str, Any], topic: str) -> Iterator[dict[str, Any]]:
+    """Every report on ``topic`` up to its end as of now, without joining a consumer group."""
+    from monitor.web.history import read_to_end
 
-    from confluent_kafka import Consumer, KafkaException, TopicPartition
-
-    c = Consumer({**client, "group.id": f"streamdrift-report-{uuid.uuid4().hex}",
-                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    try:
+    for value in read_to_end(client, topic, "topics.reports"):
         try:
-            md = c.list_topics(topic, timeout=10)
-        except KafkaException as e:
-            raise StreamdriftError(f"kafka.bootstrap: cannot reach Kafka ({e}); check the "
-                                   "config or use --input reports.jsonl") from None
-        t = md.topics.get(topic)
-        if t is None or t.error is not None:
-            raise StreamdriftError(f"topics.reports: no topic {topic!r} on this cluster")
-        ends: dict[int, int] = {}
-        parts = []
-        for p in t.partitions:
-            lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            if hi > lo:
-                ends[p] = hi
-                parts.append(TopicPartition(topic, p, lo))
-        c.assign(parts)
-        import time
-
-        deadline = time.monotonic() + timeout_s
-        while ends and time.monotonic() < deadline:
-            for m in c.consume(500, timeout=0.5):
-                if m.error():
-                    continue
-                if m.offset() + 1 >= ends.get(m.partition(), 0):
-                    ends.pop(m.partition(), None)
-                try:
-                    d = orjson.loads(m.value())
-                except orjson.JSONDecodeError:
-                    yield {"_bad": True}
-                    continue
-                yield d if isinstance(d, dict) and "checks" in d else {"_bad": True}
-    finally:
-        c.close()
+            d = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            yield {"_bad": True}
+            continue
+        yield d if isinstance(d, dict) and "checks" in d else {"_bad": True}

@@ -36,6 +36,7 @@ VIEWS = (("overview", "Overview"), ("feature", "Feature"),
 STATIC = {"/static/style.css": ("style.css", "text/css; charset=utf-8"),
           "/static/status.js": ("status.js", "text/javascript; charset=utf-8")}
 Answer = tuple[int, str, bytes]
+PILL = {"flagged": "critical", "healthy": "ok", "insufficient": "warning"}
 
 
 class StatusPage:
@@ -120,7 +121,7 @@ class StatusPage:
         last = rs[-1]
         cls, text = views.verdict(last)
         return (f'<section class="latest"><h2>Latest window {esc(views.when(last["window_start_ms"]))}'
-                f' UTC <span class="pill {"critical" if cls == "flagged" else "ok"}">'
+                f' UTC <span class="pill {PILL[cls]}">'
                 f"{esc(text)}</span></h2>{views.windows_table(rs, n=8)}</section>"
                 + self._alerts(full=False)
                 + f'<section><h2>Drift over the last {len(rs)} windows</h2>'
