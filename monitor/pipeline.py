@@ -202,6 +202,13 @@ def make_sinks(cfg: MonitorConfig, client: dict[str, Any]) -> list:
         sink.restore(cfg.monitor)  # keep re-sending the open alerts a previous process sent
         out.append(AlertDelivery(client, cfg.topics.alerts,
                                  f"{cfg.kafka.group_id}-alertmanager", sink))
+    for w in getattr(cfg, "webhooks", ()):
+        from monitor.sinks.webhook import WebhookSink
+
+        hook = WebhookSink(w.url or w.url_secret, name=w.name, signing_secret=w.signing_secret,
+                           timeout_s=w.timeout_ms / 1000)
+        out.append(AlertDelivery(client, cfg.topics.alerts, f"{cfg.kafka.group_id}-{w.name}",
+                                 hook))
     return out
 
 

@@ -48,3 +48,16 @@ def test_bad_alertmanager_config_names_the_field(section, named):
     with pytest.raises(ConfigError) as e:
         C.from_dict({**BASE, "alertmanager": section})
     assert named in str(e.value)
+
+
+@pytest.mark.parametrize("hooks, named", [
+    ([{}], "webhooks[0].url"),
+    ([{"url": "http://a/x", "url_env": "HOOK"}], "webhooks[0].url"),
+    ([{"url": "ftp://a/x"}], "webhooks[0].url"),
+    ([{"name": "a", "url": "http://a/x"}, {"name": "a", "url": "http://b/x"}], "webhooks"),
+    ([{"url": "http://a/x", "signing_secret": "plain"}], "webhooks[0].signing_secret"),
+])
+def test_bad_webhook_config_names_the_field(hooks, named):
+    with pytest.raises(ConfigError) as e:
+        C.from_dict({**BASE, "webhooks": hooks})
+    assert named in str(e.value)

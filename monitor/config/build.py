@@ -30,7 +30,7 @@ from monitor.config.settings import (
     HttpConfig, KafkaConfig, MonitorConfig, NumericChecks, OutputConfig, PredictionConfig,
     QualityChecks, ReferenceConfig, RegistryAuth, SaslConfig, Secret, SensitiveConfig, SlackConfig,
     StreamConfig, TlsConfig, TopicsConfig, TriggersConfig, WindowsConfig, parse_duration,
-    AlertmanagerConfig)
+    AlertmanagerConfig, WebhookConfig)
 from monitor.errors import ConfigError
 from monitor.records import Silence
 
@@ -181,6 +181,10 @@ class Builder:
         alerts = self.alerts(d.get("alerts") or {})
         slack = self.slack(d["slack"]) if d.get("slack") else None
         am = self.alertmanager(d["alertmanager"]) if d.get("alertmanager") else None
+        hooks = tuple(self.webhook(w, i) for i, w in enumerate(d.get("webhooks") or []))
+        names = [h.name for h in hooks]
+        for n in {n for n in names if names.count(n) > 1}:
+            self.bad("webhooks", f"two webhooks are named {n!r}: give each its own name")
         tr = dict(d.get("triggers") or {})
         if "cooldown" in tr:
             tr["cooldown_ms"] = parse_duration(tr.pop("cooldown"))
@@ -203,7 +207,7 @@ class Builder:
                              prediction=prediction, sensitive=sensitive, windows=windows,
                              reference=reference, checks=checks, topics=topics, output=output,
                              alerts=alerts, slack=slack, triggers=triggers, http=http,
-                             dead_letter=dead_letter, alertmanager=am)
+                             dead_letter=dead_letter, alertmanager=am, webhooks=hooks)
 
     def kafka(self, k: dict, name: str) -> KafkaConfig:
         b = k["bootstrap"]
@@ -442,6 +446,17 @@ class Builder:
                             resolve_windows=a.get("resolve_windows", 2),
                             repeat_interval_ms=parse_duration(a.get("repeat_interval", "1h")),
                             silences=tuple(silences))
+
+    def webhook(self, w: dict, i: int) -> WebhookConfig:
+        where = f"webhooks[{i}]"
+        given = [k for k in ("url", "url_env", "url_file") if w.get(k) is not None]
+        if len(given) != 1:
+            self.bad(f"{where}.url", "give exactly one of url, url_env or url_file")
+        url_secret = self.secret(w, "url", where, required=False) if len(given) == 1 else None
+        return WebhookConfig(name=w.get("name", f"webhook-{i}"), url=w.get("url"),
+                             url_secret=url_secret,
+                             signing_secret=self.secret(w, "signing_secret", where, False),
+                             timeout_ms=parse_duration(w.get("timeout", "10s")))
 
     def alertmanager(self, a: dict) -> AlertmanagerConfig:
         labels = a.get("labels") or {}

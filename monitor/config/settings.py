@@ -357,6 +357,15 @@ class AlertmanagerConfig:
 
 
 @dataclass(frozen=True)
+class WebhookConfig:
+    name: str
+    url: str | None = None              # a plain URL, or
+    url_secret: Secret | None = None    # url_env / url_file (URLs often carry a token)
+    signing_secret: Secret | None = None
+    timeout_ms: int = 10_000
+
+
+@dataclass(frozen=True)
 class TriggersConfig:
     enabled: bool = True
     on: str = "critical"  # warning | critical
@@ -389,6 +398,7 @@ class MonitorConfig:
     http: HttpConfig
     dead_letter: DeadLetterConfig = DeadLetterConfig()
     alertmanager: AlertmanagerConfig | None = None
+    webhooks: tuple[WebhookConfig, ...] = ()
     source: Path | None = None  # the file it was loaded from
     model: Any = None  # monitor.config.labels.ModelConfig (name defaults to the monitor's)
     labels: Any = None  # monitor.config.labels.LabelsConfig, or None: no delayed labels
