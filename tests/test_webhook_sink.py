@@ -33,7 +33,7 @@ class Receiver:
         rec = self
 
         class H(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 rec.got.append((self.path, dict(self.headers), body, time.monotonic()))
                 status, headers = rec.answers.popleft() if rec.answers else (204, {})
