@@ -198,3 +198,20 @@ def test_mutual_tls_alone_connects_as_the_certificate_subject(granted, env):
     while (after := _check(mtls, tmp)) and time.monotonic() < deadline:
         time.sleep(0.3)
     assert after == []
+
+
+def test_streamdrift_check_command_exit_codes(granted):
+    import os
+
+    broker, tmp, d = granted
+    path = write_config(tmp, d)
+    env = {**os.environ, **secret_env(broker)}
+    ok = subprocess.run([sys.executable, "-m", "monitor.cli", "check", "-c", str(path)],
+                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.strip().endswith("streamdrift check: all good")
+    bad = subprocess.run([sys.executable, "-m", "monitor.cli", "check", "-c", str(path)],
+                         cwd=ROOT, env={**env, PASSWORD_ENV: "bad-pw-x1"}, capture_output=True,
+                         text=True, timeout=90)
+    assert bad.returncode == 1
+    assert "PROBLEM  kafka.sasl.password_env" in bad.stdout and "bad-pw-x1" not in bad.stdout

@@ -2,9 +2,12 @@
 
 Stage 1 runs with its password from an environment variable, stage 2 and the sinks with
 theirs from a file (and the TLS key password the other way round), each as its own
-``streamdrift run --stage`` process with only the ACLs :func:`monitor.access.needs` lists.
-Then every output — every topic the monitor wrote, its logs, its metrics, its JSONL reports —
-is scanned for the test's secrets and for raw values and identifiers of the events.
+``streamdrift run --stage`` process with only the ACLs :func:`monitor.access.needs` lists;
+stage 1 is restarted once and restores its state. Alerts go to Slack (the real slack-sdk
+against tests/slack_server.py, token from the environment) and to retraining triggers. Then
+every output — every topic the monitor wrote, its logs, its metrics, its JSONL reports, the
+Slack messages — is scanned for the test's secrets (Kafka passwords, TLS key passphrase,
+Slack token), a planted e-mail address, the events' ids and raw feature values.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from tests.e2e_harness import (
     write_config,
 )
 from tests.secure_harness import monitor_grants, read_all, secret_env, secure_config
+from tests.slack_server import SlackServer
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -42,6 +46,7 @@ END_MS = START_MS + N_EVENTS * 1000 // RATE
 ONSET_WINDOW = 2
 SHIFTED = {"utilization", "savings"}
 PII = b"jane.doe@example.com"  # planted in the garbage: must not reach any output
+SLACK_TOKEN = "xoxb-secured-e2e-7f3a9c"
 GARBAGE = [b'{"email": "jane.doe@example.com", "ts": "soon"', b"not json",
            b'{"email": "jane.doe@example.com", "event_id": "x"}']
 
@@ -54,13 +59,17 @@ def test_monitor_runs_end_to_end_over_sasl_ssl_and_leaks_nothing(secure_kafka, t
     d["triggers"] = {"on": "warning", "confirm_windows": 1}
     d["dead_letter"] = {"payload": "hash", "retention": "2d"}
     d["output"] = {"reports_jsonl": str(tmp_path / "reports.jsonl")}
+    slack = SlackServer(token=SLACK_TOKEN).start()
+    d["slack"] = {"channel": "#ml-oncall", "token_env": "SD_TEST_SLACK_TOKEN",
+                  "base_url": slack.base_url}
     cfg, profile = build_reference(tmp_path, d)
     broker.allow("monitor", monitor_grants(cfg))
     env_cfg = write_config(tmp_path, d)
     file_dir = tmp_path / "file"
     file_dir.mkdir()
     d_file = secure_config(tmp_path, broker, topic, password_from="file")
-    d_file.update({k: d[k] for k in ("monitor", "triggers", "dead_letter", "output", "reference")})
+    d_file.update({k: d[k] for k in ("monitor", "triggers", "dead_letter", "output", "reference",
+                                     "slack")})
     file_cfg = write_config(file_dir, d_file)
     onset = START_MS + ONSET_WINDOW * WINDOW_MS
     scen = Scenario(n_events=N_EVENTS, events_per_s=RATE, seed=11,
@@ -75,7 +84,8 @@ def test_monitor_runs_end_to_end_over_sasl_ssl_and_leaks_nothing(secure_kafka, t
              MonitorProcess(file_cfg, logs[1], "aggregate",
                             env={"SD_TEST_KEY_PASSWORD": secrets_env["SD_TEST_KEY_PASSWORD"]}),
              MonitorProcess(file_cfg, logs[2], "sinks",
-                            env={"SD_TEST_KEY_PASSWORD": secrets_env["SD_TEST_KEY_PASSWORD"]})]
+                            env={"SD_TEST_KEY_PASSWORD": secrets_env["SD_TEST_KEY_PASSWORD"],
+                                 "SD_TEST_SLACK_TOKEN": SLACK_TOKEN})]
     reader = ReportReader(broker.bootstrap, cfg.topics.reports, client=admin)
     metrics = b""
     try:
@@ -87,9 +97,9 @@ def test_monitor_runs_end_to_end_over_sasl_ssl_and_leaks_nothing(secure_kafka, t
         while b"restored state for [0, 1, 2, 3]" not in logs[0].read_bytes():
             assert procs[0].alive() and time.monotonic() < deadline, logs[0].read_text()[-3000:]
             time.sleep(0.5)
-        deadline = time.monotonic() + 60  # the trigger follows the alert
-        while time.monotonic() < deadline and not read_all(admin, [cfg.topics.triggers])[
-                cfg.topics.triggers]:
+        deadline = time.monotonic() + 60  # the trigger and the Slack message follow the alert
+        while time.monotonic() < deadline and not (slack.top_level("C0ONCALL") and read_all(
+                admin, [cfg.topics.triggers])[cfg.topics.triggers]):
             time.sleep(1)
         for log in logs:
             urls = re.findall(rb"metrics at (http://[\d.]+:\d+/metrics)", log.read_bytes())
@@ -99,6 +109,7 @@ def test_monitor_runs_end_to_end_over_sasl_ssl_and_leaks_nothing(secure_kafka, t
         for p in procs:
             p.stop()
         reader.close()
+        slack.stop()
 
     # drift and exactly-once counts, as in the plaintext e2e test
     counts = expected_window_counts(produced)
@@ -135,7 +146,11 @@ def test_monitor_runs_end_to_end_over_sasl_ssl_and_leaks_nothing(secure_kafka, t
     blobs.update({f"log {p.name}": p.read_bytes() for p in logs})
     blobs["metrics"] = metrics
     blobs["reports.jsonl"] = (tmp_path / "reports.jsonl").read_bytes()
-    secrets = [broker.users["monitor"], broker.tls.client_key_password, broker.admin_password]
+    assert slack.top_level("C0ONCALL"), "no alert reached Slack"
+    blobs["slack messages"] = repr([(m.text, m.blocks, m.metadata) for m in slack.messages]
+                                   ).encode()
+    secrets = [broker.users["monitor"], broker.tls.client_key_password, broker.admin_password,
+               SLACK_TOKEN]
     for where, blob in blobs.items():
         for s in secrets:
             assert s.encode() not in blob, f"a secret leaked into {where}"
