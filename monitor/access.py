@@ -49,8 +49,9 @@ class Need:
     kind: str  # topic | group
     name: str
     operation: str  # READ | WRITE | CREATE | DESCRIBE
-    stage: str  # source | aggregate | sinks
+    stage: str  # source | aggregate | sinks | any (every stage: the status page)
     why: str
+    pattern: str = "literal"  # prefixed: a group id made per process from this prefix
 
 
 def principal(cfg: MonitorConfig) -> str:
@@ -105,7 +106,12 @@ def needs(cfg: MonitorConfig, stage: str = "all") -> list[Need]:
                      "the trigger sink restores cooldowns under this group id (assigned)")]
     if cfg.slack:
         out.append(Need("group", f"{g}-slack", "READ", "sinks", "the Slack sink's group"))
-    return [n for n in out if stage == "all" or n.stage == stage]
+    out += [Need("topic", t.reports, "READ", "any", "the status page reads window reports"),
+            Need("topic", t.alerts, "READ", "any", "the status page reads alerts"),
+            Need("group", "streamdrift-status-", "DESCRIBE", "any",
+                 "the status page reads under a fresh group id with this prefix (assigned)",
+                 "prefixed")]
+    return [n for n in out if stage == "all" or n.stage in (stage, "any")]
 
 
 # -- connecting ----------------------------------------------------------------------------
@@ -210,9 +216,10 @@ def tls_problem(cfg: MonitorConfig, timeout_s: float = 5.0) -> str | None:
 
 def acl_command(cfg: MonitorConfig, need: Need) -> str:
     res = "--topic" if need.kind == "topic" else "--group"
+    prefixed = " --resource-pattern-type prefixed" if need.pattern == "prefixed" else ""
     return (f"kafka-acls --bootstrap-server {cfg.kafka.bootstrap} --command-config admin.properties"
             f" --add --allow-principal {principal(cfg)} --operation {need.operation.title()} "
-            f"{res} {need.name}")
+            f"{res} {need.name}{prefixed}")
 
 
 def missing_access(cfg: MonitorConfig, admin, stage: str = "all",
@@ -226,6 +233,7 @@ def missing_access(cfg: MonitorConfig, admin, stage: str = "all",
     owned = {p.name: p for p in wanted_topics(cfg)}
     topics = sorted({n.name for n in wanted if n.kind == "topic"})
     groups = sorted({n.name for n in wanted if n.kind == "group"})
+    probe = {n.name: n.name + "check" for n in wanted if n.pattern == "prefixed"}
     allowed: dict[tuple[str, str], set[str] | None] = {}  # None: does not exist
     problems, to_create = [], []
     futs = admin.describe_topics(TopicCollection(topics), include_authorized_operations=True,
@@ -240,8 +248,8 @@ def missing_access(cfg: MonitorConfig, admin, stage: str = "all",
                 allowed[("topic", name)] = None
             else:  # TOPIC_AUTHORIZATION_FAILED: not even DESCRIBE
                 allowed[("topic", name)] = set()
-    for name in groups:
-        allowed[("group", name)] = _group_ops(admin, name, timeout_s)
+    for name in groups:  # a prefixed grant is asked about one id under the prefix
+        allowed[("group", name)] = _group_ops(admin, probe.get(name, name), timeout_s)
     for (kind, name), ops in sorted(allowed.items()):
         if ops is None and name not in owned:
             problems.append(f"stream.topic: the topic {name!r} does not exist on "
@@ -250,12 +258,22 @@ def missing_access(cfg: MonitorConfig, admin, stage: str = "all",
             to_create.append(name)
     if to_create:
         problems += _create_rights(cfg, admin, [owned[n] for n in to_create], timeout_s)
+    why: dict[tuple, list[str]] = {}  # one line per (resource, operation), every use named
     for n in wanted:
+        why.setdefault((n.kind, n.name, n.operation), []).append(n.why)
+    reported = set()
+    for n in wanted:
+        key = (n.kind, n.name, n.operation)
+        if key in reported:
+            continue
+        reported.add(key)
+        n = Need(n.kind, n.name, n.operation, n.stage, "; ".join(why[key]), n.pattern)
         ops = allowed.get((n.kind, n.name))
         if ops is None:
             continue  # checked once it exists (run creates it, then checks again)
         if n.operation not in ops and "ALL" not in ops:
-            problems.append(f"ACL missing: {principal(cfg)} may not {n.operation} {n.kind} "
+            what = f"{n.kind}s prefixed" if n.pattern == "prefixed" else n.kind
+            problems.append(f"ACL missing: {principal(cfg)} may not {n.operation} {what} "
                             f"{n.name!r} ({n.why}): {acl_command(cfg, n)}")
     return problems, to_create
 

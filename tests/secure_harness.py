@@ -56,8 +56,8 @@ def with_kafka(d: dict, **changes) -> dict:
 
 def monitor_grants(cfg: MonitorConfig) -> list[tuple[str, str, str, str]]:
     """Exactly what :func:`monitor.access.needs` lists, plus CREATE on the topics the monitor
-    creates: literal ACLs, one per (resource, operation)."""
-    grants = {(n.kind, n.name, "literal", n.operation.lower()) for n in needs(cfg)}
+    creates: one ACL per (resource, operation), literal except the prefixed status groups."""
+    grants = {(n.kind, n.name, n.pattern, n.operation.lower()) for n in needs(cfg)}
     grants |= {("topic", p.name, "literal", "create") for p in wanted_topics(cfg)}
     return sorted(grants)
 

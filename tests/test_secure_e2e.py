@@ -88,6 +88,7 @@ def test_monitor_runs_end_to_end_over_sasl_ssl_and_leaks_nothing(secure_kafka, t
                                  "SD_TEST_SLACK_TOKEN": SLACK_TOKEN})]
     reader = ReportReader(broker.bootstrap, cfg.topics.reports, client=admin)
     metrics = b""
+    seen_by_page: list[int] = []
     try:
         reports = reader.wait_for(N_WINDOWS, 240, procs=procs, before_ms=END_MS)
         procs[0].stop()  # stage 1 restarts: its state comes back through the ACL'd topic
@@ -105,6 +106,10 @@ def test_monitor_runs_end_to_end_over_sasl_ssl_and_leaks_nothing(secure_kafka, t
             urls = re.findall(rb"metrics at (http://[\d.]+:\d+/metrics)", log.read_bytes())
             if urls:  # the last start's
                 metrics += urllib.request.urlopen(urls[-1].decode(), timeout=5).read()
+                # each process's status page reads reports and alerts through its ACLs
+                version_url = urls[-1].decode().replace("/metrics", "/status/version")
+                seen_by_page.append(orjson.loads(urllib.request.urlopen(
+                    version_url, timeout=5).read())["version"])
     finally:
         for p in procs:
             p.stop()
@@ -138,6 +143,7 @@ def test_monitor_runs_end_to_end_over_sasl_ssl_and_leaks_nothing(secure_kafka, t
     assert {dict(m.headers())["streamdrift.payload"] for m in dead} == {b"hash"}
     # the policies the monitor created its topics with
     assert metrics, "no /metrics scraped"
+    assert len(seen_by_page) == 3 and min(seen_by_page) > 0, seen_by_page
 
     # nothing secret, raw or identifying left the process
     blobs = {f"topic {t}": b"\n".join((m.key() or b"") + b" " + (m.value() or b"") + b" "
