@@ -40,6 +40,10 @@ def read_table(path: str | Path, progress: bool | None = None) -> pa.Table:
     if suffix in (".parquet", ".pq"):
         import pyarrow.parquet as pq
 
+        from monitor.progress import enabled_here
+
+        if not (enabled_here() if progress is None else progress):
+            return pq.read_table(path)  # all threads, no bar
         f = pq.ParquetFile(path)
         with bar(f.metadata.num_rows, f"reading {path.name}", enabled=progress) as b:
             batches = []
