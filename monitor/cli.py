@@ -85,11 +85,11 @@ def cmd_profile_build(a: argparse.Namespace) -> int:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from monitor.web.report import parse_time, read_jsonl, read_topic, write_report
+    from monitor.web.report import parse_time, read_inputs, read_topic, write_report
 
     start, end = parse_time(a.start, "--from"), parse_time(a.end, "--to")
     if a.input:
-        reports = read_jsonl(a.input)
+        reports = read_inputs(a.input)
     elif a.config:
         from monitor.config import kafka_client_config
 
@@ -206,8 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     rr = sub.add_parser("report", help="one self-contained HTML drift report for a window range")
     rr.add_argument("-c", "--config", default=None,
                     help="read the reports topic of this monitor's deployment")
-    rr.add_argument("--input", default=None,
-                    help="or read reports from a JSON-lines file (replay --reports writes one)")
+    rr.add_argument("--input", action="append", default=None,
+                    help="or read reports from a JSON-lines file (replay --reports writes "
+                         "one; its .performance.jsonl beside it is read too); repeatable")
     rr.add_argument("-o", "--output", required=True, help="the HTML file to write")
     rr.add_argument("--from", dest="start", default=None,
                     help="first window start (ISO 8601 UTC or epoch ms; default: the first)")

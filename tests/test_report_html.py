@@ -4,7 +4,6 @@ and a reliability diagram when the reports carry performance figures."""
 
 from __future__ import annotations
 
-import orjson
 import pyarrow as pa
 import pytest
 
@@ -77,29 +76,35 @@ def test_window_range_keeps_only_the_windows_asked_for(reports_file, tmp_path, c
     assert out.read_text().count('<tr class="') == 2
 
 
-def test_performance_figures_render_with_a_reliability_diagram(reports_file, tmp_path,
-                                                               browser):  # noqa: F811
-    """Rendering only: a performance check in the shape the labels work is expected to
-    give (accuracy and calibration bins) until labelled reports come from the pipeline."""
-    lines = reports_file.read_bytes().splitlines()
-    last = orjson.loads(lines[-1])
-    bins = [{"mean_predicted": (i + 0.5) / 10, "observed": (i + 0.5) / 10 * 0.8, "n": 100}
-            for i in range(10)]
-    last["checks"].append({"check": "calibration_error", "family": "performance",
-                           "feature": "*", "statistic": 0.06, "p_value": None,
-                           "effect_size": 0.06, "n_window": 1000, "n_reference": 0,
-                           "sufficient": True, "flagged": False, "severity": "info",
-                           "detail": {"reliability": bins}})
-    src = tmp_path / "with-labels.jsonl"
-    src.write_bytes(b"\n".join([*lines[:-1], orjson.dumps(last)]) + b"\n")
+def test_labelled_replay_report_draws_performance_and_reliability(tmp_path, browser):  # noqa: F811
+    """``replay --labels`` writes performance reports beside the window reports; the report
+    joins them to their windows: performance over time per check and slice (the degraded
+    slice in red once it degrades) and the latest window's reliability diagram."""
+    import yaml
+
+    from tests.test_replay_labels import cli, config, files
+
+    (tmp_path / "monitor.yaml").write_text(yaml.safe_dump(config(tmp_path)))
+    files(tmp_path, "train", 1, n=20_000)
+    files(tmp_path, "live", 2, degraded_slice=1, degrade_at_ms=20_000)
+    cli("profile", "build", "-c", str(tmp_path / "monitor.yaml"), "--input",
+        str(tmp_path / "train.parquet"), "--labels", str(tmp_path / "train-labels.parquet"),
+        "-o", str(tmp_path / "ref.profile"))
+    cli("replay", "-c", str(tmp_path / "monitor.yaml"), "--input",
+        str(tmp_path / "live.parquet"), "--reports", str(tmp_path / "reports.jsonl"),
+        "--labels", str(tmp_path / "live-labels.parquet"))
     out = tmp_path / "labels.html"
-    assert main(["report", "--input", str(src), "-o", str(out)]) == 0
+    assert main(["report", "--input", str(tmp_path / "reports.jsonl"), "-o", str(out)]) == 0
     page = _open(browser, out, "report-performance")
     try:
         assert page.errors == []
         assert page.charts("reliability") == 1
-        assert page.charts("performance-over-time") == 1
-        assert page.page.locator("svg[data-chart=reliability] circle.mark").count() == 10
+        assert page.page.locator("svg[data-chart=reliability] circle.mark").count() >= 3
+        assert page.charts("performance-over-time") >= 2
+        assert "churn v7" in page.page.locator(".perf-about").inner_text()
+        red = page.page.locator(".card:has(svg[data-chart=performance-over-time]) "
+                                "circle.mark.bad")
+        assert red.count() >= 1
     finally:
         page.close()
 

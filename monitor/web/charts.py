@@ -189,7 +189,8 @@ def reliability(bins: Sequence[tuple[float, float, int]], *, title: str, w: int 
             f'<line x1="{pad}" y1="{pad + side}" x2="{pad + side}" y2="{pad}" '
             f'stroke="{REFERENCE}" stroke-dasharray="4 3"/>',
             _text(pad + side / 2, h - 6, "mean predicted probability", "middle", 9),
-            _text(8, pad + side / 2, "observed rate", "middle", 9)]
+            f'<text x="0" y="0" font-size="9" text-anchor="middle" fill="{INK}" '
+            f'transform="translate(12 {pad + side / 2:.1f}) rotate(-90)">observed rate</text>']
     total = max(sum(n for _, _, n in bins), 1)
     pts = [(p(x, y), n, x, y) for x, y, n in bins if n > 0]
     if pts:

@@ -32,16 +32,27 @@ class History:
         self._reports: dict[tuple[str, str], OrderedDict[int, dict[str, Any]]] = {}
         self._alerts: deque[dict[str, Any]] = deque(maxlen=max_alerts)
         self._open: dict[str, dict[str, Any]] = {}  # alert key -> item (+ alert fields)
+        self._perf: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
         self.version = 0
         self.bad_messages = 0
         self.error: str | None = None
 
     def add_report(self, r: dict[str, Any]) -> None:
-        from monitor.web.views import model_of
+        from monitor.web.views import is_performance, model_of
 
         if not isinstance(r, dict) or "window_start_ms" not in r or "checks" not in r:
             self.bad_messages += 1
+            return
+        if is_performance(r):  # labels: joins its window's report when shown
+            with self._lock:
+                k = (str(r.get("monitor", "?")), r["window_start_ms"])
+                if r.get("revision", 0) >= self._perf.get(k, {}).get("revision", -1):
+                    self._perf[k] = r
+                    self._perf.move_to_end(k)
+                while len(self._perf) > self.max_windows * 4:
+                    self._perf.popitem(last=False)
+                self.version += 1
             return
         with self._lock:
             group = self._reports.setdefault((str(r.get("monitor", "?")), model_of(r)),
@@ -69,8 +80,11 @@ class History:
 
     def groups(self) -> dict[tuple[str, str], list[dict[str, Any]]]:
         """(monitor, model version) -> reports in window order."""
+        from monitor.web.views import with_performance
+
         with self._lock:
-            return {k: [v[s] for s in sorted(v)] for k, v in sorted(self._reports.items())}
+            return {k: [with_performance(v[s], self._perf.get((k[0], s))) for s in sorted(v)]
+                    for k, v in sorted(self._reports.items())}
 
     def alerts(self) -> list[dict[str, Any]]:
         with self._lock:

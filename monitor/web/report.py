@@ -73,6 +73,16 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
                 else {"_bad": True}
 
 
+def read_inputs(paths: list[str]) -> Iterator[dict[str, Any]]:
+    """Reports from each file, and from ``<file>.performance.jsonl`` beside it when replay
+    wrote one (``replay --labels``)."""
+    for p in paths:
+        yield from read_jsonl(p)
+        side = Path(f"{p}.performance.jsonl")
+        if side.exists() and str(side) not in paths:
+            yield from read_jsonl(side)
+
+
 def select(reports: Iterable[dict[str, Any]], start_ms: int | None = None,
            end_ms: int | None = None, monitor: str | None = None
            ) -> tuple[list[dict[str, Any]], int]:
@@ -80,10 +90,16 @@ def select(reports: Iterable[dict[str, Any]], start_ms: int | None = None,
     copy of each window kept (a re-published window replaces itself), in window order; and
     the number of lines that were not reports."""
     keep: dict[tuple[str, int], dict[str, Any]] = {}
+    perf: dict[tuple[str, int], dict[str, Any]] = {}
     bad = 0
     for r in reports:
         if r.get("_bad"):
             bad += 1
+            continue
+        if views.is_performance(r):  # the latest revision of each window's performance
+            k = (r.get("monitor", ""), r["window_start_ms"])
+            if r.get("revision", 0) >= perf.get(k, {}).get("revision", -1):
+                perf[k] = r
             continue
         s = r["window_start_ms"]
         if (start_ms is not None and s < start_ms) or (end_ms is not None and s >= end_ms):
@@ -91,8 +107,8 @@ def select(reports: Iterable[dict[str, Any]], start_ms: int | None = None,
         if monitor is not None and r.get("monitor") != monitor:
             continue
         keep[(r.get("monitor", ""), s)] = r
-    return sorted(keep.values(), key=lambda r: (r.get("monitor", ""), r["window_start_ms"])), \
-        bad
+    merged = [views.with_performance(r, perf.get(k)) for k, r in keep.items()]
+    return sorted(merged, key=lambda r: (r.get("monitor", ""), r["window_start_ms"])), bad
 
 
 def _groups(reports: Sequence[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:

@@ -38,6 +38,20 @@ def model_of(r: Report) -> str:
     return str(r.get("model_version") or f"reference {r.get('profile_id', '')[:12]}")
 
 
+def is_performance(r: Report) -> bool:
+    """A performance report (labels): its checks join the window report of its window."""
+    return r.get("kind") == "performance"
+
+
+def with_performance(r: Report, perf: Report | None) -> Report:
+    """The window report ``r`` with the performance checks of ``perf`` (the latest revision
+    for that window) in place of any it had, and the model they are of."""
+    if perf is None:
+        return r
+    checks = [c for c in r["checks"] if c["family"] != "performance"] + list(perf["checks"])
+    return {**r, "checks": checks, "model": perf.get("model") or r.get("model")}
+
+
 def flagged_features(r: Report) -> list[str]:
     return sorted({c["feature"] for c in r["checks"] if c["flagged"]})
 
@@ -258,6 +272,16 @@ def performance(reports: Sequence[Report]) -> str:
                      f"{fmt(ys[-1])}</span></div>"
                      + line_chart(xs, ys, flagged=bad, labels=[short(x) for x in xs],
                                   kind="performance-over-time", title=name) + "</div>")
+    latest = next(r for r in reversed(list(reports)) if any(
+        c["family"] == "performance" for c in r["checks"]))
+    d = next(c["detail"] for c in latest["checks"] if c["family"] == "performance")
+    model = latest.get("model") or d.get("model") or {}
+    done = d.get("label_completeness")
+    about = (f'<p class="muted perf-about">model {esc(model.get("name", "?"))} '
+             f'{esc(model.get("version", ""))} · window {esc(short(latest["window_start_ms"]))}'
+             f' · revision {esc(d.get("revision", "?"))}'
+             + (f" · labels {done:.0%} complete" if isinstance(done, (int, float))
+                and math.isfinite(done) else "") + "</p>")
     diagram = ""
     for r in reversed(list(reports)):
         bins = next((b for c in r["checks"] if c["family"] == "performance"
@@ -267,7 +291,7 @@ def performance(reports: Sequence[Report]) -> str:
                        f'{esc(short(r["window_start_ms"]))}</div>'
                        + reliability(bins, title="reliability diagram") + "</div>")
             break
-    return '<div class="grid">' + "".join(cards) + diagram + "</div>"
+    return about + '<div class="grid">' + "".join(cards) + diagram + "</div>"
 
 
 def drift_features(reports: Sequence[Report]) -> list[str]:
