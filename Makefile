@@ -50,6 +50,7 @@ bench: jars
 	$(PY) -m bench.bench_e2e
 	$(PY) -m bench.bench_alerts
 	$(PY) -m bench.bench_quality
+	$(PY) -m bench.faults
 
 ## make kafka: a local broker in the foreground (Ctrl-C stops it).
 kafka: jars

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Producer
 
 from monitor import __version__
+from monitor.checked_producer import CheckedProducer
 from monitor.config import MonitorConfig, faust_broker_settings, kafka_client_config
 from monitor.errors import StreamdriftError
 from monitor.topics import ensure_topics  # noqa: F401  (topic policies live there)
@@ -83,7 +83,8 @@ def make_source(cfg: MonitorConfig, profile, client: dict[str, Any]):
         dead_letter_topic=cfg.topics.dead_letter, batch_size=cfg.stream.batch_size,
         snapshot_interval_s=cfg.stream.snapshot_interval_ms / 1000.0,
         session_timeout_ms=cfg.kafka.session_timeout_ms, start_from=cfg.stream.start_from,
-        dead_letter_copy=partial(dead_letter_copy, cfg.dead_letter))
+        dead_letter_copy=partial(dead_letter_copy, cfg.dead_letter),
+        max_future_skew_ms=cfg.stream.max_future_skew_ms)
 
 
 def merge_sketches(blobs: list[bytes], load_sketch):
@@ -101,30 +102,40 @@ class ReportPublisher:
     def __init__(self, cfg: MonitorConfig, client: dict[str, Any], policy) -> None:
         self.cfg = cfg
         self.policy = policy
-        self.producer = Producer({**client, "enable.idempotence": True, "linger.ms": 0,
-                                  "compression.type": "zstd"})
+        self.producer = CheckedProducer(client, "reports", **{"linger.ms": 0,
+                                                              "compression.type": "zstd"})
+        self.health = None  # a monitor.supervise.StageHealth, set by run()
         self.jsonl = Path(cfg.output.reports_jsonl) if cfg.output.reports_jsonl else None
         self.windows_closed = 0
         self.scores: dict[tuple[str, str], float] = {}
         self.alerts_firing: dict[str, int] = {}   # severity -> open alert keys
 
     def __call__(self, report) -> None:
+        try:
+            self._publish(report)
+        except Exception as e:
+            if self.health is not None:
+                self.health.failed(e)
+            raise
+        if self.health is not None and self.health.state != "running":
+            self.health.running()
+
+    def _publish(self, report) -> None:
         if self.policy is not None:  # silences added with `streamdrift silence add`
             self.policy.set_silences([*self.cfg.alerts.silences,
                                       *silence_file(self.cfg).load()])
         d = report.to_dict()
         value = orjson.dumps(d)
-        self.producer.produce(self.cfg.topics.reports, value, report.key.encode())
+        self.producer.produce(self.cfg.topics.reports, value, report.key.encode(),
+                              kind="report")
         if self.jsonl is not None:
             with self.jsonl.open("ab") as f:
                 f.write(value + b"\n")
         if self.policy is not None:
             for alert in self.policy.update(report).alerts:
                 self.producer.produce(self.cfg.topics.alerts, orjson.dumps(alert.to_dict()),
-                                      alert.alert_id.encode())
-        left = self.producer.flush(30)
-        if left:
-            raise StreamdriftError(f"{left} reports/alerts not delivered to Kafka in 30 s")
+                                      alert.alert_id.encode(), kind="alert")
+        self.producer.wait_acked()  # raises DeliveryFailed: the window is not done
         self.windows_closed += 1
         if self.policy is not None:
             firing = list(self.policy.firing.values())
@@ -241,55 +252,88 @@ def status_page(cfg: MonitorConfig, client: dict[str, Any], source, publisher, h
 
 
 def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
-    """Run the monitor until SIGINT / SIGTERM. ``stage``: all | source | aggregate | sinks."""
+    """Run the monitor until SIGINT / SIGTERM. ``stage``: all | source | aggregate | sinks.
+
+    Every thread-run stage is supervised (:mod:`monitor.supervise`): restarted with backoff
+    when it fails, the process ended non-zero when it keeps failing. ``/health`` tells."""
     import faust
 
     if cfg.labels is not None and stage in ("all", "source"):
         raise StreamdriftError("labels: the live label stream is not wired into `streamdrift "
                                "run` yet; use `streamdrift replay --labels FILE` for "
                                "performance reports, or remove the labels: section")
+    from monitor.checked_producer import DELIVERY_STATS
+    from monitor.supervise import Health, Supervisor
+    from monitor.web.http import StageCollector, serve
+
     client = kafka_client_config(cfg)
     profile = load_profile(cfg) if stage != "sinks" else None  # the sinks need no profile
     from monitor.access import preflight
 
     preflight(cfg, client, stage)  # connect, check ACLs, create topics: one line per problem
     stop = threading.Event()
-    source = None
+    health = Health()
+    health.extra_checks.append(_kafka_wait_check(cfg))
+    supervisors: list[Supervisor] = []
     if stage in ("all", "source"):
-        source = make_source(cfg, profile, client)
-        thread = threading.Thread(target=source.run, args=(stop,), name="stage1", daemon=True)
-        thread.start()
+        src = Supervisor("source", lambda: make_source(cfg, profile, client), health)
+        src.health.ready = lambda: src.current is not None and src.current.assigned
+        supervisors.append(src.start(stop))
 
         def _stop_source() -> None:
             stop.set()
-            thread.join(15)
+            if src.thread is not None:
+                src.thread.join(15)
 
         atexit.register(_stop_source)
-    deliveries = make_sinks(cfg, client) if stage in ("all", "sinks") else []
-    for delivery in deliveries:
-        th = threading.Thread(target=delivery.run, args=(stop,), daemon=True,
-                              name=f"sink-{delivery.group_id}")
-        th.start()
+    sink_sups: list[Supervisor] = []
+    if stage in ("all", "sinks"):
+        for i, delivery in enumerate(make_sinks(cfg, client)):
+            first = [delivery]
+
+            def make(i=i, first=first):
+                return first.pop() if first else make_sinks(cfg, client)[i]
+
+            sink_sups.append(Supervisor(f"sinks:{delivery.group_id}", make, health)
+                             .start(stop))
+    supervisors += sink_sups
+
+    def deliveries() -> list:
+        return [s.current for s in sink_sups if s.current is not None]
+
+    health.extra_checks.append(lambda: sink_problems(deliveries()))
     publisher = None
-    from monitor.web.http import StageCollector, serve
+
+    def source():
+        return supervisors[0].current if stage in ("all", "source") else None
+
+    def source_stats():
+        s = source()
+        return s.stats if s is not None else None
 
     def reports_stats():
         return ({} if publisher is None else
                 {"windows_closed": publisher.windows_closed, "scores": publisher.scores,
                  "alerts_firing": publisher.alerts_firing})
 
-    healthy = lambda: source is None or bool(source.parts)  # noqa: E731 - partitions owned
-    page = status_page(cfg, client, lambda: source, lambda: publisher, healthy)
+    def healthy() -> bool:  # stage 1 (if here) joined its group
+        s = source()
+        return stage not in ("all", "source") or (s is not None and s.assigned)
+
+    page = status_page(cfg, client, source, lambda: publisher, healthy)
     server = serve(cfg.http.host, cfg.http.port,
-                   StageCollector(cfg.monitor, lambda: source.stats if source else None,
-                                  reports_stats, sinks=lambda: [d.sink.health for d in deliveries]),
-                   healthy=healthy, problems=lambda: sink_problems(deliveries),
-                   routes=page.route)
+                   StageCollector(cfg.monitor, source_stats, reports_stats,
+                                  sinks=lambda: [d.sink.health for d in deliveries()],
+                                  health=health, deliveries=DELIVERY_STATS),
+                   healthy=healthy, health=health, routes=page.route)
     log.info("streamdrift %s: monitor %s on %s, stage %s, metrics at http://%s:%d/metrics, "
              "status page at http://%s:%d/", __version__, cfg.monitor, cfg.stream.topic, stage,
              cfg.http.host, server.server_address[1], cfg.http.host, server.server_address[1])
     if stage in ("all", "aggregate"):
         app, publisher = make_stage2(cfg, profile, client)
+        publisher.health = health.stage("aggregate")
+        publisher.health.running()
+        _watch_agents(app, publisher.health)
         worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
         try:
             worker.execute_from_commandline()
@@ -303,5 +347,45 @@ def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
     while not got.is_set() and not stop.is_set():
         got.wait(0.5)
     stop.set()
+    for sup in supervisors:
+        if sup.thread is not None:
+            sup.thread.join(15)
     return 0
 
+
+def _watch_agents(app, h, max_failures: int = 5, window_s: float = 300.0) -> None:
+    """Stage 2's agents run under Faust's supervisor, which restarts a crashed agent (after
+    a few seconds): record each crash in /health and /metrics, and end the process when
+    they keep crashing (:func:`monitor.supervise.give_up`)."""
+    import time
+
+    from monitor.supervise import give_up
+
+    crashes: list[float] = []
+
+    async def on_error(agent, exc: BaseException) -> None:
+        now = time.monotonic()
+        crashes[:] = [t for t in crashes if now - t < window_s] + [now]
+        final = len(crashes) > max_failures
+        h.failed(exc, final=final)
+        h.restarts += 1
+        log.error("stage 2 agent %s crashed (%d in %.0f s): %r", agent.name, len(crashes),
+                  window_s, exc)
+        if final:
+            give_up("aggregate", exc)
+
+    for agent in app.agents.values():
+        agent._on_error = on_error  # Faust's hook; the constructor argument is not exposed
+
+
+def _kafka_wait_check(cfg: MonitorConfig):
+    """A /health problem while writes wait for Kafka longer than the session timeout."""
+    from monitor.checked_producer import DELIVERY_STATS
+
+    limit = cfg.kafka.session_timeout_ms / 1000.0
+
+    def check() -> dict[str, str]:
+        w = DELIVERY_STATS.longest_wait_s()
+        return {"kafka": f"writes unacknowledged for {w:.0f} s"} if w > limit else {}
+
+    return check

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import math
-import random
 import time
 
 import numpy as np
 import pytest
 from confluent_kafka import Consumer
 
-from monitor.replay import replay
 from monitor.dev.synthetic import Scenario, Shift
+from monitor.replay import replay
 from tests.e2e_harness import (
-    START_MS, WINDOW_MS, RATE, MonitorProcess, ReportReader, build_reference, comparable,
-    config_dict, create_topic, expected_digests, expected_window_counts, produce, write_config,
+    RATE,
+    START_MS,
+    WINDOW_MS,
+    MonitorProcess,
+    ReportReader,
+    build_reference,
+    comparable,
+    config_dict,
+    create_topic,
+    expected_digests,
+    expected_window_counts,
+    produce,
+    write_config,
 )
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -95,75 +105,10 @@ def test_histograms_equal_what_was_produced(drift_run):
     assert {s: r["sketch_digest"] for s, r in reports.items()} == want
 
 
-def test_kill_9_three_times_loses_and_doubles_nothing(kafka_bootstrap, tmp_path):
-    topic = create_topic(kafka_bootstrap, 4)
-    d = config_dict(tmp_path, kafka_bootstrap, topic)
-    cfg, profile = build_reference(tmp_path, d)
-    path = write_config(tmp_path, d)
-    rng = random.Random(20261123)
-    log = tmp_path / "monitor.log"
-    mon = [MonitorProcess(path, log)]
-
-    def crash(chunk: int) -> None:
-        if chunk < 3:
-            time.sleep(rng.uniform(1.0, 6.0))  # seeded random point in the processing
-            mon[0].kill9()
-            mon[0] = MonitorProcess(path, log)
-
-    produced = produce(kafka_bootstrap, topic,
-                       Scenario(n_events=N_EVENTS, events_per_s=RATE, seed=6), chunks=4,
-                       between_chunks=crash)
-    reader = ReportReader(kafka_bootstrap, cfg.topics.reports)
-    try:
-        reader.wait_for(N_WINDOWS, 300, procs=mon, before_ms=END_MS)
-        time.sleep(2)
-        reader.poll(2)
-    finally:
-        mon[0].stop()
-        reader.close()
-    assert log.read_text().count("assigned partitions") >= 4  # it really restarted
-    counts = expected_window_counts(produced)
-    digests = expected_digests(cfg, profile, produced)
-    for s, copies in reader.copies.items():
-        if s >= END_MS:
-            continue
-        first = comparable(copies[0])
-        for c in copies[1:]:
-            assert comparable(c) == first, f"window {s} reported twice with different content"
-        assert first["events"] == counts[s]
-        assert first["late_events"] == 0
-        assert first["sketch_digest"] == digests[s]
-    assert sorted(w for w in reader.copies if w < END_MS) == sorted(counts)
-
-
-def test_one_worker_and_two_workers_give_identical_reports(kafka_bootstrap, tmp_path):
-    topic = create_topic(kafka_bootstrap, 4)
-    d = config_dict(tmp_path, kafka_bootstrap, topic)
-    cfg, profile = build_reference(tmp_path, d)
-    path = write_config(tmp_path, d)
-    workers = [MonitorProcess(path, tmp_path / "w1.log")]
-
-    def second_joins(chunk: int) -> None:
-        if chunk == 1:
-            workers.append(MonitorProcess(path, tmp_path / "w2.log"))
-
-    produced = produce(kafka_bootstrap, topic,
-                       Scenario(n_events=N_EVENTS, events_per_s=RATE, seed=7), chunks=3,
-                       between_chunks=second_joins)
-    reader = ReportReader(kafka_bootstrap, cfg.topics.reports)
-    try:
-        got = reader.wait_for(N_WINDOWS, 300, procs=workers, before_ms=END_MS)
-    finally:
-        for w in workers:
-            w.stop()
-        reader.close()
-    assert "assigned partitions" in (tmp_path / "w2.log").read_text()  # it took a share
-    one = {r.window_start_ms: r.to_dict() for r in replay(cfg, profile, produced.table())}
-    assert sorted(got) == sorted(one)
-    for s in got:
-        a, b = comparable(got[s]), comparable(one[s])
-        assert a["sketch_digest"] == b["sketch_digest"] and a["events"] == b["events"]
-        _checks_close(a, b)
+# Crash safety (kill -9 at step boundaries and at random moments while events flow, two
+# workers sharing the work from the first event, broker restarts) is tested in tests/faults/:
+# the kill -9 and two-worker tests that stood here killed an idle monitor and let the second
+# worker join after 9 of 10 windows (issue 11, finding 10).
 
 
 GARBAGE_KINDS = [

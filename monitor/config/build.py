@@ -308,7 +308,8 @@ class Builder:
             event_id_field=s.get("event_id_field"),
             known_fields=tuple(s.get("known_fields", ())), batch_size=s.get("batch_size", 10_000),
             start_from=s.get("start_from", "earliest"),
-            snapshot_interval_ms=parse_duration(s.get("snapshot_interval", 5000)))
+            snapshot_interval_ms=parse_duration(s.get("snapshot_interval", 5000)),
+            max_future_skew_ms=parse_duration(s.get("max_future_skew", "1d")))
 
     def prediction(self, p: dict) -> PredictionConfig:
         if "threshold" in p and "score" not in p:

@@ -160,6 +160,7 @@ class StreamConfig:
     batch_size: int = 10_000
     start_from: str = "earliest"
     snapshot_interval_ms: int = 5_000
+    max_future_skew_ms: int = 86_400_000  # event time past Kafka timestamp + this: bad
 
 
 @dataclass(frozen=True)

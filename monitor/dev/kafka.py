@@ -133,9 +133,10 @@ class DevKafka:
 
     def __init__(self, data_dir: str | Path | None = None, port: int | None = None,
                  heap: str = "768m", log_to: Path | None = None,
-                 cluster_id: str | None = None) -> None:
+                 cluster_id: str | None = None, controller_port: int | None = None) -> None:
         self.data_dir = Path(data_dir) if data_dir else None
         self.cluster_id = cluster_id  # None: a fresh random one at the first format
+        self.controller_port = controller_port  # kept across restarts of the same data_dir
         self.port = port
         self.heap = heap
         self.log_to = log_to
@@ -172,7 +173,7 @@ class DevKafka:
             self._own_dir = True
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
-        controller = free_port()
+        controller = self.controller_port = self.controller_port or free_port()
         log = self.log_to or self.data_dir / "broker.log"
         (self.data_dir / "log4j2.xml").write_text(_LOG4J2.format(log=log))
         props = self.data_dir / "server.properties"
@@ -240,9 +241,13 @@ class DevKafka:
         raise KafkaUnavailable(f"the broker did not answer metadata within {timeout_s:.0f}s "
                                f"(log: {self.data_dir / 'broker.out'})")
 
-    def stop(self, timeout_s: float = 20.0) -> None:
-        """SIGTERM (controlled shutdown), then SIGKILL after ``timeout_s``; removes a temp dir."""
+    def stop(self, timeout_s: float = 20.0, kill: bool = False) -> None:
+        """SIGTERM (controlled shutdown), then SIGKILL after ``timeout_s``; removes a temp dir.
+        ``kill``: SIGKILL at once (a crash). A broker given its ``data_dir`` can be started
+        again on the same ports with its data."""
         if self.proc is not None and self.proc.poll() is None:
+            if kill:
+                self.proc.kill()
             self.proc.terminate()
             try:
                 self.proc.wait(timeout_s)

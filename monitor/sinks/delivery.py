@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from monitor.faults import fault_point
 from monitor.stage2.alerts import Alert
 from monitor.sinks import AlertSink, SinkUnavailable
 
@@ -83,6 +84,7 @@ class AlertDelivery:
                     continue
                 if not self._offer(alert, msg, stop):
                     break
+                fault_point("sinks.after_write")
                 self._commit(msg)
                 n += 1
                 self.delivered += 1

@@ -4,12 +4,32 @@ A confluent-kafka consumer in a consumer group reads batches; each batch is deco
 columns once, split by partition, and absorbed by that partition's :class:`PartitionWindows`.
 Bad messages go to the dead-letter topic with the reason in their headers.
 
-Exactly once, without Kafka transactions: each partition's whole state (open sketches,
-counters, watermark and the next offset it absorbed) is stored in a compacted state topic.
-On assignment the owner loads it and seeks to that offset; events below it are skipped, so a
-restart never counts an event twice or loses one. The state is written *before* anything
-that depends on it (partials, progress) is published, so a decision that stage 2 has seen is
-never forgotten by stage 1. The group's committed offset only feeds the lag metric.
+Exactly once: each partition's whole state (open sketches, counters, watermark and the next
+offset it absorbed) is stored in a compacted state topic. On assignment the owner loads it
+and seeks to that offset; events below it are skipped, so a restart never counts an event
+twice or loses one. The group's committed offset only feeds the lag metric.
+
+One step is atomic through an **outbox kept in the state**, not Kafka transactions. A step
+that closes windows (or moves a partition's progress) puts the messages it must publish into
+the partition's state, writes the state and waits for Kafka's acknowledgement, then sends
+the messages and waits again, then empties the outbox (the next state write stores it
+empty). A crash before the state is acknowledged leaves the old state: the events are read
+again and close the same windows with the same content. A crash after it leaves the new
+state with its outbox, and the owner that restores it re-publishes the outbox before
+anything else. Partials are full snapshots keyed by (window, partition) and progress only
+moves forward, so a message published twice changes nothing in stage 2.
+
+Why not transactions: stage 2's Faust consumer reads ``read_committed`` only in Faust's
+``exactly_once`` mode (faust-streaming 0.15, ``transport/drivers/aiokafka.py``:
+``isolation_level = "read_committed"`` only ``if self.consumer.in_transaction``), which has
+open reports of loss and duplicates (faust-streaming #323, #517) and which we do not run.
+A transactional stage 1 read ``read_uncommitted`` would let stage 2 see aborted partials.
+The outbox needs no reader setting, and a re-published partial is harmless by construction.
+
+Every write is checked through its delivery report (:mod:`monitor.checked_producer`):
+dead-letter writes are acknowledged before the state that moves past their messages, the
+state before the partials that depend on it, and the outbox is emptied only after the
+partials are acknowledged. :mod:`monitor.faults` points mark each of these boundaries.
 """
 
 from __future__ import annotations
@@ -22,8 +42,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from monitor.checked_producer import CheckedProducer
+from monitor.faults import fault_point
+from monitor.stage1.event_time import reject_future
 from monitor.stage1.partials import PartialMessage
 from monitor.stage1.windows import NO_TIME, Partial, PartitionWindows
 
@@ -51,7 +74,8 @@ class SourceStage:
                  dead_letter_topic: str, batch_size: int = 10_000,
                  snapshot_interval_s: float = 5.0, session_timeout_ms: int = 10_000,
                  start_from: str = "earliest", new_dedup: Callable[[], Any] | None = None,
-                 dead_letter_copy: Callable[..., tuple] | None = None) -> None:
+                 dead_letter_copy: Callable[..., tuple] | None = None,
+                 max_future_skew_ms: int = 86_400_000) -> None:
         self.client_config = client_config
         self.topic = topic
         self.monitor = monitor
@@ -68,7 +92,12 @@ class SourceStage:
         self.batch_size = batch_size
         self.snapshot_interval_s = snapshot_interval_s
         self.start_from = start_from
+        self.max_future_skew_ms = max_future_skew_ms
         self.stats = SourceStats()
+        self._stop: threading.Event | None = None
+        self._dead_letters_pending = False
+        self._broken = False
+        self.assigned = False  # joined the group and got an assignment (maybe empty)
         self.parts: dict[int, PartitionWindows] = {}
         self._dirty: set[int] = set()
         self._last_data: dict[int, float] = {}
@@ -82,10 +111,8 @@ class SourceStage:
             "heartbeat.interval.ms": max(100, session_timeout_ms // 10),
             "enable.partition.eof": False, "fetch.max.bytes": 52_428_800,
         })
-        self.producer = Producer({
-            **client_config, "enable.idempotence": True, "linger.ms": 5,
-            "compression.type": "zstd", "message.max.bytes": 20_000_000,
-        })
+        self.out = CheckedProducer(client_config, "stage1", **{
+            "linger.ms": 5, "compression.type": "zstd", "message.max.bytes": 20_000_000})
 
     # -- assignment ----------------------------------------------------------------------
     def _load_states(self, partitions: set[int]) -> dict[int, bytes]:
@@ -131,12 +158,30 @@ class SourceStage:
                                                  self.lateness_ms, self.new_sketch, dedup)
             self._last_data[p] = time.monotonic()
             self._progress_sent.setdefault(p, self._window_index(self.parts[p].watermark_ms))
+        self._republish_outboxes(sorted(mine & set(stored)))
+        self.assigned = True
         log.info("assigned partitions %s (restored state for %s)", sorted(mine), sorted(stored))
         consumer.assign(tps)
 
+    def _republish_outboxes(self, parts: list[int]) -> None:
+        """What a restored state still had to publish goes out first, in its order."""
+        sent = 0
+        for p in parts:
+            for value in self.parts[p].outbox:
+                msg = PartialMessage.from_bytes(value)
+                self.out.produce(self.partials_topic, value, msg.key, kind="partial")
+                sent += 1
+        if sent:
+            self.out.wait_acked(self._stop)
+            for p in parts:
+                self.parts[p].outbox = []
+                self._dirty.add(p)
+            log.info("re-published %d outbox messages of partitions %s", sent, parts)
+
     def _on_revoke(self, consumer: Consumer, tps: list[TopicPartition]) -> None:
         gone = {tp.partition for tp in tps}
-        self._snapshot(gone & set(self.parts), force=True)
+        if not self._broken:
+            self._snapshot(gone & set(self.parts), force=True)
         for p in gone:
             self.parts.pop(p, None)
             self._last_data.pop(p, None)
@@ -150,13 +195,19 @@ class SourceStage:
 
     # -- the loop ------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
+        self._stop = stop
         self.consumer.subscribe([self.topic], on_assign=self._on_assign,
                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
         try:
             while not stop.is_set():
                 self.step()
-        finally:
-            self.close()
+        except BaseException:
+            # the windows in memory may be half-updated: never store them; the restarted
+            # stage resumes from the last acknowledged state
+            self._broken = True
+            self.consumer.close()
+            raise
+        self.close()
 
     def step(self, timeout_s: float = 0.5) -> None:
         msgs = self.consumer.consume(self.batch_size, timeout=timeout_s)
@@ -180,7 +231,7 @@ class SourceStage:
         offsets = np.fromiter((m.offset() for m in msgs), np.int64, len(msgs))
         ts = np.fromiter((m.timestamp()[1] for m in msgs), np.int64, len(msgs))
         values = [m.value() for m in msgs]
-        dec = self.decode(values, offsets, ts)
+        dec = reject_future(self.decode(values, offsets, ts), ts, self.max_future_skew_ms)
         bad_idx = np.array([b.index for b in dec.bad], np.int64)
         good_mask = np.ones(len(msgs), bool)
         good_mask[bad_idx] = False
@@ -212,8 +263,9 @@ class SourceStage:
             headers = [("streamdrift.reason", b.reason.encode()),
                        ("streamdrift.error", str(b.error)[:500].encode()),
                        ("streamdrift.source", f"{m.topic()}:{m.partition()}:{m.offset()}".encode())]
-            self._produce(self.dead_letter_topic,
-                          *self.dead_letter_copy(m.value(), m.key(), headers))
+            value, key, headers = self.dead_letter_copy(m.value(), m.key(), headers)
+            self.out.produce(self.dead_letter_topic, value, key, headers, kind="dead_letter")
+        self._dead_letters_pending = True
 
     def _heartbeat(self, now: float) -> None:
         """An idle partition must not hold windows open: after ``idle_timeout`` without data
@@ -289,20 +341,40 @@ class SourceStage:
                 touched.add(p)
         if not msgs:
             return
-        self._snapshot(touched, force=True)  # state first: see the module docstring
-        for m in msgs:
-            self._produce(self.partials_topic, m.to_bytes(), m.key)
-        self._flush()
+        encoded = [(m.partition, m.to_bytes(), m.key) for m in msgs]
+        for p, value, _ in encoded:  # the outbox goes into the state: module docstring
+            self.parts[p].outbox.append(value)
+        self._snapshot(touched, force=True)
+        fault_point("source.after_state")
+        for i, (_, value, key) in enumerate(encoded):
+            if i:
+                fault_point("source.between_partials", before=self._push)
+            self.out.produce(self.partials_topic, value, key, kind="partial")
+        self.out.wait_acked(self._stop)
+        fault_point("source.after_partials")
+        for p in touched:
+            self.parts[p].outbox = []
+            self._dirty.add(p)  # the stored state still holds the outbox: harmless, replaced
         self.stats.partials_sent += sum(1 for m in msgs if m.kind == "partial")
+
+    def _push(self) -> None:
+        self.out.flush_quietly(10)
 
     def _snapshot(self, parts: set[int], force: bool = False) -> None:
         parts = {p for p in parts if p in self.parts and (force or p in self._dirty)}
         if not parts:
             return
-        for p in sorted(parts):
-            self._produce(self.state_topic, self.parts[p].to_bytes(), str(p).encode())
-            self._dirty.discard(p)
-        self._flush()
+        if self._dead_letters_pending:  # acknowledged before a state moves past them
+            self.out.wait_acked(self._stop)
+            self._dead_letters_pending = False
+            fault_point("source.after_dead_letter")
+        for i, p in enumerate(sorted(parts)):
+            if i:
+                fault_point("source.between_states", before=self._push)
+            self.out.produce(self.state_topic, self.parts[p].to_bytes(), str(p).encode(),
+                             kind="state")
+        self.out.wait_acked(self._stop)
+        self._dirty.difference_update(parts)
         self._last_snapshot = time.monotonic()
 
     def _commit_lag_offsets(self) -> None:
@@ -323,21 +395,10 @@ class SourceStage:
             if pw.max_event_ms != NO_TIME:
                 self.stats.watermark_delay_ms[p] = int(time.time() * 1000) - pw.watermark_ms
 
-    def _produce(self, topic: str, value: bytes, key: bytes | None, headers=None) -> None:
-        while True:
-            try:
-                self.producer.produce(topic, value, key, headers=headers)
-                return
-            except BufferError:
-                self.producer.poll(0.05)
-
-    def _flush(self) -> None:
-        left = self.producer.flush(30)
-        if left:
-            raise RuntimeError(f"{left} messages to Kafka not delivered within 30 s")
-
     def close(self) -> None:
+        """A clean stop: store every partition's state, then leave the group."""
         try:
             self._snapshot(set(self.parts), force=True)
+            self.parts.clear()  # stored: the revoke that close() triggers has nothing to do
         finally:
             self.consumer.close()

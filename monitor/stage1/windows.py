@@ -25,7 +25,10 @@ Tumbling windows (``slide == size``) and hopping windows (``slide`` divides ``si
 belongs to ``size / slide`` windows) are supported. Window starts are aligned to the epoch.
 
 The whole state (open sketches, counters, watermark, next offset) serializes to bytes, so the
-owner of a partition can store it with its offset and restore it after a restart.
+owner of a partition can store it with its offset and restore it after a restart. It also
+carries ``outbox``: the encoded messages (partials, progress) that the step which wrote this
+state still has to publish; stage 1 re-publishes them on restore (see
+:mod:`monitor.stage1.source`).
 
 >>> w = PartitionWindows(partition=0, size_ms=1000, slide_ms=1000, lateness_ms=0,
 ...                      new_sketch=lambda: None)  # no batch given: counts only
@@ -40,8 +43,9 @@ owner of a partition can store it with its offset and restore it after a restart
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import orjson
@@ -101,6 +105,7 @@ class PartitionWindows:
         self.max_event_ms = int(NO_TIME)
         self.watermark_ms = int(NO_TIME)
         self._pending_bad: dict[str, int] = {}
+        self.outbox: list[bytes] = []  # messages to publish, stored with the state
 
     # -- absorbing -----------------------------------------------------------------------
     def absorb(self, offsets: np.ndarray, event_ms: np.ndarray, bad: list[tuple[int, str]],
@@ -271,21 +276,24 @@ class PartitionWindows:
                 "windows": [{"start": s, "events": w.events, "late": w.late, "bad": w.bad,
                              "counts": w.counts, "has_sketch": w.sketch is not None}
                             for s, w in sorted(self.windows.items())],
-                "has_dedup": self.dedup is not None}
+                "has_dedup": self.dedup is not None, "outbox": len(self.outbox)}
         blobs = [w.sketch.to_bytes() for _, w in sorted(self.windows.items())
                  if w.sketch is not None]
         if self.dedup is not None:
             blobs.append(self.dedup.to_bytes())
-        return frame(orjson.dumps(head), blobs)
+        return frame(orjson.dumps(head), blobs + self.outbox)
 
     @classmethod
     def from_bytes(cls, data: bytes, new_sketch: Callable[[], Sketch],
                    load_sketch: Callable[[bytes], Sketch], dedup: Any = None
-                   ) -> "PartitionWindows":
+                   ) -> PartitionWindows:
         """Inverse of :meth:`to_bytes`. ``dedup`` is the fresh filter the config asks for:
         the stored one replaces it (a stored filter without a configured one is dropped)."""
         head, blobs = unframe(data)
         h = orjson.loads(head)
+        n_out = h.get("outbox", 0)
+        outbox = blobs[len(blobs) - n_out:] if n_out else []
+        blobs = blobs[:len(blobs) - n_out]
         if h.get("has_dedup"):
             stored, blobs = blobs[-1], blobs[:-1]
             if dedup is not None:
@@ -295,6 +303,7 @@ class PartitionWindows:
         self.next_offset, self.max_event_ms = h["next_offset"], h["max_event_ms"]
         self.watermark_ms = h["watermark_ms"]
         self._pending_bad = h["pending_bad"]
+        self.outbox = outbox
         it = iter(blobs)
         for w in h["windows"]:
             sk = load_sketch(next(it)) if w["has_sketch"] else None

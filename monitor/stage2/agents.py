@@ -16,6 +16,7 @@ from typing import Any
 
 import faust
 
+from monitor.faults import fault_point
 from monitor.stage2.aggregate import ClosedWindow, Tables, WindowAggregator
 from monitor.stage1.partials import PartialMessage
 from monitor.records import WindowReport
@@ -82,6 +83,7 @@ def build_app(*, app_id: str, broker: str, broker_credentials: Any = None,
                     r = p(report)
                     if hasattr(r, "__await__"):
                         await r
+                fault_point("stage2.after_report")
 
     app.streamdrift_aggregator = agg  # for tests and the metrics endpoint
     return app

@@ -38,6 +38,7 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitor.faults import fault_point
 from monitor.stage1.partials import PartialMessage
 
 
@@ -120,6 +121,7 @@ class WindowAggregator:
         nxt = int(nxt)
         while nxt + self.size_ms <= low:
             out.append(self._close(nxt))
+            fault_point("stage2.before_table_advance")
             nxt += self.slide_ms
             self.t.meta["next_window"] = nxt
             self.t.meta["closed_any"] = True

@@ -2,16 +2,22 @@
 
 Metrics are read from the running stages when scraped (collectors, not counters updated in
 the data path), so the hot path pays nothing for them.
+
+``/health`` answers from the process's :class:`monitor.supervise.Health` in every ``--stage``
+mode: ``{"status": "ok", ...}`` with 200, or ``{"status": "failing", "problems": {stage:
+what}}`` with 503 naming each stage that is starting, restarting, failed or waiting on Kafka,
+with its last error. ``/metrics`` adds stage restarts, delivery failures (by kind of write
+and Kafka error) and stage errors by kind (sink stages included).
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import orjson
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
@@ -21,13 +27,17 @@ class StageCollector:
 
     def __init__(self, monitor: str, source: Callable[[], Any] | None,
                  reports: Callable[[], dict[str, Any]] | None,
-                 sinks: Callable[[], list[Any]] | None = None) -> None:
+                 sinks: Callable[[], list[Any]] | None = None, health: Any = None,
+                 deliveries: Any = None) -> None:
         self.monitor = monitor
         self.source = source
         self.reports = reports
         self.sinks = sinks   # -> [monitor.sinks.SinkHealth]
+        self.health = health  # monitor.supervise.Health
+        self.deliveries = deliveries  # monitor.checked_producer.DeliveryStats
 
     def collect(self):
+        yield from self._robustness()
         m = self.monitor
         if self.source is not None and (s := self.source()) is not None:
             c = CounterMetricFamily("streamdrift_events_in", "events absorbed by stage 1",
@@ -89,28 +99,69 @@ class StageCollector:
         yield from (up, sent, err)
 
 
-def serve(host: str, port: int, collector: StageCollector, healthy: Callable[[], bool],
+    def _robustness(self):
+        m = self.monitor
+        if self.health is not None:
+            r = CounterMetricFamily("streamdrift_stage_restarts", "stage restarts after a "
+                                    "failure", labels=["monitor", "stage"])
+            e = CounterMetricFamily("streamdrift_stage_errors", "stage failures by exception "
+                                    "kind (sink stages: sink errors)",
+                                    labels=["monitor", "stage", "kind"])
+            up = GaugeMetricFamily("streamdrift_stage_healthy", "1 when the stage runs "
+                                   "without a problem", labels=["monitor", "stage"])
+            problems = self.health.problems()
+            for name, s in sorted(self.health.stages.items()):
+                r.add_metric([m, name], s.restarts)
+                up.add_metric([m, name], 0 if name in problems else 1)
+                for kind, n in sorted(s.errors_by_kind.items()):
+                    e.add_metric([m, name, kind], n)
+            yield from (r, e, up)
+        if self.deliveries is not None:
+            d = CounterMetricFamily("streamdrift_delivery_failures", "writes Kafka refused, "
+                                    "by kind of write and error", labels=["monitor", "kind",
+                                                                          "error"])
+            for (kind, err), n in sorted(self.deliveries.failures.items()):
+                d.add_metric([m, kind, err], n)
+            yield d
+            w = GaugeMetricFamily("streamdrift_delivery_wait_seconds", "longest time a write "
+                                  "has been waiting for Kafka's acknowledgement",
+                                  labels=["monitor"])
+            w.add_metric([m], self.deliveries.longest_wait_s())
+            yield w
+
+
+def serve(host: str, port: int, collector: StageCollector,
+          healthy: Callable[[], bool] | None = None,
           problems: Callable[[], dict[str, str]] | None = None,
-          routes: Callable[[str], tuple[int, str, bytes] | None] | None = None
-          ) -> ThreadingHTTPServer:
+          routes: Callable[[str], tuple[int, str, bytes] | None] | None = None,
+          health: Any = None) -> ThreadingHTTPServer:
     """``problems() -> {component: last error}``: anything in it fails ``/health`` (503,
     ``{"status": "failing", "failing": {...}}``), e.g. a sink that got a permanent answer.
+    ``health`` (a :class:`monitor.supervise.Health`) adds every stage's problems (and its
+    own extra checks) to that answer, with each stage's state, restarts and last error.
     ``routes(path)`` answers the paths this module does not (the status page,
     :class:`monitor.web.status.StatusPage`): ``(status, content type, body)`` or None."""
     registry = CollectorRegistry()
     registry.register(collector)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's API
+        def do_GET(self):
             if self.path.startswith("/metrics"):
                 body, ctype, code = generate_latest(registry), "text/plain; version=0.0.4", 200
             elif self.path.startswith("/health"):
-                ok = healthy()
+                ok = healthy is None or healthy()
                 failing = problems() if problems is not None else {}
+                d: dict[str, Any] = {}
+                if health is not None:
+                    d = health.to_dict()
+                    failing = {**failing, **{k: v for k, v in d["problems"].items()
+                                             if v not in ("starting", "not ready")}}
+                    ok = ok and not d["problems"]
                 if failing:
-                    body = json.dumps({"status": "failing", "failing": failing}).encode()
+                    d.update(status="failing", failing=failing)
                 else:
-                    body = b'{"status":"ok"}' if ok else b'{"status":"starting"}'
+                    d["status"] = "ok" if ok else "starting"
+                body = orjson.dumps(d)
                 ctype, code = "application/json", 200 if ok and not failing else 503
             elif routes is not None and (hit := routes(self.path)) is not None:
                 code, ctype, body = hit
