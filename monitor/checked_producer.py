@@ -68,7 +68,8 @@ class CheckedProducer:
         self.name = name
         self.stats = stats
         self.producer = Producer({**client_config, "enable.idempotence": True,
-                                  "message.timeout.ms": 0, **overrides})
+                                  "message.timeout.ms": 0,
+                                  "reconnect.backoff.max.ms": 1000, **overrides})
         self._errors: list[tuple[str, str, str]] = []  # (kind, topic, error)
         self._outstanding = 0
 

@@ -110,6 +110,7 @@ class SourceStage:
             "auto.offset.reset": start_from, "session.timeout.ms": session_timeout_ms,
             "heartbeat.interval.ms": max(100, session_timeout_ms // 10),
             "enable.partition.eof": False, "fetch.max.bytes": 52_428_800,
+            "reconnect.backoff.max.ms": 1000,  # back within a second of a broker restart
         })
         self.out = CheckedProducer(client_config, "stage1", **{
             "linger.ms": 5, "compression.type": "zstd", "message.max.bytes": 20_000_000})
