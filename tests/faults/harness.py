@@ -36,6 +36,19 @@ from tests.e2e_harness import (
     write_config,
 )
 
+class AssignedReportReader(ReportReader):
+    """The reports topic read by assignment from its start, without a consumer group: no
+    group coordinator to wait for right after a broker restart."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+        self.c = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused",
+                           "enable.auto.commit": False, "reconnect.backoff.max.ms": 1000})
+        self.c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        self.copies = {}
+
+
 RATE = 1000  # events per second of event time: 3,000 per window
 FAULT_EXIT = 86  # monitor.faults.EXIT_CODE
 

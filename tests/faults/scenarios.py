@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from monitor.faults import POINTS
-from tests.e2e_harness import ReportReader, comparable
+from tests.e2e_harness import comparable
 from tests.faults.harness import (
     Feed,
     Monitor,
@@ -57,7 +57,7 @@ def _want_bad(feed: Feed, end: int) -> dict[int, int]:
 
 def _finish(s, feed: Feed, log: Path, procs: list[Monitor], timeout_s: float = 240) -> Verdict:
     produced = feed.produced()
-    reader = ReportReader(s.bootstrap, s.cfg.topics.reports)
+    reader = AssignedReportReader(s.bootstrap, s.cfg.topics.reports)
     try:
         reader.wait_for(closed_windows(produced), timeout_s, procs=procs,
                         before_ms=end_ms(produced))
@@ -196,7 +196,7 @@ def broker_restarts(tmp: Path, restarts: tuple[bool, ...] = (False, True, False)
         mon.wait_log("assigned partitions", 120)
         stop = threading.Event()
         pump = _pump(feed, 1200, stop)
-        reader = ReportReader(broker.bootstrap, s.cfg.topics.reports)
+        reader = AssignedReportReader(broker.bootstrap, s.cfg.topics.reports)
         recovery = []
         limit = s.cfg.kafka.session_timeout_ms / 1000 + 30
         for kill in restarts:
