@@ -96,6 +96,11 @@ def category_codes(a: pa.Array, value_set: pa.Array, hash_unseen: bool = True):
 
 def outcome_codes(col: list, positive) -> tuple[np.ndarray, dict[str, int]]:
     """1 where the value equals ``positive``, 0 for another scalar, -1 absent/null/wrong."""
+    return outcome_finish(outcome_raw(col, positive))
+
+
+def outcome_raw(col: list, positive) -> np.ndarray:
+    """Per value: 1 equals ``positive``, 0 another scalar, 2 absent, 3 null, 4 wrong type."""
     code_of = {}
     for u in set(col):
         if u is None:
@@ -106,7 +111,11 @@ def outcome_codes(col: list, positive) -> tuple[np.ndarray, dict[str, int]]:
             code_of[u] = 4
         else:
             code_of[u] = 1 if u == positive else 0
-    codes = np.fromiter(map(code_of.__getitem__, col), np.int8, len(col))
+    return np.fromiter(map(code_of.__getitem__, col), np.int8, len(col))
+
+
+def outcome_finish(codes: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+    """:func:`outcome_raw` codes -> (1 / 0 / -1 codes, field error counts)."""
     out = np.where(codes <= 1, codes, -1).astype(np.int8)
     c = np.bincount(codes, minlength=5)
     return out, {"missing": int(c[2]), "null": int(c[3]), "type_error": int(c[4])}

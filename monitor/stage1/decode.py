@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import io
-import json
 import keyword
 from collections import Counter
 from dataclasses import dataclass, field
@@ -53,27 +52,25 @@ from typing import Any, Union
 import fastavro
 import msgspec
 import numpy as np
-import orjson
 import pyarrow as pa
 
-from kernels.batch import CAT_UNSEEN, MISSING, NULL, TYPE_ERROR, VALID, ColumnBatch
-from monitor.stage1.columns import (F_MISSING, F_TYPE, MAX_MS, S_MISSING, S_TYPE, arrow_to_float,
-                             arrow_to_string, category_codes, category_counts, category_hash,
-                             float_column, id_column, id_hashes, iso_column, iso_text, number,
-                             outcome_codes, state_counts, value_set)
+from kernels.batch import ColumnBatch
 from monitor.config import MonitorConfig, registry_options
-from monitor.errors import DecodeError
-from monitor.errors import SchemaRegistryError
+from monitor.errors import DecodeError, SchemaRegistryError
+from monitor.stage1.assemble import (BAD_EVENT_TIME, MALFORMED, MISSING_EVENT_TIME, build,
+                                     convert)
+from monitor.stage1.columns import (F_MISSING, F_TYPE, S_MISSING, S_TYPE, arrow_to_float,
+                                    arrow_to_string, category_hash, id_column, iso_text, number,
+                                    value_set)
 from monitor.stage1.isolate import UNDECODABLE, isolate
-from monitor.stage1.json_fallback import parse_any
-from monitor.stage1.json_fallback import top_level_keys
+from monitor.stage1.json_native import NativeJson, general_rows
+from monitor.stage1.json_fallback import parse_any, top_level_keys
 from monitor.stage1.schema_names import NewFieldNames
 from monitor.stage1.schema_registry import SchemaRegistry, UnknownSchemaError
 
 __all__ = ["BadMessage", "Decoded", "Decoder", "from_arrow", "category_hash", "REASONS",
            "MALFORMED", "MISSING_EVENT_TIME", "BAD_EVENT_TIME"]
 
-MALFORMED, MISSING_EVENT_TIME, BAD_EVENT_TIME = "malformed", "missing_event_time", "bad_event_time"
 REASONS = (MALFORMED, MISSING_EVENT_TIME, BAD_EVENT_TIME, UNDECODABLE)
 
 Sample = tuple[int, int, tuple[str, ...]]  # (index in the input, offset, unknown fields)
@@ -111,6 +108,7 @@ class Decoded:
     absent_fields: tuple[str, ...] = ()
     fallback: bool = False
     samples: list[Sample] = field(default_factory=list)
+    fallback_messages: int = 0  # JSON messages the compiled scanner left to the general path
 
     @property
     def unexpected_fields(self) -> dict[str, int]:
@@ -141,7 +139,7 @@ class Decoder:
 
     def __init__(self, cfg: MonitorConfig, categories: dict[str, list[str]],
                  groups: list[str], known_fields: tuple[str, ...] = (),
-                 sample_every: int = SAMPLE_EVERY) -> None:
+                 sample_every: int = SAMPLE_EVERY, native: bool = True) -> None:
         self.cfg = cfg
         missing = [c for c in cfg.features.categorical if c not in categories]
         if missing:
@@ -196,6 +194,7 @@ class Decoder:
         self._decoder = msgspec.json.Decoder(self._struct)
         self._registry: SchemaRegistry | None = None
         self._new_names = NewFieldNames()
+        self._native = NativeJson(self) if native and (not self.id_field or kinds[self.id_field] in (_Kind.ID, _Kind.STR)) else None
 
     def decode(self, values: list[bytes | None], offsets: np.ndarray,
                timestamps_ms: np.ndarray) -> Decoded:
@@ -252,7 +251,35 @@ class Decoder:
     # -- JSON ------------------------------------------------------------------------------
     def decode_json(self, values: list[bytes | None], offsets: np.ndarray,
                     timestamps_ms: np.ndarray) -> Decoded:
-        """Decode a batch of JSON message values (``None`` for a tombstone)."""
+        """Decode a batch of JSON message values (``None`` for a tombstone): the compiled
+        scanner, with the general path for the messages it leaves (see json_native)."""
+        if self._native is None:
+            return self.decode_json_general(values, offsets, timestamps_ms)
+        offsets = np.asarray(offsets, np.int64)
+        ts = np.asarray(timestamps_ms, np.int64)
+        n = len(values)
+        c, slow = self._native.convert(values)
+        bad: list[BadMessage] = []
+        good_idx = np.arange(n, dtype=np.int64)
+        if slow.size:
+            sub, sub_good, bad = general_rows(self, values, offsets, slow)
+            c.put(sub_good, sub)
+            if bad:
+                keep = np.ones(n, np.bool_)
+                keep[[b.index for b in bad]] = False
+                good_idx = np.flatnonzero(keep)
+                c = c.take(good_idx)
+        batch, bad, errors, absent = build(self, c, len(good_idx), offsets[good_idx],
+                                           ts[good_idx], good_idx, bad, BadMessage)
+        samples = self._sample_keys(values, offsets, good_idx, bad) if self.sample_every else []
+        return Decoded(batch=batch, bad=sorted(bad, key=lambda b: b.index), field_errors=errors,
+                       absent_fields=absent, fallback=bool(slow.size), samples=samples,
+                       fallback_messages=int(slow.size))
+
+    def decode_json_general(self, values: list[bytes | None], offsets: np.ndarray,
+                            timestamps_ms: np.ndarray) -> Decoded:
+        """Today's general path for a whole batch: msgspec for every message, the per-message
+        classification (msgspec, orjson, the standard library) from the first that fails."""
         offsets = np.asarray(offsets, np.int64)
         timestamps_ms = np.asarray(timestamps_ms, np.int64)
         rows: list[tuple] = []
@@ -342,116 +369,31 @@ class Decoder:
                             None, True)
 
     # -- columns ---------------------------------------------------------------------------
-    def _finish(self, rows, good, bad, offsets, ts, values, fallback) -> Decoded:
-        n_in = len(offsets)
-        good_idx = np.arange(n_in, dtype=np.int64) if good is None else np.asarray(good, np.int64)
+    def _arrays(self, rows: list[tuple]) -> dict[str, Any]:
+        """Row tuples (struct order, sentinels) -> one array per field."""
         cols = list(zip(*rows)) if rows else [() for _ in self.fields]
-        arrays = {}
+        arrays: dict[str, Any] = {}
         for n, col in zip(self.fields, cols):
             k = self.kinds[n]
             arrays[n] = (pa.array(col, pa.float64()) if k == _Kind.NUM else
                          pa.array(col, pa.string()) if k == _Kind.STR else
                          id_column(col) if k == _Kind.ID else list(col))
-        decoded = self._assemble(arrays, len(good_idx), offsets[good_idx], ts[good_idx],
+        return arrays
+
+    def _assemble(self, arrays: dict[str, Any], n: int, offsets, kafka_ts, idx, bad):
+        """Per-field arrays (sentinel conventions) -> batch, bad list, field errors, absent."""
+        return build(self, convert(self, arrays), n, offsets, kafka_ts, idx, bad, BadMessage)
+
+    def _finish(self, rows, good, bad, offsets, ts, values, fallback) -> Decoded:
+        n_in = len(offsets)
+        good_idx = np.arange(n_in, dtype=np.int64) if good is None else np.asarray(good, np.int64)
+        decoded = self._assemble(self._arrays(rows), len(good_idx), offsets[good_idx], ts[good_idx],
                                  good_idx, bad)
         samples = self._sample_keys(values, offsets, good_idx, decoded[1]) \
             if values is not None and self.sample_every else []
         return Decoded(batch=decoded[0], bad=sorted(decoded[1], key=lambda b: b.index),
                        field_errors=decoded[2], absent_fields=decoded[3], fallback=fallback,
                        samples=samples)
-
-    def _assemble(self, arrays: dict[str, Any], n: int, offsets, kafka_ts, idx, bad):
-        """Per-field arrays (sentinel conventions above) -> batch, bad list, field errors."""
-        bad = list(bad)
-        # event time first: it decides which rows stay
-        if self.time_field is None:
-            t = np.asarray(kafka_ts, np.int64)
-            keep = t >= 0
-            reasons = np.where(keep, "", MISSING_EVENT_TIME)
-            errs = np.where(keep, "", "the Kafka message has no timestamp")
-        else:
-            t, reasons, errs = self._event_time(arrays[self.time_field], n)
-            keep = reasons == ""
-        for j in np.flatnonzero(~keep).tolist():
-            bad.append(BadMessage(int(idx[j]), int(offsets[j]), str(reasons[j]), str(errs[j])))
-        sel = None if keep.all() else np.flatnonzero(keep)
-
-        def kept(a):
-            if sel is None:
-                return a
-            return a.take(pa.array(sel)) if isinstance(a, pa.Array) else [a[i] for i in sel]
-
-        m = n if sel is None else len(sel)
-        errors: dict[str, dict[str, int]] = {}
-        num, num_state = np.empty((len(self.cfg.features.numeric), m)), \
-            np.empty((len(self.cfg.features.numeric), m), np.int8)
-        for i, f in enumerate(self.cfg.features.numeric):
-            num[i], num_state[i] = float_column(kept(arrays[f]))
-            errors[f] = state_counts(num_state[i])
-        cat = np.empty((len(self.cfg.features.categorical), m), np.int32)
-        uh = np.zeros((len(self.cfg.features.categorical), m), np.uint64)
-        for i, f in enumerate(self.cfg.features.categorical):
-            cat[i], uh[i] = category_codes(kept(arrays[f]), self._value_sets[f])
-            errors[f] = category_counts(cat[i])
-        p = self.cfg.prediction
-        score = np.full(m, np.nan)
-        if p.score:
-            score, st = float_column(kept(arrays[p.score]))
-            errors[p.score] = state_counts(st)
-        pred = np.full(m, -1, np.int8)
-        if p.class_:
-            pred, errors[p.class_] = outcome_codes(kept(arrays[p.class_]), p.positive_class)
-        elif p.score and p.threshold is not None:
-            pred = np.where(np.isnan(score), -1, score >= p.threshold).astype(np.int8)
-        label = np.full(m, -1, np.int8)
-        if p.label:
-            label, errors[p.label] = outcome_codes(kept(arrays[p.label]), p.positive_label)
-        group = np.full(m, -1, np.int32)
-        if self.cfg.sensitive:
-            a = self.cfg.sensitive.attribute
-            group, _ = category_codes(kept(arrays[a]), self._group_set, hash_unseen=False)
-            if a not in errors:
-                errors[a] = category_counts(group)
-            group[(group < 0) & (group != CAT_UNSEEN)] = -1
-        ids = None
-        if self.id_field:
-            ids = id_hashes(kept(arrays[self.id_field]))
-        ingest = None
-        if self.ingest_times:
-            ingest = np.asarray(kafka_ts, np.int64)
-            ingest = ingest[keep] if sel is not None else ingest
-        batch = ColumnBatch(numeric=num, numeric_state=num_state, categorical=cat,
-                            unseen_hash=uh, score=score, prediction=pred, label=label,
-                            group=group, event_time_ms=t[keep] if sel is not None else t,
-                            offset=offsets[keep] if sel is not None else offsets,
-                            ingest_time_ms=ingest, event_id_hash=ids)
-        absent = tuple(f for f, e in errors.items() if m and e["missing"] == m)
-        return batch, bad, errors, absent
-
-    def _event_time(self, a, n: int):
-        """Event times in ms, and per row "" or a bad reason with its error text."""
-        reasons = np.full(n, "", dtype=object)
-        errs = np.full(n, "", dtype=object)
-        f = self.time_field
-        if self.time_unit == "iso8601":
-            t, state = iso_column(a)
-        else:
-            v, state = float_column(a)
-            scale = 1000.0 if self.time_unit == "s" else 1.0
-            with np.errstate(invalid="ignore", over="ignore"):
-                w = np.round(v * scale)
-                ok = (state == VALID) & np.isfinite(w) & (w >= 0) & (w <= MAX_MS)
-            state = np.where((state == VALID) & ~ok, TYPE_ERROR, state)
-            t = np.where(ok, w, 0).astype(np.int64)
-        miss = (state == MISSING) | (state == NULL)
-        reasons[miss] = MISSING_EVENT_TIME
-        errs[state == MISSING] = f"no field {f!r}"
-        errs[state == NULL] = f"{f!r} is null"
-        badt = state == TYPE_ERROR
-        reasons[badt] = BAD_EVENT_TIME
-        errs[badt] = (f"{f!r} is not an ISO 8601 time" if self.time_unit == "iso8601" else
-                      f"{f!r} is not a number of {self.time_unit} between 1970 and 9999")
-        return t, reasons.astype(str), errs.astype(str)
 
     def _sample_keys(self, values, offsets, good_idx, bad) -> list[Sample]:
         """One :data:`Sample` per good message whose offset is divisible by ``sample_every``
