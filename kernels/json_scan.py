@@ -99,16 +99,16 @@ class Scan:
 def scan(buf: np.ndarray, starts: np.ndarray, skip: np.ndarray, table: FieldTable) -> Scan:
     """Scan every message (see the module docstring)."""
     n, f = starts.shape[0] - 1, table.n
-    tok = np.zeros((f, n), np.int8)
-    num = np.zeros((f, n), np.float64)
-    a = np.zeros((f, n), np.int64)
-    b = np.zeros((f, n), np.int64)
+    tok = np.zeros((n, f), np.int8)  # one message's fields together while scanning
+    num = np.zeros((n, f), np.float64)
+    a = np.zeros((n, f), np.int64)
+    b = np.zeros((n, f), np.int64)
     fb = np.zeros(n, np.bool_)
     slow = np.empty((2, max(1, f * n)), np.int64)
     k = _scan(buf, np.ascontiguousarray(starts, np.int64), skip, table.hashes, table.slots,
               table.names, table.offsets, table.words, tok, num, a, b, fb, slow, _SPECIAL,
               _POW10)
-    return Scan(tok, num, a, b, fb, slow[0, :k].astype(np.int32), slow[1, :k])
+    return Scan(tok.T, num.T, a.T, b.T, fb, slow[0, :k].astype(np.int32), slow[1, :k])
 
 
 # One function, no calls: numba passes arrays to a call by reference-counted struct, which
@@ -118,6 +118,9 @@ def _scan(buf, starts, skip, hashes, slots, names, offs, words, tok, num, a, b, 
           special, pow10):
     k = 0
     mask = hashes.shape[0] - 1
+    prev_a = np.zeros(64, np.int64)  # per key position: the last key seen there
+    prev_len = np.full(64, -1, np.int64)
+    prev_f = np.full(64, -1, np.int64)
     two53 = np.uint64(9007199254740992)
     for i in range(starts.shape[0] - 1):
         if skip[i]:
@@ -133,50 +136,71 @@ def _scan(buf, starts, skip, hashes, slots, names, offs, words, tok, num, a, b, 
         while p < end and (buf[p] == 32 or buf[p] == 10 or buf[p] == 13 or buf[p] == 9):
             p += 1
         first = True
+        pos = 0
         while p < end:
             if first and buf[p] == 125:
                 ok = True
                 p += 1
                 break
             first = False
-            # -- the key
+            # -- the key: most producers write the same keys in the same order, so the key
+            # at this position is first compared with the one at the same position of the
+            # message before (bytes already checked there); else scanned and looked up
             if buf[p] != 34:
                 break
             p += 1
             ka = p
-            x0 = np.uint64(0)
-            x1 = np.uint64(0)
-            while p < end and not special[buf[p]]:
-                q = p - ka
-                if q < 8:
-                    x0 |= np.uint64(buf[p]) << np.uint64(8 * q)
-                elif q < 16:
-                    x1 |= np.uint64(buf[p]) << np.uint64(8 * q - 64)
-                p += 1
-            if p >= end or buf[p] != 34:
-                break
-            kb = p
-            p += 1
-            n = kb - ka
-            h = ((np.uint64(n) * np.uint64(_K1)) ^ x0) * np.uint64(_K2)
-            h = (h ^ x1) * np.uint64(_K2)
-            h ^= h >> np.uint64(29)
             f = -1
-            j = np.int64(h & np.uint64(mask))
-            while slots[j] >= 0:
-                g = slots[j]
-                if hashes[j] == h and words[g, 0] == x0 and words[g, 1] == x1 \
-                        and offs[g + 1] - offs[g] == n:
-                    same = True
-                    for q in range(16, n):
-                        if names[offs[g] + q] != buf[ka + q]:
-                            same = False
+            hit = False
+            if pos < prev_len.shape[0] and prev_len[pos] >= 0:
+                n = prev_len[pos]
+                pa = prev_a[pos]
+                if ka + n < end and buf[ka + n] == 34:
+                    hit = True
+                    for q in range(n):
+                        if buf[ka + q] != buf[pa + q]:
+                            hit = False
                             break
-                    if same:
-                        f = g
-                        break
-                j = (j + 1) & mask
-            if f >= 0 and tok[f, i] != 0:
+                    if hit:
+                        f = prev_f[pos]
+                        p = ka + n + 1
+            if not hit:
+                x0 = np.uint64(0)
+                x1 = np.uint64(0)
+                while p < end and not special[buf[p]]:
+                    q = p - ka
+                    if q < 8:
+                        x0 |= np.uint64(buf[p]) << np.uint64(8 * q)
+                    elif q < 16:
+                        x1 |= np.uint64(buf[p]) << np.uint64(8 * q - 64)
+                    p += 1
+                if p >= end or buf[p] != 34:
+                    break
+                kb = p
+                p += 1
+                n = kb - ka
+                h = ((np.uint64(n) * np.uint64(_K1)) ^ x0) * np.uint64(_K2)
+                h = (h ^ x1) * np.uint64(_K2)
+                h ^= h >> np.uint64(29)
+                f = -1
+                j = np.int64(h & np.uint64(mask))
+                while slots[j] >= 0:
+                    g = slots[j]
+                    if hashes[j] == h and words[g, 0] == x0 and words[g, 1] == x1 \
+                            and offs[g + 1] - offs[g] == n:
+                        same = True
+                        for q in range(16, n):
+                            if names[offs[g] + q] != buf[ka + q]:
+                                same = False
+                                break
+                        if same:
+                            f = g
+                            break
+                    j = (j + 1) & mask
+                if pos < prev_len.shape[0]:
+                    prev_a[pos], prev_len[pos], prev_f[pos] = ka, kb - ka, f
+            pos += 1
+            if f >= 0 and tok[i, f] != 0:
                 break  # a configured field twice
             while p < end and (buf[p] == 32 or buf[p] == 10 or buf[p] == 13 or buf[p] == 9):
                 p += 1
@@ -261,12 +285,12 @@ def _scan(buf, starts, skip, hashes, slots, names, offs, words, tok, num, a, b, 
                 vb = p
                 if f >= 0:
                     if t == 1 and m == 0:
-                        num[f, i] = 0.0  # integer zero, "-0" included
+                        num[i, f] = 0.0  # integer zero, "-0" included
                     elif not (digits > sig and sig == 19) and m <= two53 and e10 >= -22 \
                             and e10 <= 22:
                         v = float(m)
                         v = v * pow10[e10] if e10 >= 0 else v / pow10[-e10]
-                        num[f, i] = -v if neg else v
+                        num[i, f] = -v if neg else v
                     else:
                         slow[0, k] = f
                         slow[1, k] = i
@@ -286,10 +310,10 @@ def _scan(buf, starts, skip, hashes, slots, names, offs, words, tok, num, a, b, 
             else:
                 break  # nested, or not JSON
             if f >= 0:
-                tok[f, i] = t
+                tok[i, f] = t
                 if t <= 3:
-                    a[f, i] = va
-                    b[f, i] = vb
+                    a[i, f] = va
+                    b[i, f] = vb
             while p < end and (buf[p] == 32 or buf[p] == 10 or buf[p] == 13 or buf[p] == 9):
                 p += 1
             if p < end and buf[p] == 44:
@@ -353,3 +377,90 @@ def span_equals(buf: np.ndarray, a: np.ndarray, b: np.ndarray, word: np.ndarray,
                     same = False
                     break
         out[i] = same
+
+
+class ValueTable:
+    """A category list as an open-addressing hash table for :func:`span_codes` (the code of
+    a value is its index in the list)."""
+
+    def __init__(self, values: list[bytes]) -> None:
+        self.fields = FieldTable(values)
+
+
+def span_codes(buf: np.ndarray, a: np.ndarray, b: np.ndarray, tok: np.ndarray,
+               table: ValueTable, missing: int, null: int, type_error: int,
+               unseen: int) -> np.ndarray:
+    """int32 codes of a text field's tokens: the value's index in the table, else
+    ``unseen``; ``missing`` / ``null`` / ``type_error`` for an absent field, a JSON null and
+    any token that is not a string."""
+    out = np.empty(tok.shape[0], np.int32)
+    t = table.fields
+    _span_codes(buf, a, b, tok, t.hashes, t.slots, t.names, t.offsets, t.words, out,
+                missing, null, type_error, unseen)
+    return out
+
+
+@nb.njit(nogil=True, cache=True)
+def _span_codes(buf, a, b, tok, hashes, slots, names, offs, words, out, missing, null,
+                type_error, unseen):
+    mask = hashes.shape[0] - 1
+    for i in range(tok.shape[0]):
+        t = tok[i]
+        if t == 0:
+            out[i] = missing
+            continue
+        if t == 6:
+            out[i] = null
+            continue
+        if t != 3:
+            out[i] = type_error
+            continue
+        ka, kb = a[i], b[i]
+        n = kb - ka
+        x0 = np.uint64(0)
+        x1 = np.uint64(0)
+        for q in range(min(n, 16)):
+            if q < 8:
+                x0 |= np.uint64(buf[ka + q]) << np.uint64(8 * q)
+            else:
+                x1 |= np.uint64(buf[ka + q]) << np.uint64(8 * q - 64)
+        h = ((np.uint64(n) * np.uint64(_K1)) ^ x0) * np.uint64(_K2)
+        h = (h ^ x1) * np.uint64(_K2)
+        h ^= h >> np.uint64(29)
+        code = unseen
+        j = np.int64(h & np.uint64(mask))
+        while slots[j] >= 0:
+            g = slots[j]
+            if hashes[j] == h and words[g, 0] == x0 and words[g, 1] == x1 \
+                    and offs[g + 1] - offs[g] == n:
+                same = True
+                for q in range(16, n):
+                    if names[offs[g] + q] != buf[ka + q]:
+                        same = False
+                        break
+                if same:
+                    code = g
+                    break
+            j = (j + 1) & mask
+        out[i] = code
+
+
+@nb.njit(nogil=True, cache=True)
+def span_hashes(buf: np.ndarray, a: np.ndarray, b: np.ndarray, valid: np.ndarray,
+                out: np.ndarray) -> None:
+    """The event-id hash of ``buf[a:b]`` where ``valid``, else 0: FNV-1a then the splitmix64
+    finalizer, never 0 — :func:`kernels.dedup.hash_strings` on spans (tested equal)."""
+    prime = np.uint64(0x100000001B3)
+    for i in range(valid.shape[0]):
+        if not valid[i]:
+            out[i] = 0
+            continue
+        h = np.uint64(0xCBF29CE484222325)
+        for j in range(a[i], b[i]):
+            h = (h ^ np.uint64(buf[j])) * prime
+        h ^= h >> np.uint64(30)
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(27)
+        h *= np.uint64(0x94D049BB133111EB)
+        h ^= h >> np.uint64(31)
+        out[i] = h if h != np.uint64(0) else np.uint64(1)

@@ -26,12 +26,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from kernels.batch import MISSING, NULL, TYPE_ERROR, VALID
-from kernels.dedup import hash_strings
+from kernels.batch import (CAT_MISSING, CAT_NULL, CAT_TYPE_ERROR, CAT_UNSEEN, MISSING, NULL,
+                           TYPE_ERROR, VALID)
 from kernels.json_scan import (T_ABSENT, T_FALSE, T_FLOAT, T_INT, T_NULL, T_STR, T_TRUE,
-                               FieldTable, gather, scan, span_equals)
+                               FieldTable, ValueTable, gather, scan, span_codes, span_equals,
+                               span_hashes)
 from monitor.stage1.assemble import Converted, convert, times_from_numbers
-from monitor.stage1.columns import S_MISSING, S_TYPE, category_codes, iso_column
+from monitor.stage1.columns import S_MISSING, S_TYPE, category_hash, iso_column
 
 _SM, _ST = S_MISSING.encode(), S_TYPE.encode()
 
@@ -44,6 +45,9 @@ class NativeJson:
         self.fields = list(dec.fields)
         self.index = {f: j for j, f in enumerate(self.fields)}
         self.table = FieldTable([f.encode("utf-8", "surrogatepass") for f in self.fields])
+        self.values = {f: ValueTable([v.encode("utf-8", "surrogatepass") for v in vals])
+                       for f, vals in dec.categories.items()}
+        self.groups = ValueTable([g.encode("utf-8", "surrogatepass") for g in dec.groups])
 
     # -- the batch ---------------------------------------------------------------------------
     def buffer(self, values: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -70,15 +74,14 @@ class NativeJson:
         for f in list(cfg.features.numeric) + ([p.score] if p.score else []):
             c.num[f] = self._number(s, f)
         for f in cfg.features.categorical:
-            c.cat[f] = category_codes(self._strings(buf, s, f), d._value_sets[f])
+            c.cat[f] = self._categories(buf, s, f)
         for f, pos in ((p.class_, p.positive_class), (p.label, p.positive_label)):
             if f:
                 c.outcome[f] = self._outcome(buf, s, f, pos)
                 j = self.index[f]  # integers past 2**53: Python compares them exactly
                 fb |= (s.tok[j] == T_INT) & (np.abs(s.num[j]) > 2.0 ** 53)
         if cfg.sensitive:
-            c.group = category_codes(self._strings(buf, s, cfg.sensitive.attribute),
-                                     d._group_set, hash_unseen=False)[0]
+            c.group = self._codes(buf, s, cfg.sensitive.attribute, self.groups)
         if d.time_field is not None:
             c.time = (iso_column(self._strings(buf, s, d.time_field))
                       if d.time_unit == "iso8601" else
@@ -122,6 +125,25 @@ class NativeJson:
         code[t == T_NULL] = 3
         return _arrow(buf, s.a[j], s.b[j], code)
 
+    def _codes(self, buf, s, name: str, table: ValueTable) -> np.ndarray:
+        j = self.index[name]
+        return span_codes(buf, s.a[j], s.b[j], s.tok[j], table, CAT_MISSING, CAT_NULL,
+                          CAT_TYPE_ERROR, CAT_UNSEEN)
+
+    def _categories(self, buf, s, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Codes against the profile's list, and the hash of each unseen value (computed once
+        per distinct value), as ``category_codes`` gives them."""
+        codes = self._codes(buf, s, name, self.values[name])
+        hashes = np.zeros(codes.size, np.uint64)
+        unseen = np.flatnonzero(codes == CAT_UNSEEN)
+        if unseen.size:
+            j = self.index[name]
+            vals = _arrow(buf, s.a[j][unseen], s.b[j][unseen], np.zeros(unseen.size, np.int8))
+            uniq = pc.unique(vals)
+            h = np.array([category_hash(u) for u in uniq.to_pylist()], np.uint64)
+            hashes[unseen] = h[pc.index_in(vals, value_set=uniq).to_numpy(zero_copy_only=False)]
+        return codes, hashes
+
     def _ids(self, buf, s, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Id hashes as ``id_hashes`` computes them (integers hash their decimal text), and
         the messages whose integer id is written ``-0...`` (their text is not ``str(int)``)."""
@@ -131,8 +153,9 @@ class NativeJson:
         a, b = s.a[j], s.b[j]
         odd = (t == T_INT) & (buf[np.minimum(a, buf.size - 1)] == 45) & \
             (buf[np.minimum(a + 1, buf.size - 1)] == 48) if buf.size else np.zeros(t.size, bool)
-        offs, data = gather(buf, a, b, np.where(valid, 0, 3).astype(np.int8), b"", b"")
-        return hash_strings(offs, data, valid), odd
+        out = np.empty(t.size, np.uint64)
+        span_hashes(buf, a, b, valid, out)
+        return out, odd
 
     def _outcome(self, buf, s, name: str, positive) -> np.ndarray:
         """``outcome_raw`` codes: 1 equals ``positive`` (Python ``==``), 0 another scalar,
