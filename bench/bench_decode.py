@@ -19,10 +19,9 @@ source loop consumes them. One core; each figure is the median of ``--repeats`` 
   mismatch, so it would need a fallback too;
 - ``orjson_gather``: ``orjson.loads`` per message, then a per-field list comprehension.
 
-Times are CPU seconds of the process (``time.process_time``, counting Arrow's threads
-too): on a shared 2-core machine, wall
-time measures the neighbours. ``decode.buffer_us_per_batch`` is what concatenating a batch's
-values into one buffer + offsets costs (part of ``native``).
+Times are CPU seconds of the process (``time.process_time``, counting Arrow's threads too):
+on a shared 2-core machine, wall time measures the neighbours. ``decode.buffer_us_per_batch``
+is what concatenating a batch's values into one buffer + offsets costs (part of ``native``).
 
     python -m bench.bench_decode [--events 50000] [--repeats 5]
 """
