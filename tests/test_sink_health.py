@@ -4,6 +4,8 @@
 token file holding a revoked token: /health fails within seconds naming the sink and
 ``invalid_auth``, /metrics counts the error, nothing is posted and nothing is lost; once the
 file holds the right token, every alert is delivered exactly once and /health is ok again.
+Meanwhile the same monitor's Alertmanager sink (a real Alertmanager) got every alert: one
+sink's failure holds back no other.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ import pytest
 import yaml
 
 from monitor import config as C
+from monitor.dev.alertmanager import DevAlertmanager
 from tests.e2e_harness import MonitorProcess
 from tests.slack_server import SlackServer
 from tests.test_slack_sink import ALERTS, TOKEN, assert_delivered_once
 
-pytestmark = pytest.mark.kafka
+pytestmark = [pytest.mark.kafka, pytest.mark.alertmanager]
+AM_CONFIG = "route: {receiver: none, group_by: [monitor]}\nreceivers: [{name: none}]\n"
 
 
 def free_port() -> int:
@@ -54,6 +58,7 @@ def wait_for(what, timeout_s: float, step_s: float = 0.2):
 def test_revoked_token_fails_health_keeps_alerts_and_resumes(tmp_path, kafka_bootstrap,
                                                            topic_factory, produce):
     server = SlackServer(token=TOKEN).start()
+    am = DevAlertmanager(AM_CONFIG, storage=tmp_path / "am").start()
     token_file = tmp_path / "slack-token"
     token_file.write_text("xoxb-revoked\n")
     port = free_port()
@@ -64,6 +69,7 @@ def test_revoked_token_fails_health_keeps_alerts_and_resumes(tmp_path, kafka_boo
          "reference": {"profile": str(tmp_path / "unused.profile")},
          "slack": {"channel": "#ml-oncall", "token_file": str(token_file),
                    "base_url": server.base_url},
+         "alertmanager": {"url": am.url, "resend_interval": "2s"},
          "triggers": {"enabled": False},
          "http": {"host": "127.0.0.1", "port": port}}
     cfg_path = tmp_path / "monitor.yaml"
@@ -83,6 +89,9 @@ def test_revoked_token_fails_health_keeps_alerts_and_resumes(tmp_path, kafka_boo
         assert f'streamdrift_sink_up{{monitor="{d["monitor"]}",sink="slack"}} 0.0' in metrics
         assert 'kind="invalid_auth",monitor=' in metrics
         assert not server.messages and mon.alive()
+        # Alertmanager got them all the while: f0 and f1 open, f2 fired and resolved
+        wait_for(lambda: {a["labels"]["feature"] for a in am.get("/api/v2/alerts")}
+                 == {"f0", "f1"}, 30)
         token_file.write_text(TOKEN + "\n")
         wait_for(lambda: len(server.messages) == 3, 60)
         wait_for(lambda: get(base + "/health")[0] == 200, 10)
@@ -90,5 +99,6 @@ def test_revoked_token_fails_health_keeps_alerts_and_resumes(tmp_path, kafka_boo
     finally:
         mon.stop()
         server.stop()
+        am.stop()
     log = (tmp_path / "monitor.log").read_text()
     assert TOKEN not in log and "xoxb-revoked" not in log

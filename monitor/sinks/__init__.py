@@ -85,6 +85,12 @@ class SinkHealth:
             if self.state != "ok":
                 self.state, self.error_kind, self.since = "ok", None, time.time()
 
+    def recovered(self) -> None:
+        """A call succeeded that was not a delivery (a re-send, a probe)."""
+        with self._lock:
+            if self.state != "ok":
+                self.state, self.error_kind, self.since = "ok", None, time.time()
+
     def record(self, error: SinkUnavailable) -> None:
         kind = error.kind
         state = "failing" if isinstance(error, SinkRejected) else "retrying"

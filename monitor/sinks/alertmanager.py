@@ -222,7 +222,8 @@ class AlertmanagerSink:
     def _resend_loop(self) -> None:
         while not self._stop.wait(self.resend_interval_s):
             try:
-                self.resend()
+                if self.resend():
+                    self.health.recovered()
             except SinkUnavailable as e:
                 self.health.record(e)
                 log.warning("%s (open alerts are re-sent at the next interval)", e)
