@@ -187,3 +187,38 @@ def test_halves_merged_in_any_order_equal_the_whole_bit_for_bit(seed, n, cuts, r
 def test_merge_refuses_other_shapes():
     with pytest.raises(ValueError):
         PerformanceSketch.empty(2).merge(PerformanceSketch.empty(3))
+
+
+GOLDEN = __import__("pathlib").Path(__file__).parent / "golden"
+
+
+def golden_sketches() -> dict[str, bytes]:
+    """A small performance sketch and pending store of fixed input (see tests/golden)."""
+    from kernels.pending import PendingStore
+
+    cell, label, pred, score = rows(300, 42, cells=2)
+    perf = PerformanceSketch.empty(2, 16, 4).update(cell, label, pred, score)
+    store = PendingStore(1000)
+    keys = np.arange(1, 41, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    store.add_predictions(keys[:30], np.arange(30), score[:30], pred[:30], cell[:30])
+    store.add_labels(keys[20:], np.arange(20, 40) + 500, label[20:40])
+    return {"performance_v1.bin": perf.to_bytes(), "pending_v1.bin": store.to_bytes()}
+
+
+def test_golden_bytes_of_the_performance_sketch_and_the_pending_store():
+    from kernels.pending import PendingStore
+
+    for name, data in golden_sketches().items():
+        path = GOLDEN / name
+        if not path.exists():  # pragma: no cover - written once, then committed
+            pytest.fail(f"{path} missing: see tests/golden/README.md")
+        assert data == path.read_bytes(), f"{name}: the byte format changed"
+    back = PendingStore.from_bytes((GOLDEN / "pending_v1.bin").read_bytes())
+    assert len(back) == 30 and back.joined == 10 and back.labels == 10
+    perf = PerformanceSketch.from_bytes((GOLDEN / "performance_v1.bin").read_bytes())
+    assert perf.n_cells == 2 and perf.n_bins == 16 and perf.result()["labelled"] > 250
+
+
+def write_golden() -> None:  # pragma: no cover - see tests/golden/README.md
+    for name, data in golden_sketches().items():
+        (GOLDEN / name).write_bytes(data)
