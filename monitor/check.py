@@ -63,7 +63,8 @@ def check(cfg: MonitorConfig, say: Callable[[str], None] = print, stage: str = "
         say(f"note     topic {name!r} does not exist yet: `streamdrift run` creates it "
             "with its policy (its READ/WRITE ACLs are checked once it exists)")
     if not lines:
-        say(f"ok       every ACL stage {stage!r} needs is granted to {principal(cfg)}")
+        say(f"ok       every ACL stage {stage!r} needs on what exists is granted to "
+            f"{principal(cfg)}")
     drift, unreadable = policy_drift(cfg, client)
     for line in drift:
         bad(f"policy drift: {line}")

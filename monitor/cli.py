@@ -104,6 +104,10 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 
 def cmd_dev_kafka(a: argparse.Namespace) -> int:
+    if a.secure:
+        from monitor.dev.secure_kafka import main as secure_main
+
+        return secure_main([])
     from monitor.dev.kafka import main
 
     return main(["--port", str(a.port)] if a.port else [])
@@ -272,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     dk = sub.add_parser("dev-kafka", help="run a local Apache Kafka broker on 127.0.0.1")
     dk.add_argument("--port", type=int, default=None)
+    dk.add_argument("--secure", action="store_true",
+                    help="SASL_SSL + SCRAM-SHA-512 + ACLs instead (prints a kafka: section)")
     dk.set_defaults(func=cmd_dev_kafka)
 
     d = sub.add_parser("demo", help="local Kafka + synthetic traffic with drift + the monitor")

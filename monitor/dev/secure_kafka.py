@@ -280,3 +280,60 @@ def _log4j(log: Path) -> str:
     from monitor.dev.kafka import _LOG4J2
 
     return _LOG4J2.format(log=log)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``streamdrift dev-kafka --secure``: the secured broker in the foreground. Prints a
+    ``kafka:`` section for monitor.yaml (the password and key passphrase in files under the
+    broker's folder) and grants the user every ACL a monitor named ``--monitor`` needs."""
+    import argparse
+    import signal
+    import sys
+
+    from monitor.config import from_dict
+
+    p = argparse.ArgumentParser(prog="streamdrift dev-kafka --secure")
+    p.add_argument("--user", default="streamdrift", help="the SCRAM user the monitor uses")
+    p.add_argument("--monitor", default="loan-default",
+                   help="grant the ACLs of a monitor with this name (default loan-default)")
+    p.add_argument("--topic", default="loan-events", help="the monitored topic (created)")
+    args = p.parse_args(argv)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})  # for sigwait
+    k = SecureKafka(users={args.user: secrets.token_urlsafe(16)})
+    k.start()
+    assert k.tls is not None and k.data_dir is not None
+    sdir = k.data_dir / "secrets"
+    sdir.mkdir(mode=0o700, exist_ok=True)
+    (sdir / "kafka-password").write_text(k.users[args.user] + "\n")
+    (sdir / "key-password").write_text(k.tls.client_key_password + "\n")
+    kafka = {"bootstrap": k.bootstrap, "security_protocol": "SASL_SSL",
+             "sasl": {"mechanism": MECHANISM, "username": args.user,
+                      "password_file": str(sdir / "kafka-password")},
+             "tls": {"ca_file": str(k.tls.ca)}}
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient(k.admin_config)
+    for f in admin.create_topics([NewTopic(args.topic, 4, 1)]).values():
+        f.result()
+    cfg = from_dict({"monitor": args.monitor, "kafka": kafka, "stream": {"topic": args.topic},
+                     "features": {"numeric": ["x"]}, "windows": {"size": "1m"},
+                     "reference": {"profile": "unused"}}, env={})
+    from monitor.access import needs
+    from monitor.topics import wanted_topics
+
+    grants = {(n.kind, n.name, n.pattern, n.operation.lower()) for n in needs(cfg)}
+    grants |= {("topic", t.name, "literal", op) for t in wanted_topics(cfg)
+               for op in ("create", "describe_configs")}
+    k.allow(args.user, sorted(grants))
+    import yaml
+
+    print(f"Kafka {k.bootstrap} (SASL_SSL, SCRAM-SHA-512, ACLs) ready in {k.started_in_s:.1f}s;"
+          f" topic {args.topic!r} created, {args.user!r} granted what monitor "
+          f"{args.monitor!r} needs. For monitor.yaml:\n", flush=True)
+    print(yaml.safe_dump({"kafka": kafka}, sort_keys=False), flush=True)
+    print("Ctrl-C stops it (and deletes its folder).", file=sys.stderr, flush=True)
+    try:
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        k.stop()
+    return 0
