@@ -16,6 +16,7 @@ from pathlib import Path
 from monitor.faults import POINTS
 from tests.e2e_harness import comparable
 from tests.faults.harness import (
+    AssignedReportReader,
     Feed,
     Monitor,
     Verdict,
