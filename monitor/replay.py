@@ -131,7 +131,12 @@ def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_00
         batches = []
         for lo in range(0, idx.size, batch_rows):
             rows = idx[lo: lo + batch_rows]
-            dec = decoder.decode_table(table.take(pa.array(rows)), offsets=offs[rows],
+            # a contiguous run of rows (always, for a file without _partition) is a zero-copy
+            # slice; take() on a chunked table concatenates its chunks on every call
+            contiguous = rows[-1] - rows[0] + 1 == rows.size and bool(np.all(np.diff(rows) > 0))
+            part_rows = table.slice(int(rows[0]), rows.size) if contiguous \
+                else table.take(pa.array(rows))
+            dec = decoder.decode_table(part_rows, offsets=offs[rows],
                                        timestamps_ms=stamps[rows] if stamps is not None
                                        else None)
             bad = [(b.offset, b.reason) for b in dec.bad]

@@ -153,7 +153,10 @@ class StatusPage:
         return (f'<section class="feature" data-feature="{esc(f)}"><h2>{esc(f)}</h2>'
                 f'<label class="muted">feature <select data-param="feature">{fopts}</select>'
                 f'</label> <label class="muted">window <select data-param="window">{wopts}'
-                f"</select></label>{views.histogram_of(r, f)}</section>"
+                f"</select></label>{views.histogram_of(r, f)}"
+                '<p class="muted">numeric bins are the reference\'s 20-quantiles (each holds '
+                "5% of the reference), so a drifted window shows as bars leaving the flat grey "
+                "line; categorical: the reference categories and the unseen ones</p></section>"
                 f'<section><h2>{esc(f)} over time</h2>'
                 + views.drift_over_time(sub, only=f).replace(
                     'class="grid"', 'class="grid one"', 1) + "</section>")
