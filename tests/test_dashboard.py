@@ -33,7 +33,7 @@ DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
 REQUIRED = {"streamdrift_events_in_total", "streamdrift_bad_events_total",
             "streamdrift_drift_score", "streamdrift_windows_closed_total",
             "streamdrift_consumer_lag", "streamdrift_watermark_delay_seconds",
-            "streamdrift_alerts_firing", "streamdrift_sink_up"}
+            "streamdrift_alerts_firing", "streamdrift_sink_up", "streamdrift_stage_healthy"}
 
 
 def queries(dash: dict) -> list[str]:
@@ -85,21 +85,25 @@ def test_every_metric_a_dashboard_queries_is_exported(kafka_bootstrap, tmp_path)
         except OSError:
             return ""
 
-    try:
+    named: set[str] = set()
+    for dash_path in DASHBOARDS:
+        named |= set().union(*map(metric_names, queries(json.loads(dash_path.read_text()))))
+    exported: set[str] = set()
+    closed = False
+    try:   # scrape until a window closed and the dashboards' metrics were all seen
         deadline = time.monotonic() + 240
-        text = ""
-        while not re.search(r"^streamdrift_windows_closed_total\{[^}]*\} [1-9]", text, re.MULTILINE):
-            assert time.monotonic() < deadline and mon.alive(), "no window closed"
+        while not (closed and named <= exported):
+            assert time.monotonic() < deadline, f"window closed: {closed}; never exported: " \
+                f"{sorted(named - exported)}"
+            assert mon.alive(), "the monitor exited"
             time.sleep(1)
             text = scrape()
+            closed = closed or bool(re.search(
+                r"^streamdrift_windows_closed_total\{[^}]*\} [1-9]", text, re.MULTILINE))
+            for fam in text_string_to_metric_families(text):
+                exported.add(fam.name)
+                if fam.type == "counter":
+                    exported.add(fam.name + "_total")
+                exported.update(smp.name for smp in fam.samples)
     finally:
         mon.stop()
-    exported = set()
-    for fam in text_string_to_metric_families(text):
-        exported.add(fam.name)
-        if fam.type == "counter":
-            exported.add(fam.name + "_total")
-        exported.update(s.name for s in fam.samples)
-    for path in DASHBOARDS:
-        named = set().union(*map(metric_names, queries(json.loads(path.read_text()))))
-        assert named <= exported, f"{path.name} queries {sorted(named - exported)}"
