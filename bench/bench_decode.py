@@ -17,7 +17,10 @@ source loop consumes them. One core; each figure is the median of ``--repeats`` 
   explicit schema (1 thread / all threads), columns to numpy — what the first design
   suggested; it cannot tell a missing field from a null and fails whole batches on any type
   mismatch, so it would need a fallback too;
-- ``orjson_gather``: ``orjson.loads`` per message, then a per-field list comprehension.
+- ``orjson_gather``: ``orjson.loads`` per message, then a per-field list comprehension;
+- ``avro_fastavro``: the same events in Avro, Confluent wire format, through
+  ``Decoder.decode_avro`` (fastavro ``schemaless_reader`` per message, the writer schema from
+  a warm registry cache, then the general column path) — beside the JSON rows.
 
 Times are CPU seconds of the process (``time.process_time``, counting Arrow's threads too):
 on a shared 2-core machine, wall time measures the neighbours. ``decode.buffer_us_per_batch``
@@ -123,6 +126,8 @@ def main() -> None:
         cols.update({n: [d.get(n) for d in ds] for n in list(CATEGORICAL) + ["age_band"]})
         return cols
 
+    avro_dec, avro_batches = _avro(cats, batches)
+
     figs = rates({
         "native": lambda b: nat.decode(b, *zeros[len(b)]),
         "native_with_garbage": lambda b: nat.decode([b"garbage"] + b, *zeros[len(b) + 1]),
@@ -131,6 +136,7 @@ def main() -> None:
         "arrow_read_json_1thread": lambda b: arrow(b, False),
         "arrow_read_json_threads": lambda b: arrow(b, True),
         "orjson_gather": orjson_gather,
+        "avro_fastavro": lambda b: avro_dec.decode(avro_batches[id(b)], *zeros[len(b)]),
     }, batches, args.repeats)
     base, og = figs["arrow_read_json_1thread"], figs["orjson_gather"]
     buf_us = _buffer_cost(nat, batches, args.repeats)
@@ -157,6 +163,43 @@ def main() -> None:
         "decode.native_vs_arrow_read_json": (round(figs["native"] / base, 2), "x"),
         "decode.buffer_us_per_batch": (round(buf_us), "us")},
             "\n".join(lines))
+
+
+def _avro(cats, batches):
+    """A decoder for the Avro form of the events, and each batch in that form (by id)."""
+    import io
+
+    import fastavro
+
+    from monitor.stage1.schema_registry import SchemaRegistry
+
+    schema = fastavro.parse_schema({"type": "record", "name": "Event", "fields": (
+        [{"name": "event_id", "type": "string"}, {"name": "ts", "type": "long"},
+         {"name": "model_version", "type": "string"}]
+        + [{"name": n, "type": "double"} for n in NUMERIC + ["score"]]
+        + [{"name": n, "type": "string"} for n in list(CATEGORICAL) + ["age_band"]]
+        + [{"name": n, "type": "int"} for n in ("approved", "defaulted")])})
+    from dataclasses import replace
+
+    cfg = config()
+    cfg = replace(cfg, stream=replace(cfg.stream, format="avro",
+                                      schema_registry_url="http://unused"))
+    dec = Decoder(cfg, cats, GROUPS[0])
+    dec._registry = SchemaRegistry("http://unused")
+    dec._registry._cache[1] = schema  # a warm cache: ids are fetched once per process
+    out = {}
+    for b in batches:
+        wire = []
+        for m in b:
+            buf = io.BytesIO()
+            fastavro.schemaless_writer(buf, schema, orjson.loads(m))
+            wire.append(b"\x00\x00\x00\x00\x01" + buf.getvalue())
+        out[id(b)] = wire
+    b0 = batches[0]
+    z = (np.arange(len(b0)), np.zeros(len(b0), np.int64))
+    a, j = dec.decode(out[id(b0)], *z), Decoder(config(), cats, GROUPS[0]).decode(b0, *z)
+    assert not a.bad and a.batch.numeric.tolist() == j.batch.numeric.tolist()
+    return dec, out
 
 
 def _buffer_cost(nat, batches, repeats) -> float:
