@@ -99,16 +99,16 @@ class Scan:
 def scan(buf: np.ndarray, starts: np.ndarray, skip: np.ndarray, table: FieldTable) -> Scan:
     """Scan every message (see the module docstring)."""
     n, f = starts.shape[0] - 1, table.n
-    tok = np.zeros((n, f), np.int8)  # one message's fields together while scanning
-    num = np.zeros((n, f), np.float64)
-    a = np.zeros((n, f), np.int64)
-    b = np.zeros((n, f), np.int64)
+    tok = np.zeros((f, n), np.int8)
+    num = np.zeros((f, n), np.float64)
+    a = np.zeros((f, n), np.int64)
+    b = np.zeros((f, n), np.int64)
     fb = np.zeros(n, np.bool_)
     slow = np.empty((2, max(1, f * n)), np.int64)
     k = _scan(buf, np.ascontiguousarray(starts, np.int64), skip, table.hashes, table.slots,
               table.names, table.offsets, table.words, tok, num, a, b, fb, slow, _SPECIAL,
               _POW10)
-    return Scan(tok.T, num.T, a.T, b.T, fb, slow[0, :k].astype(np.int32), slow[1, :k])
+    return Scan(tok, num, a, b, fb, slow[0, :k].astype(np.int32), slow[1, :k])
 
 
 # One function, no calls: numba passes arrays to a call by reference-counted struct, which
@@ -200,7 +200,7 @@ def _scan(buf, starts, skip, hashes, slots, names, offs, words, tok, num, a, b, 
                 if pos < prev_len.shape[0]:
                     prev_a[pos], prev_len[pos], prev_f[pos] = ka, kb - ka, f
             pos += 1
-            if f >= 0 and tok[i, f] != 0:
+            if f >= 0 and tok[f, i] != 0:
                 break  # a configured field twice
             while p < end and (buf[p] == 32 or buf[p] == 10 or buf[p] == 13 or buf[p] == 9):
                 p += 1
@@ -285,12 +285,12 @@ def _scan(buf, starts, skip, hashes, slots, names, offs, words, tok, num, a, b, 
                 vb = p
                 if f >= 0:
                     if t == 1 and m == 0:
-                        num[i, f] = 0.0  # integer zero, "-0" included
+                        num[f, i] = 0.0  # integer zero, "-0" included
                     elif not (digits > sig and sig == 19) and m <= two53 and e10 >= -22 \
                             and e10 <= 22:
                         v = float(m)
                         v = v * pow10[e10] if e10 >= 0 else v / pow10[-e10]
-                        num[i, f] = -v if neg else v
+                        num[f, i] = -v if neg else v
                     else:
                         slow[0, k] = f
                         slow[1, k] = i
@@ -310,10 +310,10 @@ def _scan(buf, starts, skip, hashes, slots, names, offs, words, tok, num, a, b, 
             else:
                 break  # nested, or not JSON
             if f >= 0:
-                tok[i, f] = t
+                tok[f, i] = t
                 if t <= 3:
-                    a[i, f] = va
-                    b[i, f] = vb
+                    a[f, i] = va
+                    b[f, i] = vb
             while p < end and (buf[p] == 32 or buf[p] == 10 or buf[p] == 13 or buf[p] == 9):
                 p += 1
             if p < end and buf[p] == 44:

@@ -35,6 +35,10 @@ from monitor.stage1.assemble import Converted, convert, times_from_numbers
 from monitor.stage1.columns import S_MISSING, S_TYPE, category_hash, iso_column
 
 _SM, _ST = S_MISSING.encode(), S_TYPE.encode()
+_NUM_STATE = np.full(8, TYPE_ERROR, np.int8)  # token kind -> state of a number field
+_NUM_STATE[[T_INT, T_FLOAT]] = VALID
+_NUM_STATE[T_ABSENT] = MISSING
+_NUM_STATE[T_NULL] = NULL
 
 
 class NativeJson:
@@ -71,8 +75,11 @@ class NativeJson:
         d = self.dec
         c = Converted()
         cfg, p = d.cfg, d.cfg.prediction
-        for f in list(cfg.features.numeric) + ([p.score] if p.score else []):
-            c.num[f] = self._number(s, f)
+        nums = list(cfg.features.numeric) + ([p.score] if p.score else [])
+        numeric_time = d.time_field is not None and d.time_unit != "iso8601"
+        v, state = self._numbers(s, nums + ([d.time_field] if numeric_time else []))
+        for r, f in enumerate(nums):
+            c.num[f] = (v[r], state[r])
         for f in cfg.features.categorical:
             c.cat[f] = self._categories(buf, s, f)
         for f, pos in ((p.class_, p.positive_class), (p.label, p.positive_label)):
@@ -85,7 +92,7 @@ class NativeJson:
         if d.time_field is not None:
             c.time = (iso_column(self._strings(buf, s, d.time_field))
                       if d.time_unit == "iso8601" else
-                      times_from_numbers(*self._number(s, d.time_field), d.time_unit))
+                      times_from_numbers(v[-1], state[-1], d.time_unit))
         if d.id_field:
             c.ids, odd = self._ids(buf, s, d.id_field)
             fb |= odd
@@ -105,15 +112,11 @@ class NativeJson:
             bad[i] = True
         return bad
 
-    def _number(self, s, name: str) -> tuple[np.ndarray, np.ndarray]:
-        j = self.index[name]
-        t = s.tok[j]
-        state = np.full(t.size, TYPE_ERROR, np.int8)
-        state[(t == T_INT) | (t == T_FLOAT)] = VALID
-        state[t == T_ABSENT] = MISSING
-        state[t == T_NULL] = NULL
-        v = np.where(state == VALID, s.num[j], np.nan)
-        return v, state
+    def _numbers(self, s, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Values and states of number fields, all at once (rows in ``names`` order)."""
+        rows = [self.index[f] for f in names]
+        state = _NUM_STATE[s.tok[rows]]
+        return np.where(state == VALID, s.num[rows], np.nan), state
 
     def _strings(self, buf, s, name: str) -> pa.Array:
         """The field as an Arrow string array in the sentinel conventions of a text field."""
