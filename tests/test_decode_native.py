@@ -219,3 +219,14 @@ def _is_int(t: str) -> bool:
 def test_hard_numbers_bit_for_bit(text):
     out = assert_same([f'{{"ts": 5, "x": {text}}}'.encode()])
     assert struct.pack("<d", out.batch.numeric[0, 0]) == struct.pack("<d", float(text))
+
+
+def test_fallback_messages_are_counted_one_by_one():
+    good = b'{"ts": 5, "x": 1.5, "region": "north"}'
+    msgs = [good, b"garbage", b'{"ts": 5, "region": "nor\\u0074h"}', good, None,
+            b'{"ts": 5, "x": 1, "x": 2}']
+    out = assert_same(msgs)
+    assert out.fallback_messages == 4 and out.fallback
+    assert [b.index for b in out.bad] == [1, 4]
+    assert out.batch.categorical[0].tolist() == [0, 0, 0, -1]  # the escaped "north" too
+    assert assert_same([good, good]).fallback_messages == 0

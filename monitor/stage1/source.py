@@ -61,6 +61,7 @@ class SourceStats:
     bad_events: dict[str, int] = field(default_factory=dict)
     partials_sent: int = 0
     batches: int = 0
+    decode_fallback_messages: int = 0  # JSON messages the compiled scanner left to the slow path
     consumer_lag: dict[int, int] = field(default_factory=dict)
     watermark_delay_ms: dict[int, int] = field(default_factory=dict)
 
@@ -240,6 +241,7 @@ class SourceStage:
         if dec.bad:
             self._dead_letter(msgs, dec.bad)
         self.stats.batches += 1
+        self.stats.decode_fallback_messages += getattr(dec, "fallback_messages", 0)
         self.stats.events_in += int(good_mask.sum())
         to_publish: list[tuple[int, list[Partial]]] = []
         for p in np.unique(part).tolist():

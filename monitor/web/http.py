@@ -49,6 +49,11 @@ class StageCollector:
             for reason, n in sorted(s.bad_events.items()):
                 b.add_metric([m, reason], n)
             yield b
+            fb = CounterMetricFamily("streamdrift_decode_fallback_messages", "JSON messages the "
+                                     "compiled decoder left to the general path",
+                                     labels=["monitor"])
+            fb.add_metric([m], getattr(s, "decode_fallback_messages", 0))
+            yield fb
             lag = GaugeMetricFamily("streamdrift_consumer_lag", "messages not yet absorbed",
                                     labels=["monitor", "partition"])
             for p, n in sorted(s.consumer_lag.items()):
