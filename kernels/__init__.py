@@ -7,14 +7,15 @@ Arrays in, arrays out. ``import kernels`` needs neither Kafka nor Faust.
 - :mod:`kernels.quality` — range / robust-outlier bounds, the isolation forest for row
   outliers, and the window's quality counters (incl. event-time lag);
 - :mod:`kernels.window` — the reference profile and the per-window bundle of sketches;
-- :mod:`kernels.stats`, :mod:`kernels.evaluate` — the statistics;
+- :mod:`kernels.numeric_stats`, :mod:`kernels.categorical_stats`, :mod:`kernels.fairness`,
+  :mod:`kernels.evaluate` — the statistics, by family; :mod:`kernels.catalogue` — the checks;
 - :mod:`kernels.dedup` — duplicate event ids.
 """
 
 from kernels.batch import ColumnBatch
 from kernels.evaluate import evaluate
 from kernels.quality import IsolationForest, QualityBounds, QualitySketch
-from kernels.stats import Result
+from kernels.result import Result
 from kernels.window import ReferenceProfile, WindowSketch
 
 __all__ = ["ColumnBatch", "IsolationForest", "QualityBounds", "QualitySketch",

@@ -17,13 +17,15 @@ import math
 
 import numpy as np
 
-from kernels.stats import (
-    NumericReference, Result, categorical_reference, categorical_stats, diff_test,
-    numeric_reference, numeric_stats, ratio_test,
-)
+from kernels.catalogue import CHECKS
+from kernels.categorical_stats import categorical_reference, categorical_stats
+from kernels.fairness import diff_test, ratio_test
+from kernels.numeric_stats import NumericReference, numeric_reference, numeric_stats
+from kernels.result import Result
 
-NUMERIC_CHECKS = ("ks", "ad", "psi", "wasserstein", "js")
-CATEGORICAL_CHECKS = ("chi2", "psi", "js", "unseen_rate")
+#: the checks each family's kernel computes, in the catalogue's order
+NUMERIC_CHECKS = tuple(c.name for c in CHECKS if c.family == "numeric_drift")
+CATEGORICAL_CHECKS = tuple(c.name for c in CHECKS if c.family == "categorical_drift")
 
 
 class _ReferenceSide:
@@ -32,7 +34,7 @@ class _ReferenceSide:
     kept on the profile (``profile.evaluation_cache``, never serialized); rebuilt when
     another reference sketch is passed or the reference has absorbed more events."""
 
-    def __init__(self, profile, ref) -> None:
+    def __init__(self, profile, ref, reference_group: str | None) -> None:
         self.ref, self.n_events = ref, ref.n_events
         names = profile.numeric_names
         cr, edges = ref.numeric.counts, profile.edges
@@ -51,82 +53,108 @@ class _ReferenceSide:
         self.cat = [categorical_reference(np.append(cat.counts[c, :k], cat.unseen[c]))
                     for c, k in enumerate(self.sizes)]
         self.groups = profile.groups
-        self.reference_group = profile.metadata.get("reference_group")
+        self.reference_group = reference_group
 
-    def fits(self, ref) -> bool:
-        return self.ref is ref and self.n_events == ref.n_events
+    def fits(self, ref, reference_group: str | None) -> bool:
+        return (self.ref is ref and self.n_events == ref.n_events
+                and self.reference_group == reference_group)
 
 
-def _reference_side(profile, ref) -> _ReferenceSide:
+def _reference_side(profile, ref, reference_group: str | None) -> _ReferenceSide:
     side = profile.evaluation_cache
-    if side is None or not side.fits(ref):
-        side = _ReferenceSide(profile, ref)
+    if side is None or not side.fits(ref, reference_group):
+        side = _ReferenceSide(profile, ref, reference_group)
         profile.evaluation_cache = side
     return side
 
 
 def evaluate(profile, sketch, min_events: int = 500, min_group_events: int = 200,
-             disparate_impact_threshold: float = 0.8, reference=None) -> list[Result]:
+             disparate_impact_threshold: float = 0.8, reference=None,
+             reference_group: str | None = None, fairness: bool = True) -> list[Result]:
     """All checks of ``sketch`` against ``reference`` (default: the profile's own sketch).
+    ``reference_group``: also compare every group with this one (default: the profile's
+    ``metadata["reference_group"]``). ``fairness=False``: no fairness results.
 
     Whatever depends on the reference alone is computed on the first call for a profile and
     reference and kept on the profile (``profile.evaluation_cache``): later windows pay for
     their own side only."""
-    side = _reference_side(profile, reference if reference is not None else profile.reference)
+    if reference_group is None:
+        reference_group = profile.metadata.get("reference_group")
+    side = _reference_side(profile, reference if reference is not None else profile.reference,
+                           reference_group)
     out: list[Result] = []
     if side.numeric_names:
         cw = sketch.numeric.counts
         if profile.has_score:
             cw = np.vstack([cw, sketch.score.counts])
-        out += _numeric(side.numeric_names, numeric_stats(cw, side.numeric), side.nr,
+        families = ["numeric_drift"] * len(profile.numeric_names)
+        families += ["prediction_drift"] * (len(side.numeric_names) - len(families))
+        out += _numeric(side.numeric_names, families, numeric_stats(cw, side.numeric), side.nr,
                         min_events)
     cat_w = sketch.categorical
     for c, name in enumerate(side.categorical_names):
         cw = np.append(cat_w.counts[c, :side.sizes[c]], cat_w.unseen[c])
         out += _categorical(name, cw, side.cat[c], min_events)
-    if side.groups:
+    if side.groups and fairness:
         out += _fairness(side, sketch.groups.counts, min_group_events,
                          disparate_impact_threshold)
     return out
 
 
-def _numeric(names, s, nr, min_events) -> list[Result]:
-    """The five numeric results per feature, from :func:`numeric_stats` columns (each turned
+def _numeric(names, families, s, nr, min_events) -> list[Result]:
+    """The numeric results per feature, from :func:`numeric_stats` columns (each turned
     into a list of Python floats once)."""
     nw = s["n_window"].tolist()
     d, d_up, mass = s["ks"].tolist(), s["d_upper"].tolist(), s["max_bin_mass"].tolist()
     ks_p, ad, ad_p = s["ks_p"].tolist(), s["ad"].tolist(), s["ad_p"].tolist()
+    ad_dist = s["ad_distance"].tolist()
     ps, w1, js = s["psi"].tolist(), s["wasserstein"].tolist(), s["js"].tolist()
+    w_sd, hel, hel_p = s["wasserstein_sd"].tolist(), s["hellinger"].tolist(), \
+        s["hellinger_p"].tolist()
     out: list[Result] = []
     for f, name in enumerate(names):
-        n_w, n_r = nw[f], nr[f]
+        n_w, n_r, fam = nw[f], nr[f], families[f]
         if n_w == 0 or n_r == 0:
-            out += [Result(c, name, None, None, None, n_w, n_r, False) for c in NUMERIC_CHECKS]
+            out += [Result(c, name, None, None, None, n_w, n_r, False, family=fam)
+                    for c in NUMERIC_CHECKS]
             continue
         ok = n_w >= min_events
         ad_ok = math.isfinite(ad[f])
-        ad_v, ad_pv = (ad[f], ad_p[f]) if ad_ok else (None, None)
+        ad_v, ad_pv, ad_e = (ad[f], ad_p[f], ad_dist[f]) if ad_ok else (None, None, None)
+        hp = hel_p[f] if math.isfinite(hel_p[f]) else None
         out += [Result("ks", name, d[f], ks_p[f], d[f], n_w, n_r, ok, {
-                    "error_bound": d_up[f] - d[f], "d_upper": d_up[f], "max_bin_mass": mass[f]}),
-                Result("ad", name, ad_v, ad_pv, ad_v, n_w, n_r, ok and ad_ok),
-                Result("psi", name, ps[f], None, ps[f], n_w, n_r, ok),
-                Result("wasserstein", name, w1[f], None, w1[f], n_w, n_r, ok),
-                Result("js", name, js[f], None, js[f], n_w, n_r, ok)]
+                    "error_bound": d_up[f] - d[f], "d_upper": d_up[f], "max_bin_mass": mass[f]},
+                    family=fam),
+                Result("ad", name, ad_v, ad_pv, ad_e, n_w, n_r, ok and ad_ok, family=fam),
+                Result("psi", name, ps[f], None, ps[f], n_w, n_r, ok, family=fam),
+                Result("wasserstein", name, w1[f], None, w_sd[f], n_w, n_r, ok, family=fam),
+                Result("js", name, js[f], None, js[f], n_w, n_r, ok, family=fam),
+                Result("hellinger", name, hel[f], hp, hel[f], n_w, n_r, ok, family=fam)]
     return out
 
 
 def _categorical(name, cw, ref, min_events) -> list[Result]:
     nw, nr = int(cw.sum()), ref.n
+    fam = "categorical_drift"
     if nw == 0 or nr == 0:
-        return [Result(c, name, None, None, None, nw, nr, False) for c in CATEGORICAL_CHECKS]
+        return [*(Result(c, name, None, None, None, nw, nr, False, family=fam)
+                  for c in CATEGORICAL_CHECKS),
+                Result("unseen_rate", name, None, None, None, nw, nr, False, family="quality")]
     ok = nw >= min_events
-    stat, p, v, ps, js = categorical_stats(cw, ref)
+    s = categorical_stats(cw, ref)
     unseen = int(cw[-1])
-    return [Result("chi2", name, stat, p, v, nw, nr, ok and p is not None),
-            Result("psi", name, ps, None, ps, nw, nr, ok),
-            Result("js", name, js, None, js, nw, nr, ok),
+    return [Result("chi2", name, s.chi2, s.chi2_p, s.cohens_w, nw, nr,
+                   ok and s.chi2_p is not None, family=fam),
+            Result("psi", name, s.psi, None, s.psi, nw, nr, ok, family=fam),
+            Result("js", name, s.js, None, s.js, nw, nr, ok, family=fam),
+            Result("hellinger", name, s.hellinger, s.hellinger_p, s.hellinger, nw, nr,
+                   ok and s.hellinger_p is not None, family=fam),
             Result("unseen_rate", name, unseen / nw, None, unseen / nw, nw, nr, ok,
-                   {"unseen": unseen})]
+                   {"unseen": unseen}, family="quality")]
+
+
+def _fair(*args, **kw) -> Result:
+    return Result(*args, **kw, family="fairness")
 
 
 def _fairness(side, counts, min_group, threshold) -> list[Result]:
@@ -139,7 +167,7 @@ def _fairness(side, counts, min_group, threshold) -> list[Result]:
     idx = [i for i, n in enumerate(pred_n) if n > 0]  # groups present
     rates = {i: rows[i][1] / pred_n[i] for i in idx}
     for i in idx:
-        out.append(Result("selection_rate", groups[i], rates[i], None, rates[i], pred_n[i], 0,
+        out.append(_fair("selection_rate", groups[i], rates[i], None, rates[i], pred_n[i], 0,
                           pred_n[i] >= min_group))
     if len(idx) < 2:
         return out
@@ -150,9 +178,9 @@ def _fairness(side, counts, min_group, threshold) -> list[Result]:
     r, p, rlo, rhi = ratio_test(rows[lo][1], pred_n[lo], rows[hi][1], pred_n[hi], threshold)
     detail = {"low_group": groups[lo], "high_group": groups[hi], "ratio": r,
               "ci_low": 1.0 - rhi, "ci_high": 1.0 - rlo, "threshold": threshold}
-    out.append(Result("disparate_impact", "*", r, p, 1.0 - r, smallest, 0, enough, detail))
+    out.append(_fair("disparate_impact", "*", r, p, 1.0 - r, smallest, 0, enough, detail))
     dp = rates[hi] - rates[lo]
-    out.append(Result("demographic_parity_diff", "*", dp,
+    out.append(_fair("demographic_parity_diff", "*", dp,
                       diff_test(rows[lo][1], pred_n[lo], rows[hi][1], pred_n[hi]), dp,
                       smallest, 0, enough, {"low_group": groups[lo], "high_group": groups[hi]}))
     ref_name = side.reference_group
@@ -163,7 +191,7 @@ def _fairness(side, counts, min_group, threshold) -> list[Result]:
                 continue
             r, p, rlo, rhi = ratio_test(rows[i][1], pred_n[i], rows[j][1], pred_n[j], threshold)
             n_min = min(pred_n[i], pred_n[j])
-            out.append(Result("disparate_impact_ref", groups[i], r, p, 1.0 - r, n_min, 0,
+            out.append(_fair("disparate_impact_ref", groups[i], r, p, 1.0 - r, n_min, 0,
                               n_min >= min_group, {"reference_group": ref_name,
                                                    "ci_low": 1.0 - rhi, "ci_high": 1.0 - rlo}))
     pos = {i: rows[i][3] + rows[i][6] for i in idx}  # labelled positives: TP + FN
@@ -182,14 +210,14 @@ def _fairness(side, counts, min_group, threshold) -> list[Result]:
         p_fpr = diff_test(rows[c][4], neg[c], rows[d][4], neg[d])
         tpr_ratio = tpr[a] / tpr[b] if tpr[b] > 0 else 1.0
         fpr_ratio = fpr[c] / fpr[d] if fpr[d] > 0 else 1.0
-        out.append(Result("equal_opportunity_diff", "*", tpr_diff, p_tpr, tpr_diff, small, 0,
+        out.append(_fair("equal_opportunity_diff", "*", tpr_diff, p_tpr, tpr_diff, small, 0,
                           ok, {"low_group": groups[a], "high_group": groups[b]}))
-        out.append(Result("equal_opportunity_ratio", "*", tpr_ratio, None, 1.0 - tpr_ratio,
+        out.append(_fair("equal_opportunity_ratio", "*", tpr_ratio, None, 1.0 - tpr_ratio,
                           small, 0, ok))
         eo = max(tpr_diff, fpr_diff)
         p_eo = p_tpr if tpr_diff >= fpr_diff else p_fpr
-        out.append(Result("equalized_odds_diff", "*", eo, p_eo, eo, small, 0, ok,
+        out.append(_fair("equalized_odds_diff", "*", eo, p_eo, eo, small, 0, ok,
                           {"tpr_diff": tpr_diff, "fpr_diff": fpr_diff}))
-        out.append(Result("equalized_odds_ratio", "*", min(tpr_ratio, fpr_ratio), None,
+        out.append(_fair("equalized_odds_ratio", "*", min(tpr_ratio, fpr_ratio), None,
                           1.0 - min(tpr_ratio, fpr_ratio), small, 0, ok))
     return out

@@ -58,12 +58,12 @@ def test_example_config_loads_and_validates():
     assert cfg.prediction.class_ == "approved" and cfg.prediction.positive_label == 0
     assert cfg.alerts.silences[0].until_ms == 1_772_323_200_000
     # rules: later overrides, globs, type filters
-    assert cfg.feature("late_30d").psi_floor == 0.3
-    assert cfg.feature("late_90d").psi_floor == 0.3
-    assert cfg.feature("income").psi_floor == 0.2
+    assert cfg.feature("late_30d").floors["psi"] == 0.3
+    assert cfg.feature("late_90d").floors["psi"] == 0.3
+    assert cfg.feature("income").floors["psi"] == 0.2
     assert cfg.feature("utilization").range == (0, None)
-    assert cfg.feature("channel").unseen_rate_floor == 0.005
-    assert cfg.feature("region").unseen_rate_floor == 0.01
+    assert cfg.feature("channel").floors["unseen_rate"] == 0.005
+    assert cfg.feature("region").floors["unseen_rate"] == 0.01
     assert cfg.fields[-2:] == ("ts", "event_id")
 
 

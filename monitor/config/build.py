@@ -24,6 +24,7 @@ from typing import Any
 
 import jsonschema
 
+from kernels.catalogue import CHECKS
 from monitor.config.settings import (
     BOOTSTRAP_ENV, HTTP_HOST_ENV, AlertsConfig, DeadLetterConfig, CategoricalChecks, ChecksConfig,
     EventTimeConfig, FairnessChecks, FeatureRule, FeatureSettings, FeaturesConfig, FrozenMap,
@@ -123,6 +124,43 @@ def _explain(err: jsonschema.ValidationError) -> list[tuple[str, str]]:
     return [(path, f"expected {want}, got {_show(inst)}")]
 
 
+def feature_settings(name: str, kind: str, checks: ChecksConfig,
+                     rules: list[FeatureRule]) -> FeatureSettings:
+    """One feature's settings: the floors of the catalogue's per-feature checks of its kind
+    (drift of its kind, the field-quality checks), from ``checks``, then every matching
+    rule in file order."""
+    base = checks.numeric if kind == "numeric" else checks.categorical
+    fam = f"{kind}_drift"
+    rows = [c for c in CHECKS if c.per_feature and c.floor_key and (
+        c.family == fam or (c.family == "quality" and (c.name != "unseen_rate"
+                                                       or kind == "categorical")))]
+    floors = {c.name: _config_value(checks, c.floor_key) for c in rows}
+    key_to_check = {(c.per_feature, c.floor_key.split(".")[-1]): c.name for c in rows}
+    s: dict[str, Any] = dict(name=name, kind=kind, drift_enabled=base.enabled,
+                             chi2=getattr(base, "chi2", True),
+                             quality_enabled=checks.quality.enabled)
+    for rule in rules:
+        if not rule.applies_to(name, kind):
+            continue
+        if rule.range is not None and kind == "numeric":
+            s["range"] = rule.range
+        for section, values in (("drift", rule.drift), ("quality", rule.quality)):
+            for key, v in values.items():
+                if key == "enabled":
+                    s[f"{section}_enabled"] = v
+                elif key == "chi2":
+                    s["chi2"] = v
+                elif (section, key) in key_to_check:
+                    floors[key_to_check[section, key]] = v
+    return FeatureSettings(**s, floors=FrozenMap(floors))
+
+
+def _config_value(checks: ChecksConfig, key: str) -> Any:
+    """The value of ``checks.<key>`` (a catalogue floor key like ``numeric.ks_floor``)."""
+    section, name = key.split(".")
+    return getattr(getattr(checks, section), name)
+
+
 class Builder:
     """Turns a schema-valid dict into the frozen config, collecting cross-field problems."""
 
@@ -176,8 +214,7 @@ class Builder:
         for k, _ in used:
             self.bad(f"topics.{k}", f"must differ from stream.topic ({stream.topic!r})")
         o = d.get("output") or {}
-        output = OutputConfig(reports_jsonl=self.path(o.get("reports_jsonl")),
-                              include_raw_values=o.get("include_raw_values", False))
+        output = OutputConfig(reports_jsonl=self.path(o.get("reports_jsonl")))
         alerts = self.alerts(d.get("alerts") or {})
         slack = self.slack(d["slack"]) if d.get("slack") else None
         am = self.alertmanager(d["alertmanager"]) if d.get("alertmanager") else None
@@ -357,36 +394,10 @@ class Builder:
                 self.bad(f"{where}.range", "a range only applies to numeric features, and "
                          f"{rule.match!r} matches only categorical ones")
             rules.append(rule)
-        q = checks.quality
         settings = {}
-        for kind, names, base in (("numeric", numeric, checks.numeric),
-                                  ("categorical", categorical, checks.categorical)):
+        for kind, names in (("numeric", numeric), ("categorical", categorical)):
             for n in names:
-                s = dict(name=n, kind=kind, drift_enabled=base.enabled,
-                         psi_floor=base.psi_floor, js_floor=base.js_floor,
-                         quality_enabled=q.enabled, missing_rate_max=q.missing_rate_max,
-                         null_rate_max=q.null_rate_max, outlier_rate_max=q.outlier_rate_max,
-                         type_error_rate_max=q.type_error_rate_max,
-                         nonfinite_rate_max=q.nonfinite_rate_max,
-                         out_of_range_rate_max=q.out_of_range_rate_max)
-                if kind == "numeric":
-                    s.update(ks_floor=base.ks_floor, wasserstein_floor=base.wasserstein_floor)
-                else:
-                    s.update(chi2=base.chi2, unseen_rate_floor=base.unseen_rate_floor)
-                for rule in rules:
-                    if not rule.applies_to(n, kind):
-                        continue
-                    if rule.range is not None and kind == "numeric":
-                        s["range"] = rule.range
-                    for key, v in rule.drift.items():
-                        if key == "enabled":
-                            s["drift_enabled"] = v
-                        elif (key in ("ks_floor", "wasserstein_floor")) == (kind == "numeric") \
-                                or key in ("psi_floor", "js_floor"):
-                            s[key] = v
-                    for key, v in rule.quality.items():
-                        s["quality_enabled" if key == "enabled" else key] = v
-                settings[n] = FeatureSettings(**s)
+                settings[n] = feature_settings(n, kind, checks, rules)
         return FeaturesConfig(numeric=numeric, categorical=categorical, rules=tuple(rules),
                               settings=FrozenMap(settings))
 

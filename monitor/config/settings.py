@@ -166,25 +166,18 @@ class StreamConfig:
 @dataclass(frozen=True)
 class FeatureSettings:
     """The effective settings of one feature: the ``checks`` defaults of its kind with every
-    matching rule applied in file order (a later rule overrides an earlier one)."""
+    matching rule applied in file order (a later rule overrides an earlier one).
+
+    ``floors``: check name -> the configured value of the catalogue row's floor key (see
+    :mod:`kernels.catalogue`) for every check of this feature that has a per-feature key."""
 
     name: str
     kind: str  # numeric | categorical
     range: tuple[float | None, float | None] | None = None
     drift_enabled: bool = True
-    ks_floor: float | None = None
-    psi_floor: float = 0.2
-    js_floor: float = 0.1
-    wasserstein_floor: float | None = None
-    chi2: bool | None = None
-    unseen_rate_floor: float | None = None
+    chi2: bool = True
     quality_enabled: bool = True
-    missing_rate_max: float = 0.05
-    null_rate_max: float = 0.05
-    type_error_rate_max: float = 0.01
-    nonfinite_rate_max: float = 0.01
-    out_of_range_rate_max: float = 0.01
-    outlier_rate_max: float = 0.01
+    floors: FrozenMap = field(default_factory=FrozenMap)
 
 
 @dataclass(frozen=True)
@@ -241,19 +234,26 @@ class ReferenceConfig:
 
 @dataclass(frozen=True)
 class NumericChecks:
+    """Numeric (and prediction score) drift: the switch and the floors. Defaults equal the
+    catalogue's (:mod:`kernels.catalogue`; tests/test_catalogue.py holds them equal)."""
+
     enabled: bool = True
     ks_floor: float = 0.1
+    ad_floor: float = 0.03
     psi_floor: float = 0.2
+    wasserstein_floor: float = 0.25  # in reference standard deviations
     js_floor: float = 0.1
-    wasserstein_floor: float | None = None
+    hellinger_floor: float = 0.08
 
 
 @dataclass(frozen=True)
 class CategoricalChecks:
     enabled: bool = True
     chi2: bool = True
+    chi2_floor: float = 0.1  # Cohen's w
     psi_floor: float = 0.2
     js_floor: float = 0.1
+    hellinger_floor: float = 0.08
     unseen_rate_floor: float = 0.01
 
 
@@ -327,7 +327,6 @@ class DeadLetterConfig:
 @dataclass(frozen=True)
 class OutputConfig:
     reports_jsonl: Path | None = None
-    include_raw_values: bool = False
 
 
 @dataclass(frozen=True)

@@ -113,10 +113,12 @@ def render(a: Alert, runbook_url: str | None = None,
                f"on {escape(first.feature)}{more}, window {win}"
         icon = ""
     header = (f"{icon} {title}" if icon else title)[:150]
+    # the mention pages: only a critical alert that is new or just escalated
+    page = a.severity == "critical" and (a.kind == "firing" or a.reason == "escalated")
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
         {"type": "section", "text": {"type": "mrkdwn", "text":
-            f"{(mention + ' ') if mention and a.kind == 'firing' else ''}Window *{win}* against "
+            f"{(mention + ' ') if mention and page else ''}Window *{win}* against "
             f"reference profile {code(a.profile_id)}."}},
     ]
     for i in a.items[:MAX_ITEMS]:

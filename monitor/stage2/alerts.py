@@ -43,6 +43,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
+from kernels.catalogue import DRIFT_FAMILIES, EXPLAINED_BY, FIELD_QUALITY_ORDER
 from monitor.errors import ConfigError
 from monitor.records import CheckResult, WindowReport
 
@@ -436,11 +437,10 @@ class AlertPolicy:
         return self
 
 
-#: Per-field quality checks, most specific first: when one of them is bad for a field, the
-#: checks after it and that field's drift checks are explained by it.
-FIELD_QUALITY = ("null_rate", "type_error_rate", "nonfinite_rate", "unseen_rate",
-                 "out_of_range_rate", "outlier_rate")
-_DRIFT = ("numeric_drift", "categorical_drift", "prediction_drift")
+#: Per-field quality checks, most specific first (the catalogue's order): when one of them is
+#: bad for a field, the checks after it and that field's drift checks are explained by it.
+FIELD_QUALITY = tuple(c.name for c in FIELD_QUALITY_ORDER)
+_DRIFT = DRIFT_FAMILIES
 
 
 def explain(verdicts: list[Verdict]) -> list[Verdict]:
@@ -461,8 +461,7 @@ def explain(verdicts: list[Verdict]) -> list[Verdict]:
             known = bad_field.get(c.feature)
             if known is None or FIELD_QUALITY.index(c.check) < FIELD_QUALITY.index(known):
                 bad_field[c.feature] = c.check
-    schema_bad = any(v.bad and v.check.check == "schema_change" for v in verdicts)
-    garbage = any(v.bad and v.check.check == "bad_event_rate" for v in verdicts)
+    bad_window = {v.check.check for v in verdicts if v.bad and v.check.feature == "*"}
     out = []
     for v in verdicts:
         c, cause = v.check, None
@@ -473,10 +472,10 @@ def explain(verdicts: list[Verdict]) -> list[Verdict]:
             elif (c.family == "quality" and first is not None and c.check in FIELD_QUALITY
                   and FIELD_QUALITY.index(c.check) > FIELD_QUALITY.index(first)):
                 cause = first
-            elif c.check == "row_outlier_rate" and (bad_field or schema_bad):
-                cause = "schema_change" if schema_bad else sorted(bad_field.values())[0]
-            elif c.check == "volume_drop" and garbage:
-                cause = "bad_event_rate"
+            elif c.check in EXPLAINED_BY:
+                causes = [x for x in EXPLAINED_BY[c.check]
+                          if x in bad_window or x in bad_field.values()]
+                cause = causes[0] if causes else None
         out.append(v if cause is None else
                    replace(v, bad=False, severity=None, why=f"explained by {cause}"))
     return out

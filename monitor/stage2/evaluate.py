@@ -5,10 +5,12 @@ adds the window's data-quality rates, and marks each check ``flagged`` with exac
 verdict the alert policy will reach (one code path: :meth:`AlertPolicy.verdicts`), so a
 report never says "flagged" where no alert could follow, or the other way round.
 
-Floors come from the config: the per-feature settings (``features.rules``) first, then the
-family defaults of ``checks``. A check without a configured floor (Anderson-Darling, a
-group's bare selection rate, Wasserstein unless ``wasserstein_floor`` is set) is reported
-but never flags; its p-value still counts in the window's false-alarm budget.
+Which checks exist, their families, floors and switches come from the catalogue
+(:mod:`kernels.catalogue`); the values from the config: the per-feature settings
+(``features.rules``) first, then the family defaults of ``checks``. A check the catalogue
+marks "reported only" (a group's bare selection rate, the ratio forms of the fairness
+differences) never flags; its p-value still counts in the window's false-alarm budget. A
+disabled check is left out of the report.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import math
 from collections import deque
 from typing import Any
 
+from kernels.catalogue import CATALOGUE, CHECKS, DRIFT_FAMILIES, Check, floor_of
 from monitor import __version__
 from monitor.stage2.aggregate import ClosedWindow
 from monitor.stage2.alerts import AlertPolicy, CheckRule
@@ -27,85 +30,62 @@ from monitor.stage2.quality import QualityChecks
 from monitor.records import CheckResult, WindowReport
 
 INF = math.inf
-FAIRNESS_CHECKS = {"selection_rate", "disparate_impact", "disparate_impact_ref",
-                   "demographic_parity_diff", "equal_opportunity_diff", "equal_opportunity_ratio",
-                   "equalized_odds_diff", "equalized_odds_ratio"}
 
 
-def _critical(warning: float) -> float | None:
-    return None if math.isinf(warning) else 2.0 * warning
+def _rule(check: Check, floor: float, feature: str = "*", min_group: int = 0) -> CheckRule:
+    crit = None if math.isinf(floor) or check.critical is None else check.critical * floor
+    return CheckRule(family=check.family, check=check.name, feature=feature, warning=floor,
+                     critical=crit, min_n=min_group if check.min_sample == "group" else 0,
+                     require_test=check.test == "interval")
 
 
-def _rule(family: str, check: str, warning: float, **kw) -> CheckRule:
-    """A rule whose critical floor is twice its warning floor."""
-    return CheckRule(family=family, check=check, warning=warning,
-                     critical=_critical(warning), **kw)
+def _section_value(cfg: MonitorConfig, key: str) -> float:
+    section, name = key.split(".")
+    return getattr(getattr(cfg.checks, section), name)
+
+
+def check_enabled(cfg: MonitorConfig, check: Check, feature: str | None = None) -> bool:
+    """Whether ``check`` (of ``feature``, when per feature) runs: its family's switch, the
+    catalogue row's own switch and the feature's rules. Disabled checks are left out of
+    the report, so they neither flag nor spend the window's false-alarm budget."""
+    c = cfg.checks
+    on = {"numeric_drift": c.numeric.enabled, "categorical_drift": c.categorical.enabled,
+          "prediction_drift": c.prediction.enabled, "fairness": c.fairness.enabled,
+          "quality": c.quality.enabled}[check.family]
+    if check.name == "unseen_rate":
+        on = c.categorical.enabled
+    if check.switch == "checks.categorical.chi2":
+        on = on and c.categorical.chi2
+    if feature is not None and feature in cfg.features.settings:
+        s = cfg.feature(feature)
+        if check.per_feature == "drift":
+            on = s.drift_enabled and (check.name != "chi2" or s.chi2)
+        elif check.per_feature == "quality":
+            on = s.quality_enabled
+    return on
 
 
 def rules_from_config(cfg: MonitorConfig) -> list[CheckRule]:
-    """Per-feature rules first (first match wins), then family defaults."""
-    c = cfg.checks
+    """The catalogue's rules with the config's floors: per-feature rules first (first match
+    wins), then one rule per catalogue row for every other subject (the score, groups,
+    window-wide quality)."""
+    min_group = cfg.sensitive.min_group_events if cfg.sensitive else 200
     rules: list[CheckRule] = []
-    for name in cfg.features.numeric:
-        s = cfg.feature(name)
-        if not s.drift_enabled:
-            rules.append(CheckRule(family="numeric_drift", feature=name, warning=INF))
-            continue
-        for check, floor in (("ks", s.ks_floor if s.ks_floor is not None else c.numeric.ks_floor),
-                             ("psi", s.psi_floor), ("js", s.js_floor),
-                             ("wasserstein", s.wasserstein_floor)):
-            rules.append(_rule("numeric_drift", check, INF if floor is None else float(floor),
-                               feature=name))
-    for name in cfg.features.categorical:
-        s = cfg.feature(name)
-        if not s.drift_enabled:
-            rules.append(CheckRule(family="categorical_drift", feature=name, warning=INF))
-            continue
-        unseen = s.unseen_rate_floor if s.unseen_rate_floor is not None \
-            else c.categorical.unseen_rate_floor
-        for check, floor in (("psi", s.psi_floor), ("js", s.js_floor), ("chi2", s.js_floor)):
-            rules.append(_rule("categorical_drift", check, float(floor), feature=name))
-        rules.append(_rule("quality", "unseen_rate", float(unseen), feature=name))
     for name in (*cfg.features.numeric, *cfg.features.categorical):
         s = cfg.feature(name)
-        if not s.quality_enabled:
-            rules.append(CheckRule(family="quality", feature=name, warning=INF))
-            continue
-        for check, floor in (("null_rate", s.null_rate_max),
-                             ("type_error_rate", s.type_error_rate_max),
-                             ("nonfinite_rate", s.nonfinite_rate_max),
-                             ("out_of_range_rate", s.out_of_range_rate_max),
-                             ("outlier_rate", s.outlier_rate_max)):
-            rules.append(_rule("quality", check, float(floor), feature=name))
-    n, f, q = c.prediction, c.fairness, c.quality
-    min_group = cfg.sensitive.min_group_events if cfg.sensitive else 200
-    di = 1.0 - f.disparate_impact_min
-    rules += [
-        _rule("prediction_drift", "ks", n.ks_floor),
-        _rule("prediction_drift", "psi", n.psi_floor),
-        _rule("prediction_drift", "js", n.js_floor),
-        _rule("fairness", "disparate_impact*", di, min_n=min_group, require_test=True),
-        _rule("fairness", "equalized_odds_diff", f.equalized_odds_max, min_n=min_group,
-              require_test=True),
-        _rule("fairness", "equal_opportunity_diff", f.equal_opportunity_max, min_n=min_group,
-              require_test=True),
-        CheckRule(family="fairness", warning=INF),
-        _rule("quality", "bad_event_rate", q.bad_event_rate_max),
-        _rule("quality", "late_event_rate", q.late_event_rate_max),
-        _rule("quality", "duplicate_rate", q.duplicate_rate_max),
-        _rule("quality", "schema_change", q.missing_rate_max),
-        _rule("quality", "row_outlier_rate", q.row_outlier_rate_max),
-        _rule("quality", "stale_event_rate", q.stale_event_rate_max),
-        _rule("quality", "volume_drop", q.volume_drop_max),
-        _rule("quality", "volume_spike", q.volume_spike_max),
-        CheckRule(family="quality", check="no_data", warning=0.5, critical=1.0),
-        CheckRule(family="quality", check="consumer_lag", warning=1.0, critical=10.0),
-        CheckRule(family="quality", warning=INF),
-        _rule("*", "ks", c.numeric.ks_floor),
-        _rule("*", "psi", c.numeric.psi_floor),
-        _rule("*", "js", c.numeric.js_floor),
-        CheckRule(warning=INF),  # ad, wasserstein, anything else: reported, never flagged
-    ]
+        for check_name, value in s.floors.items():
+            fam = "quality" if CATALOGUE.get(("quality", check_name)) else f"{s.kind}_drift"
+            check = CATALOGUE[fam, check_name]
+            floor = floor_of(check, value) if check_enabled(cfg, check, name) else INF
+            rules.append(_rule(check, floor, name))
+    for check in CHECKS:
+        if not check.alerts or not check_enabled(cfg, check):
+            rules.append(_rule(check, INF))
+        elif check.floor_key is None:
+            rules.append(_rule(check, check.default, min_group=min_group))
+        else:
+            rules.append(_rule(check, floor_of(check, _section_value(cfg, check.floor_key)),
+                               min_group=min_group))
     return rules
 
 
@@ -124,9 +104,6 @@ def _num(x: Any) -> float | None:
         return None
     x = float(x)
     return x if math.isfinite(x) else None
-
-
-DRIFT_FAMILIES = ("numeric_drift", "categorical_drift", "prediction_drift")
 
 
 class Evaluator:
@@ -149,17 +126,14 @@ class Evaluator:
         self.numeric = set(cfg.features.numeric)
         self.categorical = set(cfg.features.categorical)
         self.quality = QualityChecks(cfg, profile)
+        self._enabled: dict[tuple[str, str, str], bool] = {}
 
-    def family_of(self, check: str, feature: str) -> str:
-        if check in FAIRNESS_CHECKS:
-            return "fairness"
-        if check == "unseen_rate":  # a category outside the reference's domain: quality
-            return "quality"
-        if feature in self.numeric:
-            return "numeric_drift"
-        if feature in self.categorical:
-            return "categorical_drift"
-        return "prediction_drift"
+    def enabled(self, family: str, check: str, feature: str) -> bool:
+        key = (family, check, feature)
+        if key not in self._enabled:
+            row = CATALOGUE[family, check]  # a result outside the catalogue is a bug: KeyError
+            self._enabled[key] = check_enabled(self.cfg, row, feature)
+        return self._enabled[key]
 
     def report(self, w: ClosedWindow) -> WindowReport:
         import kernels
@@ -175,10 +149,18 @@ class Evaluator:
             profile_id = f"{self.profile_id}+rolling:{self.rolling[0][0]}-{self.rolling[-1][1]}"
         if w.sketch is not None:
             hist = histograms(self.profile, w.sketch, reference)  # shown on PSI's detail
-            for r in kernels.evaluate(self.profile, w.sketch, min_events=cfg.windows.min_events,
-                                      reference=reference):
+            sens = cfg.sensitive
+            for r in kernels.evaluate(
+                    self.profile, w.sketch, min_events=cfg.windows.min_events,
+                    reference=reference,
+                    min_group_events=sens.min_group_events if sens else 200,
+                    disparate_impact_threshold=cfg.checks.fairness.disparate_impact_min,
+                    reference_group=sens.reference_group if sens else None,
+                    fairness=cfg.checks.fairness.enabled):
+                if not self.enabled(r.family, r.check, r.feature):
+                    continue
                 checks.append(CheckResult(
-                    check=r.check, family=self.family_of(r.check, r.feature), feature=r.feature,
+                    check=r.check, family=r.family, feature=r.feature,
                     statistic=_num(r.statistic), p_value=_num(r.p_value),
                     effect_size=_num(r.effect_size), n_window=int(r.n_window),
                     n_reference=int(r.n_reference), sufficient=bool(r.sufficient) and enough,
