@@ -51,6 +51,7 @@ bench: jars
 	$(PY) -m bench.bench_alerts
 	$(PY) -m bench.bench_quality
 	$(PY) -m bench.faults
+	$(PY) -m bench.bench_forest
 
 ## make kafka: a local broker in the foreground (Ctrl-C stops it).
 kafka: jars

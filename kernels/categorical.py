@@ -30,15 +30,15 @@ is missing or unseen): ``n, positive predictions, predictions known, TP, FP, TN,
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
+from kernels.jit import kernel
 from kernels.serial import pack_arrays, unpack_arrays
 
 EXTRA = 4  # missing, null, type error, unseen
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def _cat_update(codes, hashes, counts, top_hash, top_count, other):
     n_feat, n = codes.shape
     k = counts.shape[1] - 4
@@ -78,7 +78,7 @@ def _cat_update(codes, hashes, counts, top_hash, top_count, other):
                     used += 1
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def _group_update(group, pred, label, counts):
     g_rows = counts.shape[0] - 1
     for i in range(group.shape[0]):

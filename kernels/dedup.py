@@ -35,13 +35,14 @@ from __future__ import annotations
 import math
 import struct
 
-import numba as nb
 import numpy as np
+
+from kernels.jit import kernel
 
 NO_WINDOW = np.iinfo(np.int64).min
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def _present(bits: np.ndarray, g: int, h1: np.uint64, h2: np.uint64, n_hashes: int,
              m: np.uint64) -> bool:
     one = np.uint64(1)
@@ -52,7 +53,7 @@ def _present(bits: np.ndarray, g: int, h1: np.uint64, h2: np.uint64, n_hashes: i
     return True
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def _update(bits: np.ndarray, held: np.ndarray, inserted: np.ndarray, hashes: np.ndarray,
             windows: np.ndarray, n_hashes: int, out: np.ndarray, insert: bool) -> None:
     """For each hash in order: ``out[i]`` = seen before in any generation; with ``insert``,
@@ -147,7 +148,7 @@ class DuplicateFilter:
         return f
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def _hash_strings(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray,
                   out: np.ndarray) -> None:
     prime = np.uint64(0x100000001B3)

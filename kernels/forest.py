@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import math
 
-import numba as nb
 import numpy as np
 
+from kernels.jit import kernel
 from kernels.serial import pack_arrays, unpack_arrays
 
 EULER_GAMMA = 0.5772156649015329
@@ -54,7 +54,7 @@ def average_path(n: int) -> float:
     return 2.0 * (math.log(n - 1) + EULER_GAMMA) - 2.0 * (n - 1) / n
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def _forest(values, state, medians, split_offset, split_value, leaf_path, depth, norm,
             threshold, out):
     """Scores of the N rows of values [F, N] into out [N]; returns how many exceed

@@ -40,10 +40,11 @@ True
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 from numba.core import types
 from numba.extending import intrinsic
+
+from kernels.jit import inline, kernel
 
 LUT_FACTOR = 4
 MAX_SCAN = 2
@@ -76,7 +77,7 @@ def float_from_bits(typingctx, k):
     return sig, codegen
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@inline
 def _guess(x, c0, kb, h, r0, cells, node_lo, node_scale, node_off, node_n, ue):
     """Index j into the unique edges ``ue`` (one feature's row) with usually
     ``ue[j] <= x < ue[j + 1]``: one table cell (rarely a child table), two branch-free steps.
@@ -93,7 +94,7 @@ def _guess(x, c0, kb, h, r0, cells, node_lo, node_scale, node_off, node_n, ue):
     return j
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@inline
 def _settle(x, j, ue):
     """The exact ``j`` with ``ue[j] <= x < ue[j + 1]``, from a guess (the scan alone decides
     the bin, whatever rounding the cell arithmetic did)."""
@@ -108,7 +109,7 @@ def _settle(x, j, ue):
 U1 = np.uint64(1)
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@inline
 def root_cell(x, c0, kb, hm1, base):
     """Index into ``cells`` of the root cell of ``x`` (``hm1`` = half - 1, ``base`` = root
     + half): the bits of ``x - c0``, exponent and top mantissa bits, clamped to the table."""
@@ -117,14 +118,14 @@ def root_cell(x, c0, kb, hm1, base):
     return base + (key ^ (b >> 63))
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@inline
 def fast_bin(x, c0, kb, hm1, base, cells, ue):
     """Index j into the unique edges ``ue`` with ``ue[j] <= x < ue[j + 1]``, or -1 when the
     root cell cannot tell (child table, or the rounding of ``x - c0`` moved the cell)."""
     return cell_bin(x, root_cell(x, c0, kb, hm1, base), cells, ue)
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@inline
 def cell_bin(x, cell, cells, ue):
     """:func:`fast_bin` from the root cell on: -1 for a child table, else the cell's last
     edge at or below its start plus the (at most two) edges inside that ``x`` reaches.
@@ -135,7 +136,7 @@ def cell_bin(x, cell, cells, ue):
     return -1 if j0 < 0 else j
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def _exact_starts(t, c0, kb, hm1):
     """t[c] for c = 1 .. 2h-1 (estimates on entry) := the smallest double whose root cell is
     c or more (the root cell is a monotone function of x: a rounded subtraction, then bits):
@@ -172,18 +173,18 @@ def _exact_starts(t, c0, kb, hm1):
         t[c] = x
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@inline
 def _order_key(x):
     b = float_bits(x)
     return b ^ ((b >> 63) & MAG)
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@inline
 def from_order_key(k):
     return float_from_bits(k ^ ((k >> 63) & MAG))
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def slow_bin(x, c0, kb, h, r0, cells, node_lo, node_scale, node_off, node_n, ue):
     """The exact j of :func:`fast_bin` for any finite ``x`` (child tables, then a walk).
     Not inlined: it keeps the fast loops' registers free."""
@@ -191,7 +192,7 @@ def slow_bin(x, c0, kb, h, r0, cells, node_lo, node_scale, node_off, node_n, ue)
                              ue), ue)
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def _lookup(values, center, k0, half, root, uedges, unext, tied, node_lo, node_scale,
             node_off, node_n, cells, out):
     for f in range(values.shape[0]):

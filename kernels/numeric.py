@@ -52,13 +52,13 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-import numba as nb
 import numpy as np
 from numba.core import types
 from numba.extending import intrinsic
 
 from kernels.grid import (MAG, Grid, cell_bin, float_bits, float_from_bits, from_order_key,
                           root_cell, slow_bin)
+from kernels.jit import inline, kernel
 from kernels.serial import pack_arrays, unpack_arrays
 
 D1, D2 = 68, 134  # digits of Σx (2**-1074 units) and Σx² (2**-2148 units)
@@ -83,14 +83,14 @@ def _fma(typingctx, a, b, c):
     return sig, codegen
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def _carry(acc):
     """Propagate carries: digits 0..D-2 in [0, 2**32), the top digit signed."""
     for f in range(acc.shape[0]):
         _carry_row(acc, f)
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@inline
 def _carry_row(acc, f):
     for i in range(acc.shape[1] - 1):
         c = acc[f, i] >> 32
@@ -98,7 +98,7 @@ def _carry_row(acc, f):
         acc[f, i + 1] += c
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def _add_at(s, f, v, k):
     """s[f] += v · 2**k (v any int64 below 2**62 in size; digits of 32 bits)."""
     w = k >> 5
@@ -110,7 +110,7 @@ def _add_at(s, f, v, k):
     s[f, w + 2] += hi >> 32
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def _add_value(s1, s2, f, x):
     """Σx and Σx² of one finite value straight into the digits (any exponent)."""
     xb = float_bits(x)
@@ -129,7 +129,7 @@ def _add_value(s1, s2, f, x):
     _add_at(s2, f, b * b, 2 * p)
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@inline
 def _level(a, n, k):
     """One extraction level over a[:n] with σ = 2**k (every |a[i]| < 2**(k-M)): a[i] keeps
     its residual; returns (Σ q·2**(53-k) as an exact int64, bits of the largest residual)."""
@@ -147,7 +147,7 @@ def _level(a, n, k):
     return total, top
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@inline
 def _exact_sum(a, n, top, s, f, unit):
     """Add Σ a[:n] (doubles with no bit below 2**-1022, |a| < 2**900, ``top`` the bits of
     the largest |a|) to the digits s[f] in units of 2**-unit; a is consumed."""
@@ -158,7 +158,7 @@ def _exact_sum(a, n, top, s, f, unit):
             _add_at(s, f, total, k - 53 + unit)
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@inline
 def _prepare(row, srow, n, c0, kb, hm1, base, bad_cell, idx, rx, hi, lo):
     """One branch-free pass (LLVM vectorizes it) over row[:n] with states srow[:n]:
 
@@ -187,20 +187,20 @@ def _prepare(row, srow, n, c0, kb, hm1, base, bad_cell, idx, rx, hi, lo):
         out += valid & ~ok
         y = x if ok else 0.0
         h = y * y
-        l = _fma(y, y, -h)
+        lo_ = _fma(y, y, -h)
         rx[i] = y
         hi[i] = h
-        lo[i] = l
+        lo[i] = lo_
         tx = max(tx, float_bits(y) & MAG)
         th = max(th, float_bits(h) & MAG)
-        tl = max(tl, float_bits(l) & MAG)
+        tl = max(tl, float_bits(lo_) & MAG)
         key = xb ^ ((xb >> 63) & MAG)  # integer order = float order
         kmin = min(kmin, key if valid else MAG)
         kmax = max(kmax, key if valid else -MAG - 1)
     return n_bad, tx, th, tl, out, kmin, kmax
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@inline
 def _bins(row, n, idx, ue, un, tied, cells, cf, slow):
     """counts[bin(x)] += 1 where the root cell idx[i] tells the bin
     (:func:`kernels.grid.cell_bin`); the others' positions go to ``slow``; returns their
@@ -225,7 +225,7 @@ def _bins(row, n, idx, ue, un, tied, cells, cf, slow):
     return ns
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def _update(values, state, center, k0, half, root, uedges, unext, tied, node_lo, node_scale,
             node_off, node_n, cells, counts, icnt, minmax, s1, s2):
     """values float64 [F, N]; state int8 [F, N]; the rest: see the module docstring.

@@ -36,9 +36,10 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-import numba as nb
 import numpy as np
 from scipy.special import chdtrc, erfc
+
+from kernels.jit import kernel
 
 
 def ks_pvalue(d, n1, n2):
@@ -189,7 +190,7 @@ def numeric_reference(cr: np.ndarray, edges: np.ndarray) -> NumericReference:
         np.ascontiguousarray(cum[:, cut], np.float64), cut, sd)
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def _numeric_stats(cw, nw_all, cr, nr_all, pr_all, fr_all, mr_all, step, dec_r, cut, out):
     """Per feature row: the columns of NUMERIC_COLUMNS (same formulas as the per-statistic
     functions above, summed bin by bin in grid order; the reference-side terms come

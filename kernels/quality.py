@@ -30,10 +30,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba as nb
 import numpy as np
 
 from kernels.forest import IsolationForest
+from kernels.jit import kernel
 from kernels.serial import pack_arrays, unpack_arrays
 
 MAD_TO_SD = 1.4826
@@ -45,7 +45,7 @@ __all__ = ["IsolationForest", "QualityBounds", "QualitySketch", "reference_quali
 
 # -- kernels ---------------------------------------------------------------------------------
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def _intervals(values, state, range_lo, range_hi, z_lo, z_hi, range_counts, outliers):
     """Per feature: valid finite values below range_lo / above range_hi, and outside
     [z_lo, z_hi]. values float64 [F, N], state int8 [F, N]; adds into the int64 counters."""
@@ -68,7 +68,7 @@ def _intervals(values, state, range_lo, range_hi, z_lo, z_hi, range_counts, outl
         outliers[f] += out
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def _delay(event_ms, ingest_ms, max_delay_ms, delay):
     """delay int64 [4] += events with both times (>= 0), events with lag > max_delay_ms
     (when max_delay_ms > 0), Σ max(0, lag) (saturating at int64 max), max of that."""

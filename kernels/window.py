@@ -1,9 +1,10 @@
 """The reference profile, and the sketch of one window (one per window and source partition).
 
 :class:`ReferenceProfile` is built once from a reference sample: per numeric feature a grid of
-``n_bins + 1`` quantiles (1000 bins by default), the score's grid, the category list of each categorical (most frequent first, at most
-``max_categories``), the sensitive groups, per numeric feature its quality statistics
-(q0.001, q0.999, median, MAD) and an isolation forest over the numeric rows (see
+``n_bins + 1`` quantiles (1000 bins by default), the score's grid, the category list of each
+categorical (most frequent first, at most ``max_categories``), the sensitive groups, per
+numeric feature its quality statistics (q0.001, q0.999, median, MAD) and an isolation forest
+over the numeric rows (see
 :mod:`kernels.quality`), and the reference's own sketches on those grids (its quality
 counters against the default bounds included). Its id is a hash of its content.
 
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -210,16 +210,6 @@ class ReferenceProfile:
                    forest=IsolationForest.from_arrays(forest))
         prof.reference = WindowSketch.from_bytes(ref.tobytes(), prof) if ref.size else None
         return prof
-
-    def save(self, path: str | Path) -> None:
-        """Write :meth:`to_bytes` to ``path``."""
-        Path(path).write_bytes(self.to_bytes())
-
-    @classmethod
-    def load(cls, path: str | Path) -> "ReferenceProfile":
-        """Read a profile written by :meth:`save`."""
-        return cls.from_bytes(Path(path).read_bytes())
-
 
 def _rows(numeric, categorical, score, prediction, label, group) -> int:
     for cols in (numeric.values(), categorical.values(), [score, prediction, label, group]):

@@ -67,11 +67,11 @@ def cmd_replay(a: argparse.Namespace) -> int:
 
 
 def cmd_profile_build(a: argparse.Namespace) -> int:
-    from monitor.profile import build_profile
+    from monitor.profile import build_profile, save_profile
 
     cfg = _config(a.config)
     profile = build_profile(cfg, a.input, max_rows=a.max_rows)
-    profile.save(a.output)
+    save_profile(profile, a.output)
     print(f"profile {profile.profile_id} written to {a.output}")
     if a.labels:
         from monitor.replay import read_table

@@ -27,14 +27,14 @@ log = logging.getLogger("streamdrift")
 
 
 def load_profile(cfg: MonitorConfig):
-    from kernels import ReferenceProfile
+    from monitor.profile import read_profile
 
     path = Path(cfg.reference.profile)
     if not path.exists():
         raise StreamdriftError(
             f"reference.profile: no profile at {path}; build one with "
             f"`streamdrift profile build -c <config> --input <train.parquet> -o {path}`")
-    return ReferenceProfile.load(path)
+    return read_profile(path)
 
 
 def make_decoder(cfg: MonitorConfig, profile):

@@ -103,3 +103,15 @@ def build_profile(cfg: MonitorConfig, path: str | Path, max_rows: int | None = N
     steps.update(1)
     steps.close()
     return profile
+
+
+def save_profile(profile, path: str | Path) -> None:
+    """Write ``profile`` (its :meth:`~kernels.ReferenceProfile.to_bytes`) to ``path``."""
+    Path(path).write_bytes(profile.to_bytes())
+
+
+def read_profile(path: str | Path):
+    """The :class:`kernels.ReferenceProfile` written by :func:`save_profile` to ``path``."""
+    from kernels import ReferenceProfile
+
+    return ReferenceProfile.from_bytes(Path(path).read_bytes())

@@ -60,14 +60,14 @@ def write_config(tmp: Path, d: dict) -> Path:
 
 
 def build_reference(tmp: Path, d: dict, seed: int = 1000, n: int = 100_000):
-    from monitor.profile import build_profile
+    from monitor.profile import build_profile, save_profile
 
     cfg = from_dict(d, base_dir=tmp, env={})
     cols = generate(Scenario(n_events=n, seed=seed))
     pq.write_table(pa.table({k: v for k, v in cols.items() if not k.startswith("_")}),
                    tmp / "train.parquet")
     profile = build_profile(cfg, tmp / "train.parquet")
-    profile.save(tmp / "ref.profile")
+    save_profile(profile, tmp / "ref.profile")
     return cfg, profile
 
 

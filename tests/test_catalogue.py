@@ -14,7 +14,10 @@ import pytest
 from kernels.catalogue import CATALOGUE, CHECKS, FAMILIES, SECTION, table
 from monitor.config import settings as S
 from monitor.stage2.evaluate import Evaluator, rules_from_config
-from tests.test_setting_effects import config, profile, window  # noqa: F401 (fixture)
+from tests import test_setting_effects as effects
+from tests.test_setting_effects import config, window
+
+profile = effects.profile  # the same module-scoped fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "schemas" / "monitor-config.schema.json").read_text())

@@ -35,7 +35,9 @@ from monitor.config.settings import (
 from monitor.errors import ConfigError
 from monitor.records import Silence
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "monitor-config.schema.json"
+#: ``monitor/schemas`` is the repository's ``schemas/`` (a link in the source tree, package
+#: data in the wheel): one path, found the same way in both
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "monitor-config.schema.json"
 _SECRET_KEYS = {"password", "token", "webhook_url", "key_password", "sasl.password",
                 "basic.auth.user.info", "bearer.auth.token",
                 "ssl.key.password", "sasl.oauthbearer.client.secret"}

@@ -8,11 +8,9 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import yaml
 
 from monitor.errors import ConfigError
 from monitor.records import Silence  # noqa: F401  (the one silence type; config builds it)

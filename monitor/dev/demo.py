@@ -77,7 +77,7 @@ def main(a: argparse.Namespace) -> int:
 
     from monitor.config import from_dict
     from monitor.dev.kafka import DevKafka, free_port
-    from monitor.profile import build_profile
+    from monitor.profile import build_profile, save_profile
 
     out = Path(a.out).resolve()
     shutil.rmtree(out, ignore_errors=True)
@@ -104,7 +104,7 @@ def main(a: argparse.Namespace) -> int:
         pq.write_table(pa.table({k: v for k, v in train.items() if not k.startswith("_")}),
                        out / "train.parquet")
         profile = build_profile(cfg, out / "train.parquet")
-        profile.save(out / "ref.profile")
+        save_profile(profile, out / "ref.profile")
         print(f"reference profile {profile.profile_id[:12]} built from 100,000 training rows",
               flush=True)
 

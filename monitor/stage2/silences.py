@@ -17,7 +17,6 @@ False
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import tempfile
