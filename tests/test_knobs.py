@@ -1,0 +1,229 @@
+"""No dead knob: every key of schemas/monitor-config.schema.json has a test that shows its
+effect (a report, an alert, a client setting or a message that changes with the key).
+
+- Every floor of the check catalogue is walked here: the key moves the verdict the alert
+  policy gives one check (``test_floor_key_changes_the_verdict``).
+- Every other key names its test(s) in ``EFFECT``; each must exist as a collected test.
+- ``GAPS`` lists the keys still without such a test (reported, never silently passing): it
+  may only shrink; a new key without a test fails here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+
+from kernels.catalogue import CHECKS, Check
+from monitor.config import from_dict
+from monitor.records import CheckResult, WindowReport
+from monitor.stage2.evaluate import policy_from_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = json.loads((ROOT / "schemas" / "monitor-config.schema.json").read_text())
+
+C, Q, K, A, W, E, T = ("test_config", "test_quality", "test_knobs", "test_alert_policy",
+                       "test_windows", "test_setting_effects", "test_trigger_sink")
+EFFECT: dict[str, list[str]] = {
+    "kafka.bootstrap": [f"{C}::test_bootstrap_env_override", f"{C}::test_faust_broker_settings"],
+    "kafka.security_protocol": [f"{C}::test_kafka_client_config_sasl_tls"],
+    "kafka.sasl.mechanism": [f"{C}::test_kafka_client_config_sasl_tls",
+                             f"{C}::test_faust_broker_settings"],
+    "kafka.sasl.username": [f"{C}::test_kafka_client_config_sasl_tls"],
+    "kafka.sasl.password_env": [f"{C}::test_kafka_client_config_sasl_tls",
+                                f"{C}::test_secret_resolution_is_lazy_and_errors_name_the_field"],
+    "kafka.sasl.password_file": [f"{C}::test_password_file"],
+    "kafka.tls.ca_file": [f"{C}::test_kafka_client_config_sasl_tls",
+                          f"{C}::test_kafka_client_config_missing_tls_file"],
+    "kafka.tls.cert_file": [f"{C}::test_kafka_client_config_sasl_tls"],
+    "kafka.tls.key_file": [f"{C}::test_kafka_client_config_sasl_tls"],
+    "kafka.tls.key_password_env": [f"{C}::test_kafka_client_config_sasl_tls"],
+    "kafka.tls.check_hostname": [f"{C}::test_kafka_client_config_sasl_tls"],
+    "kafka.properties": [f"{C}::test_kafka_client_config_sasl_tls"],
+    "stream.format": ["test_decode::test_avro_round_trip"],
+    "stream.schema_registry_url": ["test_decode::test_avro_round_trip",
+                                   "test_decode::test_avro_registry_down_raises"],
+    "stream.event_time.field": ["test_decode::test_event_time_units"],
+    "stream.event_time.unit": ["test_decode::test_event_time_units"],
+    "stream.event_id_field": [f"{Q}::test_duplicates_and_consumer_lag"],
+    "stream.known_fields": ["test_decode::test_schema_change_detection"],
+    "features.numeric": ["test_evaluate::test_fixed_profile_flags_a_stream_that_differs_from_training"],
+    "features.categorical": [f"{E}::test_chi2_switch_turns_the_test_off"],
+    "features.rules[].match": [f"{K}::test_floor_key_changes_the_verdict"],
+    "features.rules[].range": [f"{Q}::test_null_field_range_and_outliers_against_the_reference"],
+    "features.rules[].drift.enabled": [f"{K}::test_feature_rule_switches_leave_checks_out"],
+    "features.rules[].drift.chi2": [f"{K}::test_feature_rule_switches_leave_checks_out"],
+    "features.rules[].quality.enabled": [f"{K}::test_feature_rule_switches_leave_checks_out"],
+    "prediction.score": [f"{E}::test_prediction_enabled_false_leaves_score_drift_out"],
+    "prediction.class": ["test_decode::test_outcomes_and_groups"],
+    "prediction.threshold": ["test_decode::test_threshold_gives_prediction_when_no_class_field"],
+    "prediction.label": ["test_decode::test_outcomes_and_groups"],
+    "sensitive.attribute": ["test_decode::test_outcomes_and_groups"],
+    "sensitive.reference_group": [f"{E}::test_reference_group_reaches_the_comparison"],
+    "sensitive.min_group_events": [f"{E}::test_min_group_events_below_200_takes_effect"],
+    "windows.slide": [f"{C}::test_hopping_windows_and_slide_equal_to_size"],
+    "windows.allowed_lateness": [f"{W}::test_late_event_counted_in_the_open_window"],
+    "windows.idle_timeout": [f"{W}::test_heartbeat_closes_idle_windows"],
+    "windows.min_events": ["test_kernels_stats::test_insufficient_windows_say_so"],
+    "reference.rolling_windows": [
+        "test_evaluate::test_rolling_reference_is_the_last_healthy_windows_and_reports_say_so"],
+    "checks.family_level": [f"{A}::test_bonferroni_budget_spans_all_tests_of_the_window"],
+    "checks.correction": [f"{A}::test_benjamini_hochberg_step_up"],
+    "checks.numeric.enabled": [f"{K}::test_family_switches_leave_their_checks_out"],
+    "checks.categorical.enabled": [f"{K}::test_family_switches_leave_their_checks_out"],
+    "checks.categorical.chi2": [f"{E}::test_chi2_switch_turns_the_test_off"],
+    "checks.prediction.enabled": [f"{E}::test_prediction_enabled_false_leaves_score_drift_out"],
+    "checks.fairness.enabled": [f"{E}::test_fairness_enabled_false_leaves_fairness_out"],
+    "checks.quality.enabled": [f"{Q}::test_quality_off_is_drift_only"],
+    "checks.quality.expected_events_per_window": [
+        f"{Q}::test_volume_drop_and_spike_against_recent_windows"],
+    "checks.quality.max_event_delay": ["test_decode::test_ingest_times_only_when_freshness_is_judged"],
+    "checks.quality.max_consumer_lag": [f"{Q}::test_duplicates_and_consumer_lag"],
+    "checks.quality.missing_rate_max": [f"{K}::test_floor_key_changes_the_verdict"],
+    "alerts.confirm_windows": [f"{A}::test_confirmation_and_resolution_over_k_windows"],
+    "alerts.resolve_windows": [f"{A}::test_confirmation_and_resolution_over_k_windows"],
+    "alerts.silences[].feature": [f"{A}::test_silences_hold_notifications_until_they_expire"],
+    "alerts.silences[].until": [f"{A}::test_silences_hold_notifications_until_they_expire"],
+    "slack.mention": [f"{E}::test_slack_mention_only_on_critical_alerts"],
+    "slack.base_url": ["test_slack_sink::test_webhook_sink"],
+    "triggers.on": [f"{T}::test_policy_severity_confirmation_cooldown_and_families"],
+    "triggers.confirm_windows": [f"{T}::test_policy_severity_confirmation_cooldown_and_families"],
+    "triggers.cooldown": [f"{T}::test_policy_severity_confirmation_cooldown_and_families"],
+    "http.host": ["test_compose::test_http_host_override"],
+}
+
+#: keys without a test that shows their effect yet (see the module docstring)
+GAPS = {
+    "version", "monitor", "kafka.tls.key_password_file", "kafka.group_id",
+    "kafka.session_timeout_ms", "stream.topic", "stream.batch_size", "stream.start_from",
+    "stream.snapshot_interval", "features.rules[].type", "prediction.positive_class",
+    "prediction.positive_label", "windows.size", "reference.profile",
+    "checks.quality.volume_baseline_windows", "topics.partials", "topics.reports",
+    "topics.alerts", "topics.triggers", "topics.dead_letter", "topics.state",
+    "output.reports_jsonl", "alerts.repeat_interval", "alerts.silences[].check",
+    "alerts.silences[].family", "alerts.silences[].reason", "slack.token_env",
+    "slack.token_file", "slack.webhook_url_env", "slack.webhook_url_file", "slack.channel",
+    "slack.runbook_url", "triggers.enabled", "http.port",
+}
+
+
+def _resolve(node: dict) -> dict:
+    while "$ref" in node:
+        node = SCHEMA["$defs"][node["$ref"].rsplit("/", 1)[1]]
+    return node
+
+
+def schema_keys(node: dict = SCHEMA, path: str = "") -> list[str]:
+    """Every leaf key of the schema, dotted (``[]`` for the items of a list of maps)."""
+    node = _resolve(node)
+    if "properties" in node:
+        return [k for name, sub in node["properties"].items()
+                for k in schema_keys(sub, f"{path}.{name}" if path else name)]
+    items = node.get("items")
+    if node.get("type") == "array" and isinstance(items, dict) and \
+            "properties" in _resolve(items):
+        return schema_keys(items, path + "[]")
+    return [path]
+
+
+def floor_keys() -> dict[str, Check]:
+    """Schema key -> catalogue row, for every floor (the section's and the feature rules')."""
+    out = {f"checks.{c.floor_key}": c for c in CHECKS if c.floor_key}
+    out.update({f"features.rules[].{c.per_feature}.{c.floor_key.split('.')[1]}": c
+                for c in CHECKS if c.per_feature and c.floor_key})
+    return out
+
+
+def test_every_schema_key_has_a_test_that_shows_its_effect():
+    keys = set(schema_keys())
+    floors = set(floor_keys())
+    missing = keys - floors - set(EFFECT) - GAPS
+    assert not missing, f"config keys without a test of their effect: {sorted(missing)}; " \
+        "add one and name it in tests/test_knobs.py EFFECT"
+    assert GAPS <= keys and not GAPS & (set(EFFECT) | floors), "a gap is closed: drop it"
+    assert set(EFFECT) <= keys, sorted(set(EFFECT) - keys)
+    for key, ids in EFFECT.items():
+        for test_id in ids:
+            module, name = test_id.split("::")
+            mod = importlib.import_module(f"tests.{module}")
+            assert callable(getattr(mod, name, None)) and name.startswith("test_"), test_id
+
+
+def _config(key: str, value: float) -> dict:
+    d = {"monitor": "m", "kafka": {"bootstrap": "k:9092"}, "stream": {"topic": "t"},
+         "features": {"numeric": ["x"], "categorical": ["c"]},
+         "prediction": {"score": "s", "class": "y"}, "sensitive": {"attribute": "g"},
+         "windows": {"size": "1m"}, "reference": {"profile": "/r"}}
+    parts = key.split(".")
+    if parts[0] == "features":  # a feature rule: features.rules[].<drift|quality>.<key>
+        d["features"]["rules"] = [{"match": "*", parts[2]: {parts[3]: value}}]
+    else:
+        d.setdefault("checks", {}).setdefault(parts[1], {})[parts[2]] = value
+    return d
+
+
+def _subject(c: Check, key: str) -> str:
+    if c.family == "prediction_drift":
+        return "s"
+    if key.startswith("features.") or c.per_feature:
+        return "c" if c.family == "categorical_drift" or c.name == "unseen_rate" else "x"
+    return "*"
+
+
+@pytest.mark.parametrize("key", sorted(floor_keys()))
+def test_floor_key_changes_the_verdict(key):
+    """An effect between the default floor and the configured one: bad at one, fine at the
+    other (p-value tiny where the check has a test, an interval beside it for fairness)."""
+    c = floor_keys()[key]
+    default = c.default if not c.one_minus else 1 - c.default
+    new = default * 1.5 if c.one_minus else (default + 1) / 2 if default < 1 < default * 3 \
+        else default * 3  # rates stay within [0, 1]
+    value = new if not c.one_minus else 1 - new
+    effect = (default + new) / 2
+    check = CheckResult(check=c.name, family=c.family, feature=_subject(c, key),
+                        statistic=effect, p_value=1e-12 if c.test else None,
+                        effect_size=effect, n_window=10_000, n_reference=100_000,
+                        sufficient=True, detail={"ci_low": effect, "ci_high": effect})
+    report = WindowReport("m", 0, 60_000, "p", 10_000, 0, 0, [0], {}, [check], False, "0")
+    before = policy_from_config(from_dict(_base(), env={})).verdicts(report)[0]
+    after = policy_from_config(from_dict(_config(key, value), env={})).verdicts(report)[0]
+    assert before.bad and not after.bad, (before.why, after.why)
+
+
+def _base() -> dict:
+    d = _config("checks.numeric.enabled", 1)
+    del d["checks"]
+    return d
+
+
+def test_family_switches_leave_their_checks_out():
+    from monitor.stage2.evaluate import check_enabled
+    from kernels.catalogue import CATALOGUE
+
+    on = from_dict(_base(), env={})
+    for section, family in (("numeric", "numeric_drift"), ("categorical", "categorical_drift")):
+        d = _base()
+        d["checks"] = {section: {"enabled": False}}
+        off = from_dict(d, env={})
+        feature = "x" if section == "numeric" else "c"
+        for (fam, name), c in CATALOGUE.items():
+            if fam == family:
+                assert check_enabled(on, c, feature) and not check_enabled(off, c, feature)
+
+
+def test_feature_rule_switches_leave_checks_out():
+    from kernels.catalogue import CATALOGUE
+    from monitor.stage2.evaluate import check_enabled
+
+    d = _base()
+    d["features"]["rules"] = [{"match": "c", "drift": {"chi2": False}},
+                              {"match": "x", "drift": {"enabled": False},
+                               "quality": {"enabled": False}}]
+    cfg = from_dict(d, env={})
+    assert not check_enabled(cfg, CATALOGUE["categorical_drift", "chi2"], "c")
+    assert check_enabled(cfg, CATALOGUE["categorical_drift", "js"], "c")
+    assert not check_enabled(cfg, CATALOGUE["numeric_drift", "ks"], "x")
+    assert not check_enabled(cfg, CATALOGUE["quality", "null_rate"], "x")
+    assert check_enabled(cfg, CATALOGUE["quality", "null_rate"], "c")
