@@ -45,9 +45,9 @@ table.
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
+from kernels.jit import inline, kernel
 from kernels.serial import pack_arrays, unpack_arrays
 
 EMPTY, PREDICTION, LABEL = 0, 1, 2
@@ -60,12 +60,12 @@ LOAD = 0.7
 MIN_CAPACITY = 1 << 10
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@inline
 def _slot(h, mask):
     return np.int64((h * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(20)) & mask
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def _find(keys, h, mask):
     """The slot of key ``h``, or -1 - (the empty slot where it would go)."""
     i = _slot(h, mask)
@@ -78,7 +78,7 @@ def _find(keys, h, mask):
         i = (i + 1) & mask
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def _delete(keys, time, score, cell, kind, value, i, mask):
     """Empty slot i and shift later entries of its probe run back (Knuth's algorithm R)."""
     j = i
@@ -96,7 +96,7 @@ def _delete(keys, time, score, cell, kind, value, i, mask):
     kind[i] = EMPTY
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def _add(is_label, hs, ts, ss, vs, cs, keys, time, score, cell, kind, value, counters,
          limit, out_idx, out_time, out_score, out_pred, out_cell, out_label):
     """Join or store each row; joined rows go to out_* (prediction side's time / score /
@@ -139,7 +139,7 @@ def _add(is_label, hs, ts, ss, vs, cs, keys, time, score, cell, kind, value, cou
     return n_out
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def _expire(keys, time, score, cell, kind, value, counters, label_wm, pred_wm, max_delay,
             out_time, out_cell):
     """Remove expired predictions (time + max_delay < label_wm; their time / cell go to
@@ -167,7 +167,7 @@ def _expire(keys, time, score, cell, kind, value, counters, label_wm, pred_wm, m
     return n_out
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def _reinsert(hs, ts, ss, cs, ks, vs, keys, time, score, cell, kind, value):
     mask = keys.shape[0] - 1
     for r in range(hs.shape[0]):

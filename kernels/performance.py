@@ -47,11 +47,11 @@ import math
 from fractions import Fraction
 from typing import Any
 
-import numba as nb
 import numpy as np
 
 from kernels.grid import float_bits
 from kernels.numeric import _add_at, _big, _carry_row
+from kernels.jit import inline, kernel
 from kernels.serial import pack_arrays, unpack_arrays
 
 D = 40  # digits of an exact sum (2**-1074 units): terms below 2**6, up to 2**62 rows
@@ -62,7 +62,7 @@ TN, FP, FN, TP = range(4)
 LABELLED, POSITIVE, BAD_LABEL, NO_PREDICTION, BAD_SCORE = range(5)
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@inline
 def _add_exact(sums, c, j, x):
     """sums[c, j] += x exactly (x finite, >= 0)."""
     xb = float_bits(x)
@@ -77,7 +77,7 @@ def _add_exact(sums, c, j, x):
     _add_at(sums[c], j, m, e - 1)
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def _update(cell, label, pred, score, inner, conf, icnt, hist, ece, sums):
     """Absorb the rows (see the module docstring); ``inner`` = the E-1 inner calibration
     edges."""

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.config import from_dict
-from monitor.dev.hostile import BAD_KINDS, KINDS, ODD_GOOD_KINDS, expected_reasons, hostile
+from monitor.dev.hostile import BAD_KINDS, KINDS, expected_reasons, hostile
 from monitor.stage1.decode import REASONS, UNDECODABLE, Decoder
 from monitor.stage1.schema_names import MAX_NAMES, OTHER
 
