@@ -256,7 +256,7 @@ def label_fairness(sketch: PerformanceSketch, groups: dict[str, Any], min_group:
     ``*_ratio`` = smallest / largest (equalized odds: the smaller of the two ratios). Groups
     without a labelled positive *and* a labelled negative, or with fewer than ``min_group``
     labelled rows, are left out (listed in ``excluded``). With the interval rule of
-    :mod:`kernels.stats`: a two-sided two-proportion p-value per difference, and per ratio
+    :mod:`kernels.fairness`: a two-sided two-proportion p-value per difference, and per ratio
     the one-sided p of "ratio >= ``threshold``" with its 95 % interval.
 
     >>> s = PerformanceSketch.empty(2, 4, 2)
@@ -265,7 +265,7 @@ def label_fairness(sketch: PerformanceSketch, groups: dict[str, Any], min_group:
     >>> f["equal_opportunity_difference"], f["equalized_odds_difference"]
     (0.5, 1.0)
     """
-    from kernels.stats import diff_test, ratio_test
+    from kernels.fairness import diff_test, ratio_test
 
     rows: dict[str, tuple[int, int, int, int]] = {}
     excluded = []

@@ -110,7 +110,7 @@ def test_ks_within_the_documented_bound_of_scipy(kind):
     assert abs(r.statistic - exact.statistic) <= bound
     if kind in ("normal",):  # same continuous distribution: bin masses ~ 1/1000
         assert bound < 0.002 and abs(r.statistic - exact.statistic) <= 0.001
-    # p-value: Kolmogorov's asymptotic law at the sketch's D (kernels.stats.ks_pvalue)
+    # p-value: Kolmogorov's asymptotic law at the sketch's D (kernels.numeric_stats.ks_pvalue)
     en = 100_000 * 50_000 / 150_000
     assert r.p_value == pytest.approx(stats.kstwobign.sf(r.statistic * np.sqrt(en)),
                                       rel=1e-9, abs=1e-300)

@@ -121,6 +121,8 @@ GAPS = {
     "labels.label_field", "labels.max_delay", "labels.min_labelled", "labels.n_bins",
     "labels.positive_label", "labels.slices.keys", "labels.slices.min_size",
     "labels.slices.top_k", "labels.topic", "model.name", "model.version",
+    "webhooks[].name", "webhooks[].signing_secret_env", "webhooks[].signing_secret_file",
+    "webhooks[].timeout", "webhooks[].url", "webhooks[].url_env", "webhooks[].url_file",
 }
 
 
