@@ -35,8 +35,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba as nb
 import numpy as np
+
+from kernels.jit import kernel
 
 T_ABSENT, T_INT, T_FLOAT, T_STR, T_TRUE, T_FALSE, T_NULL = 0, 1, 2, 3, 4, 5, 6
 MAX_DIGITS = 800
@@ -113,7 +114,7 @@ def scan(buf: np.ndarray, starts: np.ndarray, skip: np.ndarray, table: FieldTabl
 
 # One function, no calls: numba passes arrays to a call by reference-counted struct, which
 # made a scanner built of small helpers five times slower than this straight loop.
-@nb.njit(nogil=True, cache=True)
+@kernel
 def _scan(buf, starts, skip, hashes, slots, names, offs, words, tok, num, a, b, fb, slow,
           special, pow10):
     k = 0
@@ -350,7 +351,7 @@ def gather(buf: np.ndarray, a: np.ndarray, b: np.ndarray, code: np.ndarray,
     return offs.astype(np.int32), data
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def _fill(buf, a, code, offs, data, m, t):
     for i in range(code.shape[0]):
         o = offs[i]
@@ -364,7 +365,7 @@ def _fill(buf, a, code, offs, data, m, t):
             data[o:o + t.shape[0]] = t
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def span_equals(buf: np.ndarray, a: np.ndarray, b: np.ndarray, word: np.ndarray,
                 out: np.ndarray) -> None:
     """``out[i] = buf[a[i]:b[i]] == word``."""
@@ -400,7 +401,7 @@ def span_codes(buf: np.ndarray, a: np.ndarray, b: np.ndarray, tok: np.ndarray,
     return out
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def _span_codes(buf, a, b, tok, hashes, slots, names, offs, words, out, missing, null,
                 type_error, unseen):
     mask = hashes.shape[0] - 1
@@ -445,7 +446,7 @@ def _span_codes(buf, a, b, tok, hashes, slots, names, offs, words, out, missing,
         out[i] = code
 
 
-@nb.njit(nogil=True, cache=True)
+@kernel
 def span_hashes(buf: np.ndarray, a: np.ndarray, b: np.ndarray, valid: np.ndarray,
                 out: np.ndarray) -> None:
     """The event-id hash of ``buf[a:b]`` where ``valid``, else 0: FNV-1a then the splitmix64

@@ -49,6 +49,8 @@ EFFECT: dict[str, list[str]] = {
     "stream.event_time.unit": ["test_decode::test_event_time_units"],
     "stream.event_id_field": [f"{Q}::test_duplicates_and_consumer_lag"],
     "stream.known_fields": ["test_decode::test_schema_change_detection"],
+    "stream.max_future_skew": [
+        "faults.test_future_event_time::test_max_future_skew_decides_which_events_are_too_far_ahead"],
     "features.numeric": ["test_evaluate::test_fixed_profile_flags_a_stream_that_differs_from_training"],
     "features.categorical": [f"{E}::test_chi2_switch_turns_the_test_off"],
     "features.rules[].match": [f"{K}::test_floor_key_changes_the_verdict"],

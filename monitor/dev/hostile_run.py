@@ -73,7 +73,7 @@ def run_hostile(bootstrap: str, workdir: Path, n_good: int = 100_000, n_bad: int
     """See the module docstring. ``big`` is the huge strings' length: under the broker's and
     the clients' default 1 MB message limit, so that the dead-letter copy fits too."""
     from monitor.config import from_dict
-    from monitor.profile import build_profile
+    from monitor.profile import build_profile, save_profile
 
     t0 = time.monotonic()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -85,7 +85,7 @@ def run_hostile(bootstrap: str, workdir: Path, n_good: int = 100_000, n_bad: int
     ref = generate(Scenario(n_events=20_000, seed=1000))
     pq.write_table(pa.table({k: v for k, v in ref.items() if not k.startswith("_")}),
                    workdir / "train.parquet")
-    build_profile(cfg, workdir / "train.parquet").save(workdir / "ref.profile")
+    save_profile(build_profile(cfg, workdir / "train.parquet"), workdir / "ref.profile")
     (workdir / "monitor.yaml").write_text(yaml.safe_dump(d, sort_keys=False))
 
     cols = generate(Scenario(n_events=n_good, events_per_s=RATE, seed=seed))
