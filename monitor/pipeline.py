@@ -288,7 +288,7 @@ def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
         atexit.register(_stop_source)
     sink_sups: list[Supervisor] = []
     if stage in ("all", "sinks"):
-        for i, delivery in enumerate(make_sinks(cfg, client)):
+        for i, delivery in enumerate(_retrying(lambda: make_sinks(cfg, client))):
             first = [delivery]
 
             def make(i=i, first=first):
@@ -351,6 +351,25 @@ def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
         if sup.thread is not None:
             sup.thread.join(15)
     return 0
+
+
+def _retrying(build, attempts: int = 5, backoff_s: float = 1.0):
+    """``build()``, again with backoff when Kafka is not ready yet (a topic created a moment
+    ago answers NOT_LEADER_FOR_PARTITION until its leader is elected); the last error
+    propagates."""
+    import time
+
+    from confluent_kafka import KafkaException
+
+    for attempt in range(attempts):
+        try:
+            return build()
+        except KafkaException as e:
+            if attempt == attempts - 1:
+                raise
+            log.warning("Kafka not ready (%s); retrying in %.0f s", e, backoff_s * 2 ** attempt)
+            time.sleep(backoff_s * 2 ** attempt)
+    raise AssertionError("unreachable")
 
 
 def _watch_agents(app, h, max_failures: int = 5, window_s: float = 300.0) -> None:
