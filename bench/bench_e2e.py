@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, KafkaException
 
 from bench.bench_kafka import faust_rate
 from bench.report import median, publish
@@ -78,7 +78,11 @@ def monitor_rate(cfg, profile, n: int) -> tuple[float, float, int, int]:
     src.consumer.subscribe([cfg.stream.topic], on_assign=src._on_assign,
                            on_revoke=src._on_revoke)
     while not src.parts:  # join the group before the clock starts
-        src.step(0.2)
+        try:
+            src.step(0.2)
+        except KafkaException as e:  # a topic created a moment ago: leaders still moving
+            print(f"stage 1 start: {e}; again", flush=True)
+            time.sleep(0.5)
     t0, c0 = time.perf_counter(), _cpu()
     while src.stats.events_in < n:
         src.step(0.2)
