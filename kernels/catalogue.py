@@ -76,12 +76,13 @@ def _drift(family: str) -> list[Check]:
               switch=on, per_feature=pf),
         Check("ad", family, "Anderson-Darling distance: the k-sample A2 divided by "
               "n·m/(n+m)", f"{s}.ad_floor", 0.03, "p", switch=on, per_feature=pf),
-        Check("psi", family, "PSI on the reference deciles", f"{s}.psi_floor", 0.2,
+        Check("psi", family, "PSI on the reference deciles (test: Pearson chi-square of the "
+              "deciles)", f"{s}.psi_floor", 0.2, "p", switch=on, per_feature=pf),
+        Check("wasserstein", family, "Wasserstein-1 in reference standard deviations (test: "
+              "KS)", f"{s}.wasserstein_floor", 0.25, "p", switch=on, per_feature=pf),
+        Check("js", family, "Jensen-Shannon distance (base 2) on the reference deciles "
+              "(test: Pearson chi-square of the deciles)", f"{s}.js_floor", 0.1, "p",
               switch=on, per_feature=pf),
-        Check("wasserstein", family, "Wasserstein-1 in reference standard deviations",
-              f"{s}.wasserstein_floor", 0.25, switch=on, per_feature=pf),
-        Check("js", family, "Jensen-Shannon distance (base 2) on the reference deciles",
-              f"{s}.js_floor", 0.1, switch=on, per_feature=pf),
         Check("hellinger", family, "Hellinger distance on the reference deciles",
               f"{s}.hellinger_floor", 0.08, "p", switch=on, per_feature=pf),
     ]
@@ -105,10 +106,11 @@ CHECKS: tuple[Check, ...] = (
     Check("chi2", "categorical_drift", "Cohen's w of the chi-square test on the counts",
           "categorical.chi2_floor", 0.1, "p", switch="checks.categorical.chi2",
           per_feature="drift"),
-    Check("psi", "categorical_drift", "PSI on the category counts", "categorical.psi_floor",
-          0.2, switch="checks.categorical.enabled", per_feature="drift"),
-    Check("js", "categorical_drift", "Jensen-Shannon distance (base 2) on the counts",
-          "categorical.js_floor", 0.1, switch="checks.categorical.enabled",
+    Check("psi", "categorical_drift", "PSI on the category counts (test: chi-square)",
+          "categorical.psi_floor", 0.2, "p", switch="checks.categorical.enabled",
+          per_feature="drift"),
+    Check("js", "categorical_drift", "Jensen-Shannon distance (base 2) on the counts (test: "
+          "chi-square)", "categorical.js_floor", 0.1, "p", switch="checks.categorical.enabled",
           per_feature="drift"),
     Check("hellinger", "categorical_drift", "Hellinger distance on the counts",
           "categorical.hellinger_floor", 0.08, "p", switch="checks.categorical.enabled",

@@ -111,6 +111,7 @@ def _numeric(names, families, s, nr, min_events) -> list[Result]:
     ps, w1, js = s["psi"].tolist(), s["wasserstein"].tolist(), s["js"].tolist()
     w_sd, hel, hel_p = s["wasserstein_sd"].tolist(), s["hellinger"].tolist(), \
         s["hellinger_p"].tolist()
+    dec_p = s["decile_p"].tolist()
     out: list[Result] = []
     for f, name in enumerate(names):
         n_w, n_r, fam = nw[f], nr[f], families[f]
@@ -122,13 +123,14 @@ def _numeric(names, families, s, nr, min_events) -> list[Result]:
         ad_ok = math.isfinite(ad[f])
         ad_v, ad_pv, ad_e = (ad[f], ad_p[f], ad_dist[f]) if ad_ok else (None, None, None)
         hp = hel_p[f] if math.isfinite(hel_p[f]) else None
+        dp = dec_p[f] if math.isfinite(dec_p[f]) else None
         out += [Result("ks", name, d[f], ks_p[f], d[f], n_w, n_r, ok, {
                     "error_bound": d_up[f] - d[f], "d_upper": d_up[f], "max_bin_mass": mass[f]},
                     family=fam),
                 Result("ad", name, ad_v, ad_pv, ad_e, n_w, n_r, ok and ad_ok, family=fam),
-                Result("psi", name, ps[f], None, ps[f], n_w, n_r, ok, family=fam),
-                Result("wasserstein", name, w1[f], None, w_sd[f], n_w, n_r, ok, family=fam),
-                Result("js", name, js[f], None, js[f], n_w, n_r, ok, family=fam),
+                Result("psi", name, ps[f], dp, ps[f], n_w, n_r, ok, family=fam),
+                Result("wasserstein", name, w1[f], ks_p[f], w_sd[f], n_w, n_r, ok, family=fam),
+                Result("js", name, js[f], dp, js[f], n_w, n_r, ok, family=fam),
                 Result("hellinger", name, hel[f], hp, hel[f], n_w, n_r, ok, family=fam)]
     return out
 
@@ -145,8 +147,8 @@ def _categorical(name, cw, ref, min_events) -> list[Result]:
     unseen = int(cw[-1])
     return [Result("chi2", name, s.chi2, s.chi2_p, s.cohens_w, nw, nr,
                    ok and s.chi2_p is not None, family=fam),
-            Result("psi", name, s.psi, None, s.psi, nw, nr, ok, family=fam),
-            Result("js", name, s.js, None, s.js, nw, nr, ok, family=fam),
+            Result("psi", name, s.psi, s.chi2_p, s.psi, nw, nr, ok, family=fam),
+            Result("js", name, s.js, s.chi2_p, s.js, nw, nr, ok, family=fam),
             Result("hellinger", name, s.hellinger, s.hellinger_p, s.hellinger, nw, nr,
                    ok and s.hellinger_p is not None, family=fam),
             Result("unseen_rate", name, unseen / nw, None, unseen / nw, nw, nr, ok,

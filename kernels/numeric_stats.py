@@ -17,10 +17,13 @@ On the binned data (the sketches' fine grid of reference quantiles):
   false-alarm budget. Effect size: ``A2 / (n m / (n + m))``, an estimate of the
   Anderson-Darling distance (the integral of (F - G)^2 / (H (1 - H)) dH).
 - **PSI** on the reference deciles (groups of n_bins / 10 fine bins; underflow joins the
-  first decile, overflow the last), natural log, each proportion floored at 1e-4.
+  first decile, overflow the last), natural log, each proportion floored at 1e-4. Its test,
+  and JS's, is Pearson's chi-square on the same 2 x 10 table (``decile_p``): PSI and JS are
+  effect sizes, and a floor alone pages on sampling noise in small windows.
 - **Wasserstein-1** between the two binned distributions, each bin's mass at its midpoint
   (underflow at the grid's low end, overflow at its high end); the effect size divides it by
-  the reference's standard deviation on the same points.
+  the reference's standard deviation on the same points; its test is KS's (both compare the
+  two CDFs).
 - **Jensen-Shannon distance**, base 2, on the reference deciles (no floor): on the fine grid
   the plug-in JS is biased upward by sampling noise.
 - **Hellinger distance** on the reference deciles, ``sqrt(sum (sqrt p - sqrt q)^2 / 2)``
@@ -148,7 +151,7 @@ def ad_pvalue(stat: np.ndarray, a2: np.ndarray) -> np.ndarray:
 
 
 NUMERIC_COLUMNS = ("ks", "d_upper", "ad_a2kn", "psi", "wasserstein", "js", "max_bin_mass",
-                   "ad_bins", "hellinger", "decile_bins")
+                   "ad_bins", "hellinger", "decile_bins", "decile_chi2")
 
 
 class NumericReference(NamedTuple):
@@ -250,6 +253,7 @@ def _numeric_stats(cw, nw_all, cr, nr_all, pr_all, fr_all, mr_all, step, dec_r, 
         # then the total
         psi_v = 0.0
         h2 = 0.0
+        chi = 0.0
         used = 0
         prev_w = 0.0
         prev_r = 0.0
@@ -264,6 +268,9 @@ def _numeric_stats(cw, nw_all, cr, nr_all, pr_all, fr_all, mr_all, step, dec_r, 
             if raw_r > 0:
                 kl += raw_r * np.log(raw_r / mid)
             h2 += (np.sqrt(raw_w) - np.sqrt(raw_r)) ** 2
+            pooled = (cw_q - prev_w + cr_q - prev_r) / big_n
+            if pooled > 0:
+                chi += (raw_w - raw_r) ** 2 / pooled
             if raw_w > 0 or raw_r > 0:
                 used += 1
             pw = max(raw_w, 1e-4)
@@ -281,6 +288,7 @@ def _numeric_stats(cw, nw_all, cr, nr_all, pr_all, fr_all, mr_all, step, dec_r, 
         out[f, 7] = kept
         out[f, 8] = np.sqrt(h2 / 2.0)
         out[f, 9] = used
+        out[f, 10] = chi * nw * nr / big_n
 
 
 def numeric_stats(cw: np.ndarray, cr: np.ndarray | NumericReference,
@@ -288,7 +296,8 @@ def numeric_stats(cw: np.ndarray, cr: np.ndarray | NumericReference,
     """Every numeric statistic for F features at once: ``cw``, ``cr`` int64 [F, B+2] bin
     counts on ``edges`` [F, B+1] (or ``cr`` a prebuilt :class:`NumericReference` and no
     ``edges``). Returns NUMERIC_COLUMNS plus ``ks_p``, ``ad``, ``ad_p``, ``ad_distance``,
-    ``hellinger_p`` and ``wasserstein_sd`` (arrays over features; NaN where a side is empty
+    ``hellinger_p``, ``decile_p`` (Pearson's chi-square test of the 2 x 10 decile table: the
+    test of PSI and JS) and ``wasserstein_sd`` (arrays over features; NaN where a side is empty
     or AD is undefined) and the event counts ``n_window``, ``n_reference`` (int64).
 
     >>> e = np.array([[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]])
@@ -312,6 +321,8 @@ def numeric_stats(cw: np.ndarray, cr: np.ndarray | NumericReference,
                                              np.maximum(nr, 1)), np.nan)
     n_eff = np.where(ok, nw * nr / np.maximum(nw + nr, 1), np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
+        res["decile_p"] = np.where(ok & (res["decile_bins"] >= 2), chdtrc(
+            np.maximum(res["decile_bins"] - 1, 1), res["decile_chi2"]), np.nan)
         res["hellinger_p"] = np.where(ok & (res["decile_bins"] >= 2), chdtrc(
             np.maximum(res["decile_bins"] - 1, 1), 8.0 * n_eff * res["hellinger"] ** 2), np.nan)
         w1, sd = res["wasserstein"], ref.sd
