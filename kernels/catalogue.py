@@ -43,7 +43,10 @@ class Check:
     group) or ``"self"`` (the quality check judges its own sufficiency). ``per_feature``: the
     map of ``features.rules[]`` that may override the floor (``"drift"``, ``"quality"`` or
     ``None``). ``order``: place among one field's quality checks (a bad check explains the
-    later ones and the field's drift). ``switch``: the config key that turns it on."""
+    later ones and, when ``explains_drift``, the field's drift: values the reference makes
+    implausible are a data bug; a heavier tail within the plausible range is drift, and the
+    field's bad drift explains its ``outlier_rate`` instead). ``switch``: the config key
+    that turns it on."""
 
     name: str
     family: str
@@ -57,6 +60,7 @@ class Check:
     order: int | None = None
     one_minus: bool = False
     critical: float | None = 2.0
+    explains_drift: bool = True
 
     @property
     def alerts(self) -> bool:
@@ -90,9 +94,11 @@ def _drift(family: str) -> list[Check]:
 
 def _quality(name: str, statistic: str, key: str | None, default: float, *,
              switch: str = "checks.quality.enabled", per_feature: bool = False,
-             order: int | None = None, critical: float | None = 2.0) -> Check:
-    return Check(name, "quality", statistic, key and f"quality.{key}", default, None, "self",
-                 switch, "quality" if per_feature else None, order, critical=critical)
+             order: int | None = None, critical: float | None = 2.0, test: str | None = "p",
+             explains_drift: bool = True) -> Check:
+    return Check(name, "quality", statistic, key and f"quality.{key}", default, test, "self",
+                 switch, "quality" if per_feature else None, order, critical=critical,
+                 explains_drift=explains_drift)
 
 
 def _fair(name: str, statistic: str, key: str | None, default: float, test: str | None,
@@ -128,7 +134,7 @@ CHECKS: tuple[Check, ...] = (
     _quality("out_of_range_rate", "rate outside the bounds, above the reference's",
              "out_of_range_rate_max", 0.01, per_feature=True, order=4),
     _quality("outlier_rate", "robust-z outlier rate above the reference's",
-             "outlier_rate_max", 0.01, per_feature=True, order=5),
+             "outlier_rate_max", 0.01, per_feature=True, order=5, explains_drift=False),
     _quality("row_outlier_rate", "isolation-forest outlier rate above the reference's",
              "row_outlier_rate_max", 0.02),
     _quality("bad_event_rate", "unparseable messages / all messages", "bad_event_rate_max",
@@ -137,14 +143,15 @@ CHECKS: tuple[Check, ...] = (
     _quality("duplicate_rate", "repeated event ids / all events", "duplicate_rate_max", 0.01,
              switch="stream.event_id_field"),
     _quality("schema_change", "configured fields absent above the reference, new fields",
-             "missing_rate_max", 0.05),
+             "missing_rate_max", 0.05, test=None),
     _quality("stale_event_rate", "events later than max_event_delay / events",
              "stale_event_rate_max", 0.05, switch="checks.quality.max_event_delay"),
-    _quality("volume_drop", "1 - events / baseline", "volume_drop_max", 0.5),
-    _quality("volume_spike", "events / baseline - 1", "volume_spike_max", 1.0),
-    _quality("no_data", "a window without a single message", None, 0.5, critical=2.0),
+    _quality("volume_drop", "1 - events / baseline", "volume_drop_max", 0.5, test=None),
+    _quality("volume_spike", "events / baseline - 1", "volume_spike_max", 1.0, test=None),
+    _quality("no_data", "a window without a single message", None, 0.5, critical=2.0,
+             test=None),
     _quality("consumer_lag", "records behind / max_consumer_lag", None, 1.0,
-             switch="checks.quality.max_consumer_lag", critical=10.0),
+             switch="checks.quality.max_consumer_lag", critical=10.0, test=None),
     _fair("selection_rate", "one group's selection rate", None, INF, None),
     _fair("disparate_impact", "1 - (lowest / highest selection rate)",
           "disparate_impact_min", 0.8, "interval", one_minus=True),

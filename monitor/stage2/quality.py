@@ -28,6 +28,10 @@ the last ``volume_baseline_windows`` non-empty windows (at least 3 of them). A w
 message at all is ``no_data`` (a silent producer), never a volume drop. Unseen categories are
 ``unseen_rate`` from the kernels, in the quality family too.
 
+Every rate also carries the p-value of a one-sided binomial test against the reference's
+rate, so it decides like every other check: significant under the window's false-alarm
+budget *and* an excess above its floor (a floor alone pages on noise in small windows).
+
 Quality checks judge their own sufficiency (a silent window has no events, and that is the
 point), instead of the window's ``insufficient_data``.
 """
@@ -36,6 +40,8 @@ from __future__ import annotations
 
 import statistics
 from typing import Any
+
+from scipy.special import bdtrc
 
 from monitor.stage2.aggregate import ClosedWindow
 from monitor.config import MonitorConfig
@@ -198,9 +204,13 @@ class QualityChecks:
 
     def _rate(self, check: str, feature: str, k: int, n: int, base: float = 0.0,
               detail: dict | None = None) -> CheckResult:
+        """A rate of ``k`` in ``n`` against the reference's rate ``base``: effect = the
+        excess, p = the one-sided binomial test of H0 rate <= base (P(X >= k), X ~
+        Binomial(n, base); 0 when the reference never saw it and the window did)."""
         rate = k / n if n else 0.0
+        p = 1.0 if k <= 0 or not n else float(bdtrc(k - 1, n, min(max(base, 0.0), 1.0)))
         return CheckResult(check=check, family="quality", feature=feature, statistic=rate,
-                           p_value=None, effect_size=rate - base if n else 0.0,
+                           p_value=p, effect_size=rate - base if n else 0.0,
                            n_window=int(n), n_reference=self.ref_events,
                            sufficient=n >= self.min_events,
                            detail={"count": int(k), "reference_rate": base, **(detail or {})})
