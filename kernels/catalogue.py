@@ -76,19 +76,19 @@ def _drift(family: str) -> list[Check]:
     on = f"checks.{s}.enabled"
     pf = "drift" if family == "numeric_drift" else None
     return [
-        Check("ks", family, "two-sample KS D on the fine grid", f"{s}.ks_floor", 0.1, "p",
+        Check("ks", family, "two-sample KS D on the fine grid", f"{s}.ks_floor", 0.04, "p",
               switch=on, per_feature=pf),
         Check("ad", family, "Anderson-Darling distance: the k-sample A2 divided by "
-              "n·m/(n+m)", f"{s}.ad_floor", 0.03, "p", switch=on, per_feature=pf),
+              "n·m/(n+m)", f"{s}.ad_floor", 0.008, "p", switch=on, per_feature=pf),
         Check("psi", family, "PSI on the reference deciles (test: Pearson chi-square of the "
-              "deciles)", f"{s}.psi_floor", 0.2, "p", switch=on, per_feature=pf),
+              "deciles)", f"{s}.psi_floor", 0.035, "p", switch=on, per_feature=pf),
         Check("wasserstein", family, "Wasserstein-1 in reference standard deviations (test: "
-              "KS)", f"{s}.wasserstein_floor", 0.25, "p", switch=on, per_feature=pf),
+              "KS)", f"{s}.wasserstein_floor", 0.15, "p", switch=on, per_feature=pf),
         Check("js", family, "Jensen-Shannon distance (base 2) on the reference deciles "
-              "(test: Pearson chi-square of the deciles)", f"{s}.js_floor", 0.1, "p",
+              "(test: Pearson chi-square of the deciles)", f"{s}.js_floor", 0.075, "p",
               switch=on, per_feature=pf),
         Check("hellinger", family, "Hellinger distance on the reference deciles",
-              f"{s}.hellinger_floor", 0.08, "p", switch=on, per_feature=pf),
+              f"{s}.hellinger_floor", 0.06, "p", switch=on, per_feature=pf),
     ]
 
 
@@ -113,13 +113,13 @@ CHECKS: tuple[Check, ...] = (
           "categorical.chi2_floor", 0.1, "p", switch="checks.categorical.chi2",
           per_feature="drift"),
     Check("psi", "categorical_drift", "PSI on the category counts (test: chi-square)",
-          "categorical.psi_floor", 0.2, "p", switch="checks.categorical.enabled",
+          "categorical.psi_floor", 0.01, "p", switch="checks.categorical.enabled",
           per_feature="drift"),
     Check("js", "categorical_drift", "Jensen-Shannon distance (base 2) on the counts (test: "
-          "chi-square)", "categorical.js_floor", 0.1, "p", switch="checks.categorical.enabled",
+          "chi-square)", "categorical.js_floor", 0.04, "p", switch="checks.categorical.enabled",
           per_feature="drift"),
     Check("hellinger", "categorical_drift", "Hellinger distance on the counts",
-          "categorical.hellinger_floor", 0.08, "p", switch="checks.categorical.enabled",
+          "categorical.hellinger_floor", 0.035, "p", switch="checks.categorical.enabled",
           per_feature="drift"),
     *_drift("prediction_drift"),
     _quality("null_rate", "JSON null rate above the reference's missing rate",

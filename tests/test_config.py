@@ -60,7 +60,7 @@ def test_example_config_loads_and_validates():
     # rules: later overrides, globs, type filters
     assert cfg.feature("late_30d").floors["psi"] == 0.3
     assert cfg.feature("late_90d").floors["psi"] == 0.3
-    assert cfg.feature("income").floors["psi"] == 0.2
+    assert cfg.feature("income").floors["psi"] == 0.035
     assert cfg.feature("utilization").range == (0, None)
     assert cfg.feature("channel").floors["unseen_rate"] == 0.005
     assert cfg.feature("region").floors["unseen_rate"] == 0.01

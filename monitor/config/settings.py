@@ -237,12 +237,12 @@ class NumericChecks:
     catalogue's (:mod:`kernels.catalogue`; tests/test_catalogue.py holds them equal)."""
 
     enabled: bool = True
-    ks_floor: float = 0.1
-    ad_floor: float = 0.03
-    psi_floor: float = 0.2
-    wasserstein_floor: float = 0.25  # in reference standard deviations
-    js_floor: float = 0.1
-    hellinger_floor: float = 0.08
+    ks_floor: float = 0.04
+    ad_floor: float = 0.008
+    psi_floor: float = 0.035
+    wasserstein_floor: float = 0.15  # in reference standard deviations
+    js_floor: float = 0.075
+    hellinger_floor: float = 0.06
 
 
 @dataclass(frozen=True)
@@ -250,9 +250,9 @@ class CategoricalChecks:
     enabled: bool = True
     chi2: bool = True
     chi2_floor: float = 0.1  # Cohen's w
-    psi_floor: float = 0.2
-    js_floor: float = 0.1
-    hellinger_floor: float = 0.08
+    psi_floor: float = 0.01
+    js_floor: float = 0.04
+    hellinger_floor: float = 0.035
     unseen_rate_floor: float = 0.01
 
 
