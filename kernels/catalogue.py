@@ -12,7 +12,7 @@ A new statistic is one kernel function, one row here (per family it serves) and 
 ``ORACLES`` in ``tests/reference.py``.
 
 >>> CATALOGUE[("numeric_drift", "ks")].floor_key, CATALOGUE[("numeric_drift", "ks")].default
-('numeric.ks_floor', 0.1)
+('numeric.ks_floor', 0.04)
 >>> [c.name for c in FIELD_QUALITY_ORDER]
 ['null_rate', 'type_error_rate', 'nonfinite_rate', 'unseen_rate', 'out_of_range_rate', \
 'outlier_rate']
