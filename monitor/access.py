@@ -90,12 +90,24 @@ def needs(cfg: MonitorConfig, stage: str = "all") -> list[Need]:
         Need("topic", t.reports, "WRITE", "aggregate", "stage 2 publishes window reports"),
         Need("topic", t.alerts, "WRITE", "aggregate", "stage 2 publishes alerts"),
         Need("group", app, "READ", "aggregate", "stage 2's Faust consumer group"),
+        Need("topic", t.stage2_state, "READ", "aggregate", "stage 2 restores its state"),
+        Need("topic", t.stage2_state, "WRITE", "aggregate", "stage 2 commits its state"),
+        Need("group", f"{g}-stage2-state-reader", "DESCRIBE", "aggregate",
+             "stage 2 reads its state topic under this group id (assigned, never joined)"),
+        Need("topic", t.silences, "READ", "aggregate", "stage 2 follows the silences"),
+        Need("group", f"{t.silences}.reader", "DESCRIBE", "aggregate",
+             "stage 2 reads the silences under this group id (assigned, never joined)"),
+        # not checkable with describe (the preflight skips it); without it
+        # init_transactions fails with TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+        Need("transactional_id", f"{g}-stage2", "WRITE", "aggregate",
+             "stage 2 commits each step in one transaction"),
+        Need("transactional_id", f"{g}-stage2", "DESCRIBE", "aggregate",
+             "stage 2 commits each step in one transaction"),
     ]
     for p in wanted_topics(cfg):
-        if p.role in ("changelog", "faust"):
-            what = "Faust changelog of a stage-2 table" if p.role == "changelog" else \
-                "Faust's assignor topic"
-            out += [Need("topic", p.name, op, "aggregate", what) for op in ("READ", "WRITE")]
+        if p.role == "faust":
+            out += [Need("topic", p.name, op, "aggregate", "Faust's assignor topic")
+                    for op in ("READ", "WRITE")]
     if cfg.triggers.enabled or cfg.slack:
         out.append(Need("topic", t.alerts, "READ", "sinks", "the sinks consume alerts"))
     if cfg.triggers.enabled:
@@ -215,7 +227,7 @@ def tls_problem(cfg: MonitorConfig, timeout_s: float = 5.0) -> str | None:
 # -- authorization -------------------------------------------------------------------------
 
 def acl_command(cfg: MonitorConfig, need: Need) -> str:
-    res = "--topic" if need.kind == "topic" else "--group"
+    res = {"topic": "--topic", "group": "--group"}.get(need.kind, "--transactional-id")
     prefixed = " --resource-pattern-type prefixed" if need.pattern == "prefixed" else ""
     return (f"kafka-acls --bootstrap-server {cfg.kafka.bootstrap} --command-config admin.properties"
             f" --add --allow-principal {principal(cfg)} --operation {need.operation.title()} "

@@ -125,41 +125,49 @@ def cmd_synth(a: argparse.Namespace) -> int:
     return synth_main(a)
 
 
+def silence_store(cfg):
+    """The shared silence store of the deployment that ``cfg`` describes (its Kafka)."""
+    from monitor.config import kafka_client_config
+    from monitor.stage2.silences import SilenceStore
+
+    return SilenceStore(kafka_client_config(cfg), cfg.topics.silences)
+
+
 def cmd_silence(a: argparse.Namespace) -> int:
     import time
 
     from monitor.config import parse_duration
-    from monitor.pipeline import silence_file
     from monitor.records import Silence
 
     cfg = _config(a.config)
-    f = silence_file(cfg)
+    store = silence_store(cfg)
     now = int(time.time() * 1000)
     if a.silence_command == "add":
         until = now + parse_duration(a.duration) if a.duration else None
-        f.add(Silence(reason=a.reason, feature=a.feature, check=a.check, family=a.family,
-                      monitor=cfg.monitor, until_ms=until, created_by=a.by))
-        print(f"silenced {a.family}/{a.check}/{a.feature}"
+        sid = store.add(Silence(reason=a.reason, feature=a.feature, check=a.check,
+                                family=a.family, monitor=cfg.monitor, until_ms=until,
+                                created_by=a.by))
+        print(f"silenced {a.family}/{a.check}/{a.feature} ({sid})"
               + (f" for {a.duration}" if a.duration else " until removed"))
     elif a.silence_command == "remove":
-        n = f.remove(feature=a.feature, check=a.check, family=a.family)
+        n = store.remove(a.id, **({} if a.id else
+                                  {"feature": a.feature, "check": a.check, "family": a.family}))
         print(f"{n} silence(s) removed")
     else:
-        f.prune(now)
-        for s in f.active(now):
+        store.prune(now)
+        for sid, s in store.list(now).items():
             left = "until removed" if s.until_ms is None else \
                 f"{(s.until_ms - now) / 60000:.0f} min left"
-            print(f"{s.family}/{s.check}/{s.feature}  {left}  — {s.reason}")
+            print(f"{sid}  {s.family}/{s.check}/{s.feature}  {left}  — {s.reason}")
     return 0
 
 
 def cmd_alerts(a: argparse.Namespace) -> int:
     from monitor.config import kafka_client_config
-    from monitor.pipeline import silence_file
     from monitor.web import alerts_cli
 
     cfg = _config(a.config)
-    store = silence_file(cfg)  # the silences the monitor reads
+    store = silence_store(cfg)  # the silences every stage-2 worker follows (Kafka)
     if a.alerts_command == "list":
         return alerts_cli.list_alerts(cfg, kafka_client_config(cfg), store, as_json=a.json,
                                       show_all=a.all, last=a.last)
@@ -232,12 +240,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "performance, written beside the profile (<output>.performance)")
     pb.set_defaults(func=cmd_profile_build)
 
-    si = sub.add_parser("silence", help="hold back alert notifications (with an expiry)")
+    si = sub.add_parser("silence", help="hold back alert notifications (with an expiry); "
+                        "stored on the deployment's Kafka, shared by every worker")
     sis = si.add_subparsers(dest="silence_command", metavar="ACTION", required=True)
     for name, helptext in (("add", "silence matching alerts"), ("remove", "lift a silence"),
                            ("list", "the active silences")):
         x = sis.add_parser(name, help=helptext)
         x.add_argument("-c", "--config", required=True)
+        if name == "remove":
+            x.add_argument("--id", default=None, help="the silence's id (from `list`)")
         if name != "list":
             x.add_argument("--feature", default="*", help="feature pattern (default *)")
             x.add_argument("--check", default="*", help="check pattern, e.g. ks (default *)")

@@ -15,10 +15,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import orjson
 
 from monitor import __version__
-from monitor.checked_producer import CheckedProducer
 from monitor.config import MonitorConfig, faust_broker_settings, kafka_client_config
 from monitor.errors import StreamdriftError
 from monitor.topics import ensure_topics  # noqa: F401  (topic policies live there)
@@ -95,83 +93,40 @@ def merge_sketches(blobs: list[bytes], load_sketch):
     return merged
 
 
-class ReportPublisher:
-    """Window reports to the reports topic (key ``monitor:window_start``) and a JSONL file;
-    alerts from the policy to the alerts topic (key: alert id). Idempotent producer."""
-
-    def __init__(self, cfg: MonitorConfig, client: dict[str, Any], policy) -> None:
-        self.cfg = cfg
-        self.policy = policy
-        self.producer = CheckedProducer(client, "reports", **{"linger.ms": 0,
-                                                              "compression.type": "zstd"})
-        self.health = None  # a monitor.supervise.StageHealth, set by run()
-        self.jsonl = Path(cfg.output.reports_jsonl) if cfg.output.reports_jsonl else None
-        self.windows_closed = 0
-        self.scores: dict[tuple[str, str], float] = {}
-        self.alerts_firing: dict[str, int] = {}   # severity -> open alert keys
-
-    def __call__(self, report) -> None:
-        try:
-            self._publish(report)
-        except Exception as e:
-            if self.health is not None:
-                self.health.failed(e)
-            raise
-        if self.health is not None and self.health.state != "running":
-            self.health.running()
-
-    def _publish(self, report) -> None:
-        if self.policy is not None:  # silences added with `streamdrift silence add`
-            self.policy.set_silences([*self.cfg.alerts.silences,
-                                      *silence_file(self.cfg).load()])
-        d = report.to_dict()
-        value = orjson.dumps(d)
-        self.producer.produce(self.cfg.topics.reports, value, report.key.encode(),
-                              kind="report")
-        if self.jsonl is not None:
-            with self.jsonl.open("ab") as f:
-                f.write(value + b"\n")
-        if self.policy is not None:
-            for alert in self.policy.update(report).alerts:
-                self.producer.produce(self.cfg.topics.alerts, orjson.dumps(alert.to_dict()),
-                                      alert.alert_id.encode(), kind="alert")
-        self.producer.wait_acked()  # raises DeliveryFailed: the window is not done
-        self.windows_closed += 1
-        if self.policy is not None:
-            firing = list(self.policy.firing.values())
-            self.alerts_firing = {sev: firing.count(sev) for sev in ("warning", "critical")}
-        self.scores = {(c.check, c.feature): float(c.effect_size) for c in report.checks
-                       if c.effect_size is not None}
-        log.info("window %s closed: %d events, flagged %s", report.window_start_ms,
-                 report.events, sorted({c.feature for c in report.flagged}))
-
-
-def make_stage2(cfg: MonitorConfig, profile, client: dict[str, Any]):
-    from monitor.stage2.agents import build_app
+def make_stage2(cfg: MonitorConfig, profile, client: dict[str, Any], silences=None):
+    """Stage 2's Faust app and its runner: each step (window bookkeeping, reports, alert
+    policy, rolling reference) is committed in one Kafka transaction."""
+    from monitor.stage2.agents import Stage2Runner, build_app
     from monitor.stage2.evaluate import Evaluator, policy_from_config
+    from monitor.stage2.silences import SilenceFollower
+    from monitor.stage2.state import ReportFile, TransactionalState
+    from monitor.stage2.step import Stage2Step
 
     policy = policy_from_config(cfg)
     evaluator = Evaluator(cfg, profile, policy)
-    publisher = ReportPublisher(cfg, client, policy)
-    broker = faust_broker_settings(cfg)
     load = window_parts(cfg, profile)["load_sketch"]
+    follower = silences or SilenceFollower(client, cfg.topics.silences).start()
+
+    def set_rolling(d) -> None:
+        evaluator.rolling = d
+
+    step = Stage2Step(
+        size_ms=cfg.windows.size_ms, slide_ms=cfg.windows.slide_ms,
+        merge=lambda blobs: merge_sketches(blobs, load),
+        history=cfg.checks.quality.volume_baseline_windows, evaluate=evaluator.report,
+        policy=policy, silences=lambda: [*cfg.alerts.silences, *follower.current()],
+        rolling=lambda: evaluator.rolling, set_rolling=set_rolling, load_sketch=load)
+    store = TransactionalState(client, state_topic=cfg.topics.stage2_state,
+                               reports_topic=cfg.topics.reports, alerts_topic=cfg.topics.alerts,
+                               transactional_id=f"{cfg.kafka.group_id}-stage2")
+    runner = Stage2Runner(step, store, ReportFile(cfg.output.reports_jsonl)
+                          if cfg.output.reports_jsonl else None)
+    broker = faust_broker_settings(cfg)
     app = build_app(
         app_id=f"{cfg.kafka.group_id}-stage2", broker=broker["broker"],
         broker_credentials=broker["broker_credentials"], partials_topic=cfg.topics.partials,
-        size_ms=cfg.windows.size_ms, slide_ms=cfg.windows.slide_ms,
-        merge=lambda blobs: merge_sketches(blobs, load),
-        on_closed=evaluator.report, publish=[publisher],
-        history=cfg.checks.quality.volume_baseline_windows,
-        session_timeout_s=cfg.kafka.session_timeout_ms / 1000.0)
-    return app, publisher
-
-
-def silence_file(cfg: MonitorConfig):
-    """Where ``streamdrift silence`` keeps this monitor's silences: beside the config."""
-    from monitor.stage2.silences import SilenceFile
-
-    base = Path(cfg.source).parent if cfg.source else Path.cwd()
-    return SilenceFile(base / f"{cfg.monitor}.silences.json")
+        runner=runner, session_timeout_s=cfg.kafka.session_timeout_ms / 1000.0)
+    return app, runner
 
 
 def make_sinks(cfg: MonitorConfig, client: dict[str, Any]) -> list:
@@ -229,7 +184,23 @@ def sink_problems(deliveries: list) -> dict[str, str]:
             for d in deliveries if d.sink.health.failing}
 
 
-def status_page(cfg: MonitorConfig, client: dict[str, Any], source, publisher, healthy):
+def stage_problems(deliveries: list, runner) -> dict[str, str]:
+    """{"stage2" / "delivery-<group>": last error} for the stage-2 step that keeps failing
+    (:attr:`Stage2Runner.health`) and every alert delivery loop whose commits or reads keep
+    failing, or that crashed (:attr:`AlertDelivery.health`; the sink's own answers are in
+    :func:`sink_problems`)."""
+    out = {}
+    if runner is not None and not runner.health["ok"]:
+        out["stage2"] = runner.health["last_error"] or "failing"
+    for d in deliveries:
+        h = d.health
+        if h["failing_kind"] in ("commit", "consume", "crashed") and not h["ok"]:
+            out[f"delivery-{d.group_id}"] = h["last_error"] or "failing"
+    return out
+
+
+def status_page(cfg: MonitorConfig, client: dict[str, Any], source, publisher, healthy,
+                silences=None):
     """The status page (monitor/web/status.py) over the reports and alerts topics, with this
     process's stages' health: ``source()`` / ``publisher()`` give the running stages."""
     from monitor.web.history import History, TopicReader
@@ -248,7 +219,8 @@ def status_page(cfg: MonitorConfig, client: dict[str, Any], source, publisher, h
         return {"stages": stages,
                 "consumer_lag": dict(s.stats.consumer_lag) if s is not None else {}}
 
-    return StatusPage(history, health, lambda: silence_file(cfg).load())
+    return StatusPage(history, health, lambda: [*cfg.alerts.silences,
+                                                *(silences.current() if silences else [])])
 
 
 def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
@@ -320,7 +292,12 @@ def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
         s = source()
         return stage not in ("all", "source") or (s is not None and s.assigned)
 
-    page = status_page(cfg, client, source, lambda: publisher, healthy)
+    from monitor.stage2.silences import SilenceFollower
+
+    silences = (SilenceFollower(client, cfg.topics.silences).start()  # shared by all workers
+                if stage in ("all", "aggregate") else None)
+    health.extra_checks.append(lambda: stage_problems(deliveries(), None))
+    page = status_page(cfg, client, source, lambda: publisher, healthy, silences)
     server = serve(cfg.http.host, cfg.http.port,
                    StageCollector(cfg.monitor, source_stats, reports_stats,
                                   sinks=lambda: [d.sink.health for d in deliveries()],
@@ -330,8 +307,8 @@ def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
              "status page at http://%s:%d/", __version__, cfg.monitor, cfg.stream.topic, stage,
              cfg.http.host, server.server_address[1], cfg.http.host, server.server_address[1])
     if stage in ("all", "aggregate"):
-        app, publisher = make_stage2(cfg, profile, client)
-        publisher.health = health.stage("aggregate")
+        app, publisher = make_stage2(cfg, profile, client, silences)
+        publisher.health = health.stage("aggregate")  # the runner reports failing steps here
         publisher.health.running()
         _watch_agents(app, publisher.health)
         worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)

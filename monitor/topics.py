@@ -16,7 +16,10 @@ alerts                  delete     alert events for the sinks (``topics.retentio
 triggers                delete     retraining triggers; at least ``triggers.cooldown``
 dead_letter             delete     bad messages (``dead_letter.retention``, 7d) — what they
                                    keep is ``dead_letter.payload``
-Faust changelogs        compact    stage 2's tables (partials, windows, progress, meta)
+stage2_state            compact    stage 2's state (open windows' partials, window bookkeeping,
+                                   alert policy state, rolling reference, volume baseline),
+                                   written in one transaction with each step's reports/alerts
+silences                compact    the silences of ``streamdrift silence``, one per key
 Faust leader topic      delete     Faust's partition assignor
 ======================  =========  ==========================================================
 
@@ -39,7 +42,6 @@ from monitor.config import MonitorConfig
 from monitor.errors import StreamdriftError
 
 MAX_MESSAGE_BYTES = "20000000"  # a partial or a state snapshot of a wide profile
-FAUST_TABLES = ("partials", "windows", "progress", "meta")  # monitor.stage2.agents
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,8 @@ class TopicPolicy:
     """One topic the monitor owns: its name, role, partitions and wanted configs."""
 
     name: str
-    role: str  # partials | state | reports | alerts | triggers | dead_letter | changelog | faust
+    role: str  # partials | state | reports | alerts | triggers | dead_letter | stage2_state
+    #            | silences | faust
     partitions: int = 1
     config: dict[str, str] = field(default_factory=dict)
 
@@ -75,8 +78,8 @@ def wanted_topics(cfg: MonitorConfig) -> list[TopicPolicy]:
         TopicPolicy(t.alerts, "alerts", 1, bounded(t.alerts_retention_ms)),
         TopicPolicy(t.triggers, "triggers", 1, bounded(t.triggers_retention_ms)),
         TopicPolicy(t.dead_letter, "dead_letter", 1, bounded(cfg.dead_letter.retention_ms)),
-        *[TopicPolicy(f"{app}-{name}-changelog", "changelog", 1, dict(compact))
-          for name in FAUST_TABLES],
+        TopicPolicy(t.stage2_state, "stage2_state", 1, dict(compact)),
+        TopicPolicy(t.silences, "silences", 1, dict(compact)),
         TopicPolicy(f"{app}-__assignor-__leader", "faust", 1, {"cleanup.policy": "delete"}),
     ]
 

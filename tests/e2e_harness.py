@@ -101,13 +101,15 @@ class Produced:
 def produce(bootstrap: str, topic: str, scen: Scenario, partitions: int = 4,
             garbage: list[bytes] = (), garbage_every: int = 0, chunks: int = 1,
             between_chunks=None, garbage_from: int = 0, key_by_id: bool = False,
-            ingest_delay_ms=None, client: dict | None = None) -> Produced:
+            ingest_delay_ms=None, client: dict | None = None,
+            cuts: list[int] | None = None) -> Produced:
     """Event i goes to partition i % partitions (or, with ``key_by_id``, to a partition
     chosen by its event id, as a producer keying by id would: a re-sent event lands where
     the first copy did); garbage message j is slipped in after every ``garbage_every``
     events from event ``garbage_from`` on (round robin over partitions). With
     ``ingest_delay_ms`` (a function of the event-time column), each event's Kafka timestamp
-    is its event time plus that delay. Offsets are tracked exactly."""
+    is its event time plus that delay. ``cuts`` (event indexes) split the chunks there
+    instead of evenly. Offsets are tracked exactly."""
     cols = generate(scen)
     stamps = None
     if ingest_delay_ms is not None:
@@ -126,7 +128,9 @@ def produce(bootstrap: str, topic: str, scen: Scenario, partitions: int = 4,
                   "enable.idempotence": True,
                   "queue.buffering.max.messages": 1_000_000})
     g = 0
-    bounds = np.linspace(0, n, chunks + 1).astype(int)
+    bounds = np.linspace(0, n, chunks + 1).astype(int) if cuts is None else \
+        np.array([0, *cuts, n])  # ``cuts``: event indexes where a chunk ends
+    chunks = len(bounds) - 1
     for c in range(chunks):
         for i in range(bounds[c], bounds[c + 1]):
             pp = int(part[i])

@@ -210,7 +210,8 @@ class Builder:
         t = d.get("topics") or {}
         topics = TopicsConfig(**{k: t.get(k, f"streamdrift.{name}.{suffix}") for k, suffix in (
             ("partials", "partials"), ("reports", "reports"), ("alerts", "alerts"),
-            ("triggers", "triggers"), ("dead_letter", "dlq"), ("state", "state"))},
+            ("triggers", "triggers"), ("dead_letter", "dlq"), ("state", "state"),
+            ("stage2_state", "stage2-state"), ("silences", "silences"))},
             **self.topic_policies(t))
         used = [(k, v) for k, v in vars(topics).items() if v == stream.topic]
         for k, _ in used:

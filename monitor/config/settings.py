@@ -305,6 +305,8 @@ class TopicsConfig:
     triggers: str
     dead_letter: str
     state: str
+    stage2_state: str  # stage 2's compacted state topic (window bookkeeping, alert state)
+    silences: str  # compacted: the silences added with `streamdrift silence add`
     replication_factor: int = -1  # -1: the broker's default.replication.factor
     partials_retention_ms: int = 7 * 86_400_000
     reports_retention_ms: int = 30 * 86_400_000

@@ -175,12 +175,15 @@ def read_to_end(client: dict[str, Any], topic: str, what: str, last: int | None 
     joining a consumer group. ``what`` names the config field for error messages."""
     import time
 
-    from confluent_kafka import Consumer, KafkaException, TopicPartition
+    from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
     from monitor.errors import StreamdriftError
 
+    # partition EOF: reports and alerts are written in transactions, so the last offset
+    # below the high watermark can be a commit marker that no message ever carries
     c = Consumer({**client, "group.id": f"streamdrift-read-{uuid.uuid4().hex}",
                   "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                  "enable.partition.eof": True,
                   "log_level": 0})  # an unreachable broker is said once, below
 
     try:
@@ -206,6 +209,8 @@ def read_to_end(client: dict[str, Any], topic: str, what: str, last: int | None 
         while ends and time.monotonic() < deadline:
             for m in c.consume(500, timeout=0.5):
                 if m.error():
+                    if m.error().code() == KafkaError._PARTITION_EOF:
+                        ends.pop(m.partition(), None)
                     continue
                 if m.offset() + 1 >= ends.get(m.partition(), 0):
                     ends.pop(m.partition(), None)

@@ -115,7 +115,7 @@ def test_stage_2_failing_to_publish_reports_shows_in_health_then_exits_non_zero(
     src = Monitor(s, tmp_path / "src.log", stage="source", config=src_cfg)
     agg = Monitor(s, tmp_path / "agg.log", stage="aggregate")
     try:
-        body = _wait_health(port, lambda c, b: c == 503 and "DeliveryFailed" in
+        body = _wait_health(port, lambda c, b: c == 503 and "StepNotCommitted" in
                             b.get("problems", {}).get("aggregate", ""), 400, agg)
         assert "MSG_SIZE_TOO_LARGE" in body["problems"]["aggregate"]
         assert agg.wait_exit(400) == EXIT_GAVE_UP
