@@ -308,9 +308,9 @@ def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
              cfg.http.host, server.server_address[1], cfg.http.host, server.server_address[1])
     if stage in ("all", "aggregate"):
         app, publisher = make_stage2(cfg, profile, client, silences)
-        publisher.health = health.stage("aggregate")  # the runner reports failing steps here
-        publisher.health.running()
-        _watch_agents(app, publisher.health)
+        publisher.stage_health = health.stage("aggregate")  # the runner's failing steps
+        publisher.stage_health.running()
+        _watch_agents(app, publisher.stage_health)
         worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
         try:
             worker.execute_from_commandline()

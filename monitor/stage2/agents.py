@@ -53,7 +53,7 @@ class Stage2Runner:
         self.failures = 0            # consecutive failed attempts of the current message
         self.failures_total = 0
         self.last_error: str | None = None
-        self.health: Any = None  # a monitor.supervise.StageHealth, set by the pipeline
+        self.stage_health: Any = None  # a monitor.supervise.StageHealth, set by the pipeline
         self.give_up_after = 10  # consecutive failures (~4 min of backoff): end the process
         self._lock = threading.Lock()
 
@@ -123,8 +123,8 @@ class Stage2Runner:
                           exc_info=self.failures == 1)
                 self.invalidate()
                 final = self.failures >= self.give_up_after
-                if self.health is not None:
-                    self.health.failed(e, final=final)
+                if self.stage_health is not None:
+                    self.stage_health.failed(e, final=final)
                 if final:  # the service manager restarts the process; the state is safe
                     from monitor.supervise import give_up
 
@@ -132,8 +132,8 @@ class Stage2Runner:
                 await asyncio.sleep(delay)
                 delay = min(self.max_backoff_s, delay * 2)
                 continue
-            if self.failures and self.health is not None:
-                self.health.running()
+            if self.failures and self.stage_health is not None:
+                self.stage_health.running()
             self.failures = 0
             return
 
