@@ -25,12 +25,11 @@ from typing import Any
 
 import faust
 
+from monitor.faults import fault_point
 from monitor.stage2.state import ReportFile, TransactionalState
 from monitor.stage2.step import Stage2State, Stage2Step
 
 log = logging.getLogger("streamdrift.agents")
-
-from monitor.faults import fault_point
 
 
 class Stage2Runner:
