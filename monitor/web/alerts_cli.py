@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 
@@ -67,7 +67,8 @@ def _silenced_by(item: dict[str, Any], silences: list[Silence], now: int) -> str
 
 
 def list_alerts(cfg, client: dict[str, Any], store, *, as_json: bool, show_all: bool,
-                last: int, out=sys.stdout) -> int:
+                last: int, out: TextIO | None = None) -> int:
+    out = out or sys.stdout  # looked up per call: a default bound at import misses redirects
     now = int(time.time() * 1000)
     h = open_alerts(client, cfg.topics.alerts, last)
     silences = store.active(now)
@@ -121,7 +122,8 @@ def parse_key(key: str | None, monitor: str) -> dict[str, str]:
     return {"check": parts[0], "feature": parts[1]}
 
 
-def silence(cfg, store, a, out=sys.stdout) -> int:
+def silence(cfg, store, a, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     from monitor.config import parse_duration
 
     match = {"feature": a.feature, "check": a.check, "family": a.family,
@@ -147,7 +149,8 @@ def silence(cfg, store, a, out=sys.stdout) -> int:
     return 0
 
 
-def unsilence(cfg, store, a, out=sys.stdout) -> int:
+def unsilence(cfg, store, a, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     match = {"feature": a.feature, "check": a.check, "family": a.family,
              **parse_key(a.key, cfg.monitor)}
     n = store.remove(**match)
