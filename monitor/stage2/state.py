@@ -141,8 +141,10 @@ class TransactionalState:
                               orjson.dumps(alert.to_dict()))
             self._commit(p)
         except KafkaException as e:
+            p.poll(0)  # serve the delivery reports: a refused write says why
             err = e.args[0] if e.args and isinstance(e.args[0], KafkaError) else None
-            if err is not None and err.txn_requires_abort():
+            if err is not None and (err.txn_requires_abort()
+                                    or err.code() == KafkaError._STATE):
                 try:
                     p.abort_transaction(self.timeout_s)
                 except KafkaException:
