@@ -113,7 +113,8 @@ class Evaluator:
     last N healthy windows (enough events, no drift flagged), once N of them have been seen;
     until then, and always for the quantile grids, the fixed profile. The report's
     ``profile_id`` then reads ``<profile id>+rolling:<first window start>-<last window end>``.
-    The rolling history lives in memory: after a restart it refills over N windows.
+    The rolling history is part of stage 2's committed state (:mod:`monitor.stage2.state`), so
+    a restart resumes with the same reference.
     """
 
     def __init__(self, cfg: MonitorConfig, profile, policy: AlertPolicy | None = None) -> None:
