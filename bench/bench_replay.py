@@ -65,7 +65,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
     from monitor.profile import build_profile
-    from monitor.replay import read_table, replay
+    from monitor.files import read_table
+    from monitor.replay import replay
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

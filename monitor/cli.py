@@ -46,7 +46,8 @@ def cmd_check(a: argparse.Namespace) -> int:
 
 def cmd_replay(a: argparse.Namespace) -> int:
     from monitor.pipeline import load_profile
-    from monitor.replay import read_table, replay, write_reports
+    from monitor.files import read_table
+    from monitor.replay import replay, write_reports
 
     cfg = _config(a.config)
     profile = load_profile(cfg)
@@ -74,7 +75,7 @@ def cmd_profile_build(a: argparse.Namespace) -> int:
     save_profile(profile, a.output)
     print(f"profile {profile.profile_id} written to {a.output}")
     if a.labels:
-        from monitor.replay import read_table
+        from monitor.files import read_table
         from monitor.replay_labels import reference_path, reference_sketch
 
         sk = reference_sketch(cfg, profile, read_table(a.input), read_table(a.labels))

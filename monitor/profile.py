@@ -53,7 +53,7 @@ def build_profile(cfg: MonitorConfig, path: str | Path, max_rows: int | None = N
     with ``progress=True``) bars show the rows read and the features sketched."""
     from kernels import ReferenceProfile
 
-    from monitor.replay import read_table
+    from monitor.files import read_table
 
     path = Path(path)
     if table is None:

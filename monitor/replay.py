@@ -23,54 +23,9 @@ import pyarrow as pa
 
 from monitor.stage2.aggregate import Tables, WindowAggregator
 from monitor.config import MonitorConfig
-from monitor.errors import StreamdriftError
 from monitor.stage1.partials import PartialMessage
 from monitor.records import WindowReport
 from monitor.stage1.windows import PartitionWindows
-
-def read_table(path: str | Path, progress: bool | None = None) -> pa.Table:
-    """The whole file as a table; on a terminal, a progress bar of rows read (Parquet and
-    CSV are read in batches for it; JSON lines in one go)."""
-    from monitor.progress import bar, count_lines
-
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if not path.exists():
-        raise StreamdriftError(f"--input: {path} does not exist")
-    if suffix in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
-
-        from monitor.progress import enabled_here
-
-        if not (enabled_here() if progress is None else progress):
-            return pq.read_table(path)  # all threads, no bar
-        f = pq.ParquetFile(path)
-        with bar(f.metadata.num_rows, f"reading {path.name}", enabled=progress) as b:
-            batches = []
-            for batch in f.iter_batches(batch_size=262_144):
-                batches.append(batch)
-                b.update(batch.num_rows)
-        return pa.Table.from_batches(batches, schema=f.schema_arrow)
-    if suffix == ".csv":
-        import pyarrow.csv as pcsv
-
-        from monitor.progress import enabled_here
-
-        if not (enabled_here() if progress is None else progress):
-            return pcsv.read_csv(path)
-        with bar(max(count_lines(path) - 1, 0), f"reading {path.name}", enabled=True) as b:
-            reader = pcsv.open_csv(path)
-            batches = []
-            for batch in reader:
-                batches.append(batch)
-                b.update(batch.num_rows)
-        return pa.Table.from_batches(batches, schema=reader.schema)
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        import pyarrow.json as pjson
-
-        return pjson.read_json(path)
-    raise StreamdriftError(f"--input: cannot read {path.name}: expected .parquet, .csv or .jsonl")
-
 
 def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_000,
            progress: bool | None = None) -> Iterator[WindowReport]:
