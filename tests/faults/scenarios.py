@@ -195,6 +195,9 @@ def broker_restarts(tmp: Path, restarts: tuple[bool, ...] = (False, True, False)
         log = tmp / "monitor.log"
         mon = Monitor(s, log)
         mon.wait_log("assigned partitions", 120)
+        # both stages up before the first outage: these are restarts of a running monitor (a
+        # broker that is down while stage 2's Faust worker bootstraps ends the process instead)
+        mon.wait_log("[^Worker]: Ready", 120)
         stop = threading.Event()
         pump = _pump(feed, 1200, stop)
         reader = AssignedReportReader(broker.bootstrap, s.cfg.topics.reports)
