@@ -132,7 +132,11 @@ class Supervisor:
                 self.health.running()
                 self.current.run(stop)
                 return
-            except Exception as e:  # noqa: BLE001 - every failure is restarted or fatal
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except:  # noqa: E722 - every failure is restarted or fatal, even confluent-kafka's
+                # KafkaError, which it raises as is although it is no Exception subclass
+                e = _as_exception(sys.exc_info()[1])
                 now = time.monotonic()
                 self._failures = [t for t in self._failures if now - t < self.window_s] + [now]
                 final = len(self._failures) > self.max_failures
@@ -146,3 +150,9 @@ class Supervisor:
                 if stop.wait(backoff):
                     return
                 backoff = min(self.max_backoff_s, backoff * 2)
+
+
+def _as_exception(e: object) -> BaseException:
+    """``e`` itself, or a RuntimeError carrying its text when it is not an exception (a
+    ``confluent_kafka.KafkaError`` raised by the client)."""
+    return e if isinstance(e, BaseException) else RuntimeError(str(e))
