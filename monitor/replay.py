@@ -6,7 +6,9 @@ decoder the live path uses for Arrow data, and pushed through the same
 a ``_partition`` column (and optionally ``_offset``), rows are windowed per partition as the
 live monitor would window them; otherwise the file is one partition in row order. A
 ``_timestamp`` column (ms) stands in for the Kafka timestamps: the event-time field's
-fallback and, with ``checks.quality.max_event_delay``, the ingest time of freshness.
+fallback and, with ``checks.quality.max_event_delay``, the ingest time of freshness. As on the
+live path, an event more than ``stream.max_future_skew`` after its ``_timestamp`` (or, without
+one, after now) is bad (``future_event_time``) and moves no window.
 
 At the end of the file every window closes (the stream is over), unlike the live path, where
 the last window waits for more events or the idle timeout.
@@ -23,6 +25,7 @@ import pyarrow as pa
 
 from monitor.stage2.aggregate import Tables, WindowAggregator
 from monitor.config import MonitorConfig
+from monitor.stage1.event_time import reject_future
 from monitor.stage1.partials import PartialMessage
 from monitor.records import WindowReport
 from monitor.stage1.windows import PartitionWindows
@@ -91,9 +94,11 @@ def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_00
             contiguous = rows[-1] - rows[0] + 1 == rows.size and bool(np.all(np.diff(rows) > 0))
             part_rows = table.slice(int(rows[0]), rows.size) if contiguous \
                 else table.take(pa.array(rows))
-            dec = decoder.decode_table(part_rows, offsets=offs[rows],
-                                       timestamps_ms=stamps[rows] if stamps is not None
-                                       else None)
+            row_ts = stamps[rows] if stamps is not None else np.full(rows.size, -1, np.int64)
+            # as live: an event far ahead of its timestamp (or of now) is future_event_time
+            dec = reject_future(decoder.decode_table(part_rows, offsets=offs[rows],
+                                                     timestamps_ms=row_ts),
+                                row_ts, cfg.stream.max_future_skew_ms)
             bad = [(b.offset, b.reason) for b in dec.bad]
             samples = [(o, names) for _, o, names in dec.samples]
             batches.append((dec.batch, bad, samples, rows.size))

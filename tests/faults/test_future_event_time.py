@@ -90,3 +90,40 @@ def test_an_event_in_year_9999_is_dead_lettered_and_windows_go_on(kafka_bootstra
     c.close()
     assert [dict(m.headers())["streamdrift.reason"] for m in dead] == \
         [FUTURE_EVENT_TIME.encode()] * 4
+
+
+@pytest.mark.parametrize("skew, future", [("1h", 5), ("3h", 0)])
+def test_replay_marks_far_future_event_times_bad_as_the_live_path_does(tmp_path, skew, future):
+    """``streamdrift replay`` applies ``stream.max_future_skew`` too: 5 events 2 h ahead of
+    their ``_timestamp`` are ``future_event_time`` with a 1 h skew (counted, every other event
+    in its window) and good with a 3 h skew (the first one then moves the watermark 2 h ahead:
+    windows there, the rest of the stream late)."""
+    import pyarrow as pa
+
+    from monitor.dev.synthetic import Scenario, generate
+    from monitor.replay import replay
+    from tests.e2e_harness import build_reference
+
+    d = config_dict(tmp_path, "127.0.0.1:1", "t")
+    d["stream"]["max_future_skew"] = skew
+    cfg, profile = build_reference(tmp_path, d, n=20_000)
+    cols = generate(Scenario(n_events=9_000, events_per_s=1_000, seed=7,
+                             start_ms=START_MS))
+    t = pa.table({k: v for k, v in cols.items() if not k.startswith("_")})
+    ts = t.column("ts").to_numpy().astype(np.int64)
+    ahead = np.arange(500, 9_000, 1_700)  # 5 rows
+    event_ts = ts.copy()
+    event_ts[ahead] += 2 * HOUR
+    t = t.set_column(t.column_names.index("ts"), "ts", pa.array(event_ts)) \
+        .append_column("_timestamp", pa.array(ts))
+    reports = list(replay(cfg, profile, t, progress=False))
+    bad = sum(r.quality.get("bad_by_reason", {}).get(FUTURE_EVENT_TIME, 0) for r in reports)
+    assert bad == future
+    far = [r for r in reports if r.window_start_ms >= START_MS + HOUR]
+    if future:
+        assert sum(r.events for r in reports) == 9_000 - future
+        assert [r.window_start_ms for r in reports] == [START_MS + k * WINDOW_MS
+                                                        for k in range(3)]
+        assert far == []
+    else:
+        assert far and sum(r.events for r in reports) < 9_000
