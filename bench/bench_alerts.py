@@ -37,8 +37,9 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from bench.report import median, publish
-from monitor.stage2.alerts import AlertPolicy, CheckRule
 from monitor.records import CheckResult, WindowReport
+from monitor.stage2.alerts import AlertPolicy
+from monitor.stage2.rules import CheckRule
 
 N_NUM, N_CAT, K = 18, 2, 8
 CAT_P = np.array([.30, .20, .15, .10, .10, .07, .05, .03])

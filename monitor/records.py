@@ -117,3 +117,60 @@ class Silence:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Silence":
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+@dataclass(frozen=True)
+class AlertItem:
+    """One alert key inside a notification, with the figures that justify it."""
+
+    key: str
+    check: str
+    family: str
+    feature: str
+    severity: str
+    statistic: float
+    p_value: float | None
+    effect_size: float
+    floor: float
+    level: float | None
+    n_window: int
+    n_reference: int
+    since_window_start_ms: int   # first window of the bad run that made it fire
+    bad_windows: int             # bad windows in a row when this item was sent
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One notification: the event on the alerts topic (``schemas/alert.schema.json``)."""
+
+    alert_id: str
+    kind: str                    # firing | update | resolved
+    reason: str                  # new | repeat | escalated | resolved
+    monitor: str
+    window_start_ms: int
+    window_end_ms: int
+    profile_id: str
+    monitor_version: str
+    severity: str
+    items: tuple[AlertItem, ...]
+    thread_alert_id: str | None  # the firing notification this one replies to
+    thread_resolved: bool        # every key of that thread is resolved now
+    correction: str
+    family_level: float
+    tests_in_window: int
+
+    @property
+    def keys(self) -> list[str]:
+        return [i.key for i in self.items]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["items"] = [asdict(i) for i in self.items]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Alert":
+        d = dict(d)
+        d["items"] = tuple(AlertItem(**i) for i in d["items"])
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__})

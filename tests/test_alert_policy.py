@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from monitor.stage2.alerts import Alert, AlertPolicy, CheckRule, corrected_level
-from monitor.records import CheckResult, WindowReport
-from monitor.records import Silence
+from monitor.records import Alert, CheckResult, Silence, WindowReport
+from monitor.stage2.alerts import AlertPolicy
+from monitor.stage2.rules import CheckRule, corrected_level
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "schemas" / "alert.schema.json").read_text())
 MIN = 60_000

@@ -150,8 +150,8 @@ def test_wasserstein_effect_is_in_reference_standard_deviations(profile):
 
 
 def test_slack_mention_only_on_critical_alerts():
+    from monitor.records import Alert, AlertItem
     from monitor.sinks.slack_blocks import render
-    from monitor.stage2.alerts import Alert, AlertItem
 
     def alert(severity, kind="firing", reason="new"):
         item = AlertItem(key="m/ks/x", check="ks", family="numeric_drift", feature="x",

@@ -8,10 +8,10 @@ firing -> (updates) -> resolved in that order, resolving exactly once per firing
 from __future__ import annotations
 
 import io
-import re
 import logging
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from monitor.stage2.alerts import Alert, AlertPolicy
-from monitor.records import CheckResult, WindowReport
+from monitor.records import Alert, CheckResult, WindowReport
 from monitor.sinks import SinkUnavailable
 from monitor.sinks.delivery import AlertDelivery
 from monitor.sinks.slack import SlackSink, SlackWebhookSink
+from monitor.stage2.alerts import AlertPolicy
 from tests.slack_server import SlackServer
 
 TOKEN = "xoxb-1234567890-streamdrift-TEST-s3cr3t"

@@ -15,10 +15,10 @@ import jsonschema
 import orjson
 import pytest
 
-from monitor.stage2.alerts import Alert, AlertPolicy
-from monitor.records import CheckResult, WindowReport
+from monitor.records import Alert, CheckResult, WindowReport
 from monitor.sinks.delivery import AlertDelivery
 from monitor.sinks.trigger import Trigger, TriggerPolicy, TriggerSink, idempotency_key
+from monitor.stage2.alerts import AlertPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "schemas" / "retraining-trigger.schema.json").read_text())

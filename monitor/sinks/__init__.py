@@ -31,8 +31,8 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from monitor.stage2.alerts import Alert
 from monitor.errors import StreamdriftError
+from monitor.records import Alert
 
 
 class SinkUnavailable(StreamdriftError):

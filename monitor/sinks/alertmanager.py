@@ -23,7 +23,7 @@ restarted sink adopts this monitor's open alerts from Alertmanager (:meth:`resto
 keeps re-sending them. Posting the same alert again is harmless (Alertmanager merges by label
 set), so a repeated ``write`` after a crash delivers nothing twice.
 
->>> from monitor.stage2.alerts import Alert, AlertItem
+>>> from monitor.records import Alert, AlertItem
 >>> item = AlertItem(key="m/ks/age", check="ks", family="numeric_drift", feature="age",
 ...     severity="critical", statistic=0.31, p_value=1e-12, effect_size=0.31, floor=0.1,
 ...     level=5e-4, n_window=5000, n_reference=50000, since_window_start_ms=0, bad_windows=2)
@@ -51,8 +51,8 @@ from collections.abc import Mapping, Sequence
 from http.client import HTTPException
 from typing import Any
 
+from monitor.records import Alert, AlertItem
 from monitor.sinks import SinkHealth, SinkRejected, SinkUnavailable
-from monitor.stage2.alerts import Alert, AlertItem
 
 log = logging.getLogger("streamdrift.sinks.alertmanager")
 

@@ -29,10 +29,9 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from monitor.stage2.alerts import Alert
-from monitor.sinks import AlertSink, SinkUnavailable
-
 from monitor.faults import fault_point
+from monitor.records import Alert
+from monitor.sinks import AlertSink, SinkUnavailable
 
 log = logging.getLogger("streamdrift.sinks.delivery")
 

@@ -54,7 +54,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook import WebhookClient
 
-from monitor.stage2.alerts import Alert
+from monitor.records import Alert
 from monitor.sinks import SinkHealth, SinkRejected, SinkUnavailable
 from monitor.sinks.slack_blocks import mark_resolved, render, window_text
 

@@ -1,6 +1,6 @@
 """Block Kit for alerts: what drifted, by how much, in which window, against which profile.
 
->>> from monitor.stage2.alerts import Alert, AlertItem
+>>> from monitor.records import Alert, AlertItem
 >>> item = AlertItem(key="m/ks/age", check="ks", family="numeric_drift", feature="age",
 ...     severity="critical", statistic=0.31, p_value=1e-12, effect_size=0.31, floor=0.1,
 ...     level=5e-4, n_window=5000, n_reference=50000, since_window_start_ms=0, bad_windows=2)
@@ -26,7 +26,7 @@ import datetime as _dt
 import urllib.parse
 from typing import Any
 
-from monitor.stage2.alerts import Alert, AlertItem
+from monitor.records import Alert, AlertItem
 
 MAX_ITEMS = 10
 MAX_DETAIL = 3

@@ -12,7 +12,7 @@ makes the sink publish the same trigger again, it has the same key, and the trai
 drops it (see docs/triggers.md). The cooldown state is rebuilt at start from the trigger
 topic itself (:meth:`TriggerSink.restore`), so a restart does not shorten a cooldown.
 
->>> from monitor.stage2.alerts import Alert, AlertItem
+>>> from monitor.records import Alert, AlertItem
 >>> item = AlertItem(key="m/ks/age", check="ks", family="numeric_drift", feature="age",
 ...     severity="critical", statistic=0.31, p_value=1e-12, effect_size=0.31, floor=0.1,
 ...     level=5e-4, n_window=5000, n_reference=50000, since_window_start_ms=0, bad_windows=2)
@@ -38,8 +38,8 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
-from monitor.stage2.alerts import Alert, AlertItem
 from monitor.errors import ConfigError
+from monitor.records import Alert, AlertItem
 from monitor.sinks import SinkHealth, SinkRejected, SinkUnavailable
 
 log = logging.getLogger("streamdrift.sinks.trigger")

@@ -29,8 +29,8 @@ from typing import Protocol
 
 import orjson
 
+from monitor.records import Alert
 from monitor.sinks import SinkHealth, SinkRejected, SinkUnavailable
-from monitor.stage2.alerts import Alert
 
 RETRY_STATUSES = frozenset({408, 425, 429})
 

@@ -42,12 +42,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from monitor.checked_producer import CheckedProducer
 from monitor.faults import fault_point
 from monitor.stage1.event_time import reject_future
 from monitor.stage1.partials import PartialMessage
+from monitor.stage1.state_topic import high_watermark, load_states
 from monitor.stage1.windows import NO_TIME, Partial, PartitionWindows
 
 log = logging.getLogger("streamdrift.source")
@@ -117,35 +118,10 @@ class SourceStage:
             "linger.ms": 5, "compression.type": "zstd", "message.max.bytes": 20_000_000})
 
     # -- assignment ----------------------------------------------------------------------
-    def _load_states(self, partitions: set[int]) -> dict[int, bytes]:
-        """The newest stored state of each partition, read from the compacted state topic."""
-        c = Consumer({**self.client_config, "group.id": f"{self.monitor}-state-reader",
-                      "enable.auto.commit": False, "enable.partition.eof": True})
-        tp = TopicPartition(self.state_topic, 0)
-        lo, hi = c.get_watermark_offsets(tp, timeout=10)
-        found: dict[int, bytes] = {}
-        if hi > lo:
-            c.assign([TopicPartition(self.state_topic, 0, OFFSET_BEGINNING)])
-            pos = lo
-            while pos < hi:
-                for m in c.consume(1000, timeout=1.0):
-                    if m.error():
-                        if m.error().code() == KafkaError._PARTITION_EOF:
-                            pos = hi
-                        continue
-                    pos = m.offset() + 1
-                    p = int(m.key())
-                    if p in partitions:
-                        if m.value() is None:
-                            found.pop(p, None)
-                        else:
-                            found[p] = m.value()
-        c.close()
-        return found
-
     def _on_assign(self, consumer: Consumer, tps: list[TopicPartition]) -> None:
         mine = {tp.partition for tp in tps}
-        stored = self._load_states(mine)
+        stored = load_states(self.client_config, f"{self.monitor}-state-reader",
+                             self.state_topic, mine)
         md = consumer.list_topics(self.topic, timeout=10).topics[self.topic]
         self.n_partitions = len(md.partitions)
         for tp in tps:
@@ -296,21 +272,13 @@ class SourceStage:
     def _caught_up(self, p: int) -> bool:
         """Idle means no new data *and* nothing left to read: a partition that is merely
         behind (its data not fetched yet) must not have its windows closed early."""
-        try:
-            _, hi = self.consumer.get_watermark_offsets(TopicPartition(self.topic, p),
-                                                        timeout=0.1, cached=True)
-        except:  # noqa: E722 - confluent-kafka raises its KafkaError here, no Exception subclass
-            return False
-        return 0 <= hi <= self.parts[p].next_offset
+        hi = high_watermark(self.consumer, self.topic, p)
+        return hi is not None and hi <= self.parts[p].next_offset
 
     def _lag(self, p: int) -> int:
         """Records of partition p not absorbed yet (from the cached high watermark)."""
-        try:
-            _, hi = self.consumer.get_watermark_offsets(TopicPartition(self.topic, p),
-                                                        timeout=0.1, cached=True)
-        except:  # noqa: E722 - confluent-kafka raises its KafkaError here, no Exception subclass
-            return 0
-        return max(0, hi - self.parts[p].next_offset) if hi >= 0 else 0
+        hi = high_watermark(self.consumer, self.topic, p)
+        return 0 if hi is None else max(0, hi - self.parts[p].next_offset)
 
     def _window_index(self, wm: int) -> int:
         return -1 if wm == NO_TIME else wm // self.slide_or_size
@@ -389,12 +357,9 @@ class SourceStage:
             except Exception as e:  # only a lag metric
                 log.debug("offset commit failed: %s", e)
         for p, pw in self.parts.items():
-            try:
-                _, hi = self.consumer.get_watermark_offsets(TopicPartition(self.topic, p),
-                                                            timeout=1, cached=True)
+            hi = high_watermark(self.consumer, self.topic, p, timeout_s=1)
+            if hi is not None:
                 self.stats.consumer_lag[p] = max(0, hi - pw.next_offset)
-            except:  # noqa: E722 - confluent-kafka raises its KafkaError here, no Exception subclass
-                pass
             if pw.max_event_ms != NO_TIME:
                 self.stats.watermark_delay_ms[p] = int(time.time() * 1000) - pw.watermark_ms
 

@@ -36,131 +36,25 @@ Reports of a window not after the last one seen are ignored (replays are harmles
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
-from kernels.catalogue import DRIFT_FAMILIES, EXPLAINED_BY, FIELD_QUALITY_ORDER
 from monitor.errors import ConfigError
-from monitor.records import CheckResult, WindowReport
+from monitor.records import Alert, AlertItem, CheckResult, WindowReport
+from monitor.stage2.explain import explain
+from monitor.stage2.rules import DEFAULT_RULES, CheckRule, Verdict, corrected_level
 
 SEVERITIES = ("warning", "critical")
 KINDS = ("firing", "update", "resolved")
 CORRECTIONS = ("bonferroni", "bh", "none")
 
 
-@dataclass(frozen=True)
-class CheckRule:
-    """Thresholds for the checks it matches (shell patterns on family, check and feature).
-
-    ``warning`` and ``critical`` are effect-size floors (``critical=None``: never critical).
-    ``min_n``: fewer events in the window (for fairness: in the smallest group) never alert.
-    ``require_test``: alert only when the check carries a p-value, or a confidence interval
-    ``detail["ci_low"]``/``detail["ci_high"]`` on the effect-size scale whose lower end is
-    above the floor (the whole interval is bad).
-    """
-
-    family: str = "*"
-    check: str = "*"
-    feature: str = "*"
-    warning: float = 0.1
-    critical: float | None = None
-    min_n: int = 0
-    require_test: bool = False
-
-    def matches(self, c: CheckResult) -> bool:
-        return (fnmatch.fnmatchcase(c.family, self.family)
-                and fnmatch.fnmatchcase(c.check, self.check)
-                and fnmatch.fnmatchcase(c.feature, self.feature))
-
-
-#: Floors when the config says nothing (first match wins). Drift floors follow common practice
-#: (PSI 0.1/0.25; KS D and JS distance 0.1/0.2); fairness: four-fifths rule on |1 - ratio|
-#: with a test and 200 events in the smallest group; quality: rates.
-DEFAULT_RULES: tuple[CheckRule, ...] = (
-    CheckRule(family="fairness", warning=0.2, critical=0.4, min_n=200, require_test=True),
-    CheckRule(check="psi", warning=0.1, critical=0.25),
-    CheckRule(family="quality", warning=0.01, critical=0.1),
-    CheckRule(family="performance", warning=0.05, critical=0.1),
-    CheckRule(warning=0.1, critical=0.2),
-)
-
-
 class SilenceLike(Protocol):
     def covers(self, *, feature: str, check: str, family: str, now_ms: int,
                monitor: str = "") -> bool: ...
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The policy's reading of one check in one window."""
-
-    check: CheckResult
-    rule: CheckRule
-    bad: bool
-    severity: str | None     # None when not bad
-    level: float | None      # the corrected p-value threshold the check faced (None: no test)
-    why: str                 # "bad", "insufficient", "below floor", "not significant", ...
-
-
-@dataclass(frozen=True)
-class AlertItem:
-    """One alert key inside a notification, with the figures that justify it."""
-
-    key: str
-    check: str
-    family: str
-    feature: str
-    severity: str
-    statistic: float
-    p_value: float | None
-    effect_size: float
-    floor: float
-    level: float | None
-    n_window: int
-    n_reference: int
-    since_window_start_ms: int   # first window of the bad run that made it fire
-    bad_windows: int             # bad windows in a row when this item was sent
-    detail: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Alert:
-    """One notification: the event on the alerts topic (``schemas/alert.schema.json``)."""
-
-    alert_id: str
-    kind: str                    # firing | update | resolved
-    reason: str                  # new | repeat | escalated | resolved
-    monitor: str
-    window_start_ms: int
-    window_end_ms: int
-    profile_id: str
-    monitor_version: str
-    severity: str
-    items: tuple[AlertItem, ...]
-    thread_alert_id: str | None  # the firing notification this one replies to
-    thread_resolved: bool        # every key of that thread is resolved now
-    correction: str
-    family_level: float
-    tests_in_window: int
-
-    @property
-    def keys(self) -> list[str]:
-        return [i.key for i in self.items]
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["items"] = [asdict(i) for i in self.items]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Alert":
-        d = dict(d)
-        d["items"] = tuple(AlertItem(**i) for i in d["items"])
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
 
 
 def alert_key(monitor: str, check: str, feature: str) -> str:
@@ -169,30 +63,6 @@ def alert_key(monitor: str, check: str, feature: str) -> str:
 
 def _alert_id(*parts: object) -> str:
     return "sd-" + hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:24]
-
-
-def corrected_level(p_values: Sequence[float], level: float, correction: str) -> float:
-    """The p-value at or below which a test of this window is significant.
-
-    >>> corrected_level([0.001, 0.2, 0.3, 0.9], 0.01, "bonferroni")
-    0.0025
-    >>> corrected_level([0.001, 0.004, 0.3, 0.9], 0.01, "bh")  # 0.004 <= 2/4 * 0.01
-    0.004
-    >>> corrected_level([0.02, 0.3], 0.01, "bh")
-    -1.0
-    """
-    m = len(p_values)
-    if m == 0:
-        return -1.0
-    if correction == "bonferroni":
-        return level / m
-    if correction == "none":
-        return level
-    ps = sorted(p_values)
-    for k in range(m, 0, -1):
-        if ps[k - 1] <= k / m * level:
-            return ps[k - 1]
-    return -1.0
 
 
 @dataclass
@@ -435,66 +305,6 @@ class AlertPolicy:
             self._keys[k] = _KeyState(**s)
         self._last_window = dict(d.get("last_window", {}))
         return self
-
-
-#: Per-field quality checks, most specific first (the catalogue's order): when one of them is
-#: bad for a field, the checks after it and that field's drift checks are explained by it.
-FIELD_QUALITY = tuple(c.name for c in FIELD_QUALITY_ORDER)
-_EXPLAINS_DRIFT = {c.name for c in FIELD_QUALITY_ORDER if c.explains_drift}
-_DRIFT = DRIFT_FAMILIES
-
-
-def explain(verdicts: list[Verdict]) -> list[Verdict]:
-    """One fault, one alert: a bad check that a more specific check of the same window
-    explains is reported as not bad (``why = "explained by <check>"``), in the catalogue's
-    order (:data:`kernels.catalogue.FIELD_QUALITY_ORDER`, ``EXPLAINED_BY``).
-
-    - a field's drift checks are explained by a bad quality check of that field that makes
-      its values implausible (nulls, wrong types, NaN / inf, unseen categories, values
-      outside the reference's range: ×1000 is a unit bug, not drift to retrain on);
-    - a field's later quality checks by its earlier ones (``outlier_rate`` by
-      ``out_of_range_rate``, ...);
-    - a field's ``outlier_rate`` (a heavier tail *within* the plausible range) by the
-      field's own bad drift: that is drift, reported and triggered as drift;
-    - ``row_outlier_rate`` by ``schema_change`` or any bad per-field quality check;
-      ``volume_drop`` by ``bad_event_rate`` (the events are there, unreadable).
-    """
-    order = {name: i for i, name in enumerate(FIELD_QUALITY)}
-    bad_field: dict[str, str] = {}
-    bug_field: dict[str, str] = {}
-    drifted: dict[str, str] = {}
-    for v in verdicts:
-        c = v.check
-        if not v.bad:
-            continue
-        if c.family == "quality" and c.check in order:
-            for seen, ok in ((bad_field, True), (bug_field, c.check in _EXPLAINS_DRIFT)):
-                known = seen.get(c.feature)
-                if ok and (known is None or order[c.check] < order[known]):
-                    seen[c.feature] = c.check
-        elif c.family in _DRIFT:
-            drifted.setdefault(c.feature, c.check)
-    bad_window = {v.check.check for v in verdicts if v.bad and v.check.feature == "*"}
-    out = []
-    for v in verdicts:
-        c, cause = v.check, None
-        if v.bad:
-            first = bad_field.get(c.feature)
-            if c.family in _DRIFT:
-                cause = bug_field.get(c.feature)
-            elif c.family == "quality" and first is not None and c.check in order \
-                    and order[c.check] > order[first]:
-                cause = first
-            elif c.family == "quality" and c.check in order and \
-                    c.check not in _EXPLAINS_DRIFT and c.feature in drifted:
-                cause = drifted[c.feature]
-            elif c.check in EXPLAINED_BY:
-                causes = [x for x in EXPLAINED_BY[c.check]
-                          if x in bad_window or x in bad_field.values()]
-                cause = causes[0] if causes else None
-        out.append(v if cause is None else
-                   replace(v, bad=False, severity=None, why=f"explained by {cause}"))
-    return out
 
 
 def _finite(x: Any) -> bool:

@@ -22,12 +22,13 @@ from typing import Any
 
 from kernels.catalogue import CATALOGUE, CHECKS, DRIFT_FAMILIES, Check, floor_of
 from monitor import __version__
-from monitor.stage2.aggregate import ClosedWindow
-from monitor.stage2.alerts import AlertPolicy, CheckRule
 from monitor.config import MonitorConfig
+from monitor.records import CheckResult, WindowReport
+from monitor.stage2.aggregate import ClosedWindow
+from monitor.stage2.alerts import AlertPolicy
 from monitor.stage2.histograms import histograms
 from monitor.stage2.quality import QualityChecks
-from monitor.records import CheckResult, WindowReport
+from monitor.stage2.rules import CheckRule
 
 INF = math.inf
 

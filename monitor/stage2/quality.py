@@ -43,9 +43,9 @@ from typing import Any
 
 from scipy.special import bdtrc
 
-from monitor.stage2.aggregate import ClosedWindow
 from monitor.config import MonitorConfig
 from monitor.records import CheckResult
+from monitor.stage2.aggregate import ClosedWindow
 
 MIN_BASELINE_WINDOWS = 3
 
