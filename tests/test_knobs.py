@@ -26,6 +26,7 @@ SCHEMA = json.loads((ROOT / "schemas" / "monitor-config.schema.json").read_text(
 
 C, Q, K, A, W, E, T = ("test_config", "test_quality", "test_knobs", "test_alert_policy",
                        "test_windows", "test_setting_effects", "test_trigger_sink")
+X, XK = "test_knob_effects", "test_knob_effects_kafka"
 EFFECT: dict[str, list[str]] = {
     # the CLI silences on topics.silences, stage 2 restores from topics.stage2_state
     "topics.silences": ["test_stage2_restart::test_kill_9_of_stage_2_while_an_alert_fires"],
@@ -97,37 +98,100 @@ EFFECT: dict[str, list[str]] = {
     "triggers.confirm_windows": [f"{T}::test_policy_severity_confirmation_cooldown_and_families"],
     "triggers.cooldown": [f"{T}::test_policy_severity_confirmation_cooldown_and_families"],
     "http.host": ["test_compose::test_http_host_override"],
+    "http.port": ["faults.test_supervision::test_a_refused_dead_letter_write_fails_stage_1_loudly"],
+    **{key: [f"{X}::{test}"] for key, test in (
+        ("version", "test_version_is_checked"),
+        ("output.reports_jsonl", "test_reports_jsonl_is_where_stage_2_appends_its_committed_"
+                                 "reports"),
+        ("monitor", "test_monitor_name_reaches_topics_groups_and_alert_keys"),
+        ("kafka.group_id", "test_group_id_names_every_group_and_the_transactional_id"),
+        ("kafka.session_timeout_ms", "test_session_timeout_is_how_long_unacknowledged_writes_"
+                                     "wait_before_health_fails"),
+        ("triggers.enabled", "test_triggers_enabled_decides_whether_the_trigger_sink_runs"),
+        ("features.rules[].type", "test_rule_type_limits_a_rule_to_one_kind_of_feature"),
+        ("windows.size", "test_windows_size_sets_the_windows_of_the_reports"),
+        ("reference.profile", "test_reference_profile_is_the_profile_the_monitor_compares_"
+                              "against"),
+        ("checks.quality.volume_baseline_windows",
+         "test_volume_baseline_windows_is_how_far_back_the_volume_looks"),
+        ("alerts.repeat_interval", "test_repeat_interval_decides_when_a_firing_alert_is_"
+                                   "repeated"),
+        ("alerts.silences[].check", "test_silence_check_and_family_choose_what_is_held_back"),
+        ("alerts.silences[].family", "test_silence_check_and_family_choose_what_is_held_back"),
+        ("alerts.silences[].reason", "test_silence_reason_is_shown_on_the_status_page"),
+        ("dead_letter.retention", "test_dead_letter_retention_reaches_its_topic_policy"),
+        ("stream.schema_registry.password_file",
+         "test_registry_password_file_and_token_env_reach_the_request_headers"),
+        ("stream.schema_registry.token_env",
+         "test_registry_password_file_and_token_env_reach_the_request_headers"),
+        ("prediction.positive_class", "test_positive_class_and_label_decide_what_counts_as_"
+                                      "positive"),
+        ("prediction.positive_label", "test_positive_class_and_label_decide_what_counts_as_"
+                                      "positive"),
+        ("slack.token_env", "test_slack_token_is_what_the_sink_authenticates_with"),
+        ("slack.token_file", "test_slack_token_is_what_the_sink_authenticates_with"),
+        ("slack.channel", "test_slack_channel_and_runbook_url_shape_the_message"),
+        ("slack.runbook_url", "test_slack_channel_and_runbook_url_shape_the_message"),
+        ("slack.webhook_url_env", "test_slack_webhook_url_is_where_the_sink_posts"),
+        ("slack.webhook_url_file", "test_slack_webhook_url_is_where_the_sink_posts"),
+        ("webhooks[].url", "test_webhook_url_is_where_alerts_go"),
+        ("webhooks[].url_env", "test_webhook_url_is_where_alerts_go"),
+        ("webhooks[].name", "test_webhook_name_names_the_sink_and_its_group"),
+        ("webhooks[].signing_secret_env", "test_webhook_signing_secret_signs_each_post"),
+        ("webhooks[].signing_secret_file", "test_webhook_signing_secret_signs_each_post"),
+        ("webhooks[].timeout", "test_timeout_is_how_long_a_sink_waits_for_an_answer"),
+        ("alertmanager.timeout", "test_timeout_is_how_long_a_sink_waits_for_an_answer"),
+    )},
+    **{f"topics.{role}": [f"{X}::test_topic_names_reach_what_run_creates_and_check_demands"]
+       for role in ("partials", "reports", "alerts", "triggers", "dead_letter", "state")},
+    **{f"topics.retention.{role}": [f"{X}::test_topic_retentions_reach_the_topic_policies"]
+       for role in ("partials", "reports", "alerts", "triggers")},
+    **{f"stream.{key}": [f"{XK}::test_stream_topic_start_from_and_batch_size"]
+       for key in ("topic", "start_from", "batch_size")},
+    "stream.snapshot_interval": [
+        f"{XK}::test_snapshot_interval_is_how_often_stage_1_stores_its_state"],
+    "topics.replication_factor": [
+        f"{XK}::test_replication_factor_is_what_new_topics_are_created_with"],
+    "kafka.tls.key_password_file": [
+        "test_secure_access::test_wrong_tls_key_password_names_the_setting"],
+    "webhooks[].url_file": [
+        "test_webhook_sink::test_4xx_is_permanent_and_resumes_when_the_url_file_is_fixed"],
+    # the registry's answer changes with the credentials and the CA
+    "stream.schema_registry.username": ["test_registry_auth::test_basic_auth_from_env"],
+    "stream.schema_registry.password_env": ["test_registry_auth::test_basic_auth_from_env"],
+    "stream.schema_registry.token_file": [
+        "test_registry_auth::test_bearer_token_from_file_over_https_with_a_private_ca"],
+    "stream.schema_registry.ca_file": [
+        "test_registry_auth::test_bearer_token_from_file_over_https_with_a_private_ca"],
+    # the section reaches the dead-letter copy; each value changes what the copy keeps
+    "dead_letter.payload": ["test_dead_letter::test_config_section_and_its_errors",
+                            "test_dead_letter::test_hash_keeps_only_the_digest_and_drops_the_"
+                            "error_text",
+                            "test_dead_letter::test_drop_keeps_nothing_but_the_reason_and_"
+                            "position"],
+    "dead_letter.drop_fields": ["test_dead_letter::test_config_section_and_its_errors",
+                                "test_dead_letter::test_raw_with_drop_fields_never_lets_a_"
+                                "dropped_field_through"],
+    # the section reaches the sink; what the sink sends to a real Alertmanager carries it
+    **{f"alertmanager.{key}": [
+        "test_sink_config::test_alertmanager_section_reaches_the_sink",
+        "test_alertmanager::test_alerts_arrive_group_by_monitor_survive_a_restart_and_resolve"]
+       for key in ("url", "status_url", "labels")},
+    "alertmanager.resend_interval": [
+        "test_sink_config::test_alertmanager_section_reaches_the_sink",
+        "test_alertmanager::test_escalation_replaces_the_warning_and_a_restarted_sink_keeps_"
+        "resending"],
 }
 
 #: keys without a test that shows their effect yet (see the module docstring)
 GAPS = {
-    "version", "monitor", "kafka.tls.key_password_file", "kafka.group_id",
-    "kafka.session_timeout_ms", "stream.topic", "stream.batch_size", "stream.start_from",
-    "stream.snapshot_interval", "features.rules[].type", "prediction.positive_class",
-    "prediction.positive_label", "windows.size", "reference.profile",
-    "checks.quality.volume_baseline_windows", "topics.partials", "topics.reports",
-    "topics.alerts", "topics.triggers", "topics.dead_letter", "topics.state",
-    "output.reports_jsonl", "alerts.repeat_interval", "alerts.silences[].check",
-    "alerts.silences[].family", "alerts.silences[].reason", "slack.token_env",
-    "slack.token_file", "slack.webhook_url_env", "slack.webhook_url_file", "slack.channel",
-    "slack.runbook_url", "triggers.enabled", "http.port",
-    # landed without tests of their own yet (secure's topic policies, dead letter, registry)
-    "dead_letter.drop_fields", "dead_letter.payload", "dead_letter.retention",
-    "stream.schema_registry.ca_file", "stream.schema_registry.password_env",
-    "stream.schema_registry.password_file", "stream.schema_registry.token_env",
-    "stream.schema_registry.token_file", "stream.schema_registry.username",
-    "topics.replication_factor", "topics.retention.alerts", "topics.retention.partials",
-    "topics.retention.reports", "topics.retention.triggers",
-    # landed with the Alertmanager sink, labels and model sections: their owners name the
-    # tests that show each key's effect here
-    "alertmanager.labels", "alertmanager.resend_interval", "alertmanager.status_url",
-    "alertmanager.timeout", "alertmanager.url", "labels.checks.alpha", "labels.checks.floors",
+    # the labels and model sections: their owners (delayed labels, model identity) are
+    # changing them and name the tests that show each key's effect here
+    "labels.checks.alpha", "labels.checks.floors",
     "labels.checks.max_drop", "labels.event_time_field", "labels.id_field",
     "labels.label_field", "labels.max_delay", "labels.min_labelled", "labels.n_bins",
     "labels.positive_label", "labels.slices.keys", "labels.slices.min_size",
     "labels.slices.top_k", "labels.topic", "model.name", "model.version",
-    "webhooks[].name", "webhooks[].signing_secret_env", "webhooks[].signing_secret_file",
-    "webhooks[].timeout", "webhooks[].url", "webhooks[].url_env", "webhooks[].url_file",
 }
 
 
