@@ -96,7 +96,24 @@ def merge_sketches(blobs: list[bytes], load_sketch):
 def make_stage2(cfg: MonitorConfig, profile, client: dict[str, Any], silences=None):
     """Stage 2's Faust app and its runner: each step (window bookkeeping, reports, alert
     policy, rolling reference) is committed in one Kafka transaction."""
-    from monitor.stage2.agents import Stage2Runner, build_app
+    runner = make_stage2_runner(cfg, profile, client, silences)
+    return make_stage2_app(cfg, runner), runner
+
+
+def make_stage2_app(cfg: MonitorConfig, runner):
+    """A Faust app feeding ``runner`` (a new one for each start of the worker)."""
+    from monitor.stage2.agents import build_app
+
+    broker = faust_broker_settings(cfg)
+    return build_app(
+        app_id=f"{cfg.kafka.group_id}-stage2", broker=broker["broker"],
+        broker_credentials=broker["broker_credentials"], partials_topic=cfg.topics.partials,
+        runner=runner, session_timeout_s=cfg.kafka.session_timeout_ms / 1000.0)
+
+
+def make_stage2_runner(cfg: MonitorConfig, profile, client: dict[str, Any], silences=None):
+    """Stage 2's runner: its step, its transactional state and its report file."""
+    from monitor.stage2.agents import Stage2Runner
     from monitor.stage2.evaluate import Evaluator, policy_from_config
     from monitor.stage2.silences import SilenceFollower
     from monitor.stage2.state import ReportFile, TransactionalState
@@ -119,14 +136,8 @@ def make_stage2(cfg: MonitorConfig, profile, client: dict[str, Any], silences=No
     store = TransactionalState(client, state_topic=cfg.topics.stage2_state,
                                reports_topic=cfg.topics.reports, alerts_topic=cfg.topics.alerts,
                                transactional_id=f"{cfg.kafka.group_id}-stage2")
-    runner = Stage2Runner(step, store, ReportFile(cfg.output.reports_jsonl)
-                          if cfg.output.reports_jsonl else None)
-    broker = faust_broker_settings(cfg)
-    app = build_app(
-        app_id=f"{cfg.kafka.group_id}-stage2", broker=broker["broker"],
-        broker_credentials=broker["broker_credentials"], partials_topic=cfg.topics.partials,
-        runner=runner, session_timeout_s=cfg.kafka.session_timeout_ms / 1000.0)
-    return app, runner
+    return Stage2Runner(step, store, ReportFile(cfg.output.reports_jsonl)
+                        if cfg.output.reports_jsonl else None)
 
 
 def make_sinks(cfg: MonitorConfig, client: dict[str, Any]) -> list:
@@ -228,7 +239,6 @@ def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
 
     Every thread-run stage is supervised (:mod:`monitor.supervise`): restarted with backoff
     when it fails, the process ended non-zero when it keeps failing. ``/health`` tells."""
-    import faust
 
     if cfg.labels is not None and stage in ("all", "source"):
         raise StreamdriftError("labels: the live label stream is not wired into `streamdrift "
@@ -307,16 +317,24 @@ def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
              "status page at http://%s:%d/", __version__, cfg.monitor, cfg.stream.topic, stage,
              cfg.http.host, server.server_address[1], cfg.http.host, server.server_address[1])
     if stage in ("all", "aggregate"):
-        app, publisher = make_stage2(cfg, profile, client, silences)
-        publisher.stage_health = health.stage("aggregate")  # the runner's failing steps
-        publisher.stage_health.running()
-        _watch_agents(app, publisher.stage_health)
-        worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
-        try:
-            worker.execute_from_commandline()
-        except SystemExit as e:
-            return int(e.code or 0)
-        return 0
+        from monitor.stage2.worker import START_GIVE_UP, FaustStage
+
+        runner = make_stage2_runner(cfg, profile, client, silences)
+        runner.stage_health = health.stage("aggregate")  # the runner's failing steps
+
+        def make_app():
+            app = make_stage2_app(cfg, runner)
+            _watch_agents(app, runner.stage_health)
+            return app
+
+        publisher = runner
+        # a start that fails (broker down or restarting) is retried here, in the main
+        # thread Faust needs; the process ends non-zero after the give-up (stage2/worker.py)
+        faust_stage = FaustStage(make_app, loglevel)
+        n, window_s, backoff_s, max_backoff_s = START_GIVE_UP
+        Supervisor("aggregate", lambda: faust_stage, health, backoff_s=backoff_s,
+                   max_backoff_s=max_backoff_s, max_failures=n, window_s=window_s).run(stop)
+        return faust_stage.exit_code or 0
     # source / sinks only: wait for a signal
     got = threading.Event()
     for s in (signal.SIGINT, signal.SIGTERM):
