@@ -31,7 +31,7 @@ from bench.bench_kafka import faust_rate
 from bench.report import median, publish
 from monitor.dev.kafka import DevKafka, ensure_jars
 from monitor.dev.synthetic import Scenario, to_json
-from tests.e2e_harness import RATE, WINDOW_MS, build_reference, config_dict, create_topic, produce
+from monitor.dev.workload import RATE, WINDOW_MS, build_reference, config_dict, create_topic, produce
 
 
 def _cpu() -> float:

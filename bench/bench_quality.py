@@ -21,7 +21,7 @@ from bench.bench_e2e import monitor_rate
 from bench.report import median, publish
 from monitor.dev.kafka import DevKafka, ensure_jars
 from monitor.dev.synthetic import Scenario
-from tests.e2e_harness import RATE, WINDOW_MS, build_reference, config_dict, create_topic, produce
+from monitor.dev.workload import RATE, WINDOW_MS, build_reference, config_dict, create_topic, produce
 
 
 def main() -> None:

@@ -7,10 +7,12 @@ by side on the session broker within a few minutes on two cores.
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -84,77 +86,44 @@ def scenario(n_windows: int, seed: int, drift_every: int | None = 3) -> Scenario
                     seed=seed, shifts=shifts)
 
 
-class Feed:
-    """A scenario sent in slices on demand (``send(n_events)``), offsets tracked exactly,
-    with ``garbage`` messages slipped in round robin; ``produced()`` is what was sent."""
+_LIVE: set[Monitor] = set()  # every monitor process started and not yet seen to end
+_LIVE_LOCK = threading.Lock()
 
-    def __init__(self, bootstrap: str, topic: str, scen: Scenario, partitions: int = 4,
-                 garbage_every: int = 0, garbage: bytes = b"{") -> None:
-        from confluent_kafka import Producer
 
-        from monitor.dev.synthetic import generate, to_json
+def kill_monitors(thread: int | None = None) -> int:
+    """``kill -9`` every monitor still running (only those started by ``thread``, if given):
+    a scenario or test that fails must leave nothing behind. Returns how many it killed."""
+    with _LIVE_LOCK:
+        mine = [m for m in _LIVE if thread is None or m.thread == thread]
+    n = 0
+    for m in mine:
+        n += m.alive()
+        m.kill9()
+    return n
 
-        self.cols = generate(scen)
-        self.msgs = to_json(self.cols)
-        self.n = len(self.msgs)
-        self.partitions = partitions
-        self.part = (np.arange(self.n) % partitions).astype(np.int64)
-        self.offset = np.zeros(self.n, np.int64)
-        self.next_off = [0] * partitions
-        self.sent = 0
-        self.garbage_every, self.garbage = garbage_every, garbage
-        self.bad_sent = 0
-        self.bad_window: list[int] = []  # the window each garbage message counts in
-        self._max_ts = [None] * partitions
-        self.topic = topic
-        self.p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 10,
-                           "enable.idempotence": True, "message.timeout.ms": 0})
 
-    def _send(self, value: bytes, partition: int) -> None:
-        while True:
-            try:
-                self.p.produce(self.topic, value, partition=partition)
-                return
-            except BufferError:
-                self.p.poll(0.05)
+atexit.register(kill_monitors)  # an interrupted session; a killed one: _die_with_parent
 
-    def send(self, n: int) -> int:
-        hi = min(self.n, self.sent + n)
-        for i in range(self.sent, hi):
-            pp = int(self.part[i])
-            self._send(self.msgs[i], pp)
-            self.offset[i] = self.next_off[pp]
-            self.next_off[pp] += 1
-            t = int(self.cols["ts"][i])
-            self._max_ts[pp] = t if self._max_ts[pp] is None else max(self._max_ts[pp], t)
-            if self.garbage_every and (i + 1) % self.garbage_every == 0:
-                gp = self.bad_sent % self.partitions
-                m = self._max_ts[gp]
-                assert m is not None, "garbage before the partition's first event"
-                self.bad_window.append(m - m % WINDOW_MS)
-                self._send(self.garbage, gp)
-                self.next_off[gp] += 1
-                self.bad_sent += 1
-        assert self.p.flush(120) == 0
-        self.sent = hi
-        return hi
 
-    @property
-    def done(self) -> bool:
-        return self.sent >= self.n
-
-    def produced(self) -> Produced:
-        k = self.sent
-        cols = {c: v[:k] for c, v in self.cols.items()}
-        return Produced(cols, self.part[:k], self.offset[:k])
+def run_scenario(run, *args):
+    """``run(*args)`` in this thread; however it ends, the monitors it started end too."""
+    try:
+        return run(*args)
+    finally:
+        kill_monitors(thread=threading.get_ident())
 
 
 class Monitor:
-    """``streamdrift run`` as a child process; ``fault`` arms ``STREAMDRIFT_FAULT``."""
+    """``streamdrift run`` as a child process; ``fault`` arms ``STREAMDRIFT_FAULT``. It dies
+    with the test process (``PR_SET_PDEATHSIG``), and :func:`kill_monitors` ends the ones a
+    failing scenario or test left running."""
 
     def __init__(self, s: Setup, log: Path, fault: str | None = None, stage: str = "all",
                  config: Path | None = None) -> None:
+        from monitor.dev.kafka import _die_with_parent
+
         self.log = log
+        self.thread = threading.get_ident()
         env = {k: v for k, v in os.environ.items() if k != "STREAMDRIFT_FAULT"}
         env["PYTHONUNBUFFERED"] = "1"
         if fault:
@@ -164,7 +133,9 @@ class Monitor:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "monitor.cli", "run", "-c", str(config or s.path),
                  "--stage", stage, "--log-level", "info"], cwd=ROOT, env=env,
-                stdout=f, stderr=subprocess.STDOUT)
+                stdout=f, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        with _LIVE_LOCK:
+            _LIVE.add(self)
         self._from = log.stat().st_size
 
     def text(self) -> str:
@@ -198,6 +169,8 @@ class Monitor:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(30)
+        with _LIVE_LOCK:
+            _LIVE.discard(self)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -205,7 +178,8 @@ class Monitor:
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
-                self.kill9()
+                pass
+        self.kill9()
 
     def alive(self) -> bool:
         return self.proc.poll() is None
