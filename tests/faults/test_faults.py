@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults import scenarios
-from tests.faults.harness import FAULT_EXIT, assert_exact
+from tests.faults.harness import FAULT_EXIT, assert_exact, run_scenario
 
 # the scenarios run side by side; a test waits for its own (a few minutes on a quiet machine)
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(2700)]
@@ -28,12 +28,13 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(2700)]
 def outcomes(kafka_bootstrap, tmp_path_factory):
     pool = ThreadPoolExecutor(4, thread_name_prefix="fault-scenario")
     futs = {
-        "crash_points": pool.submit(scenarios.crash_points, kafka_bootstrap,
+        "crash_points": pool.submit(run_scenario, scenarios.crash_points, kafka_bootstrap,
                                     tmp_path_factory.mktemp("crash-points")),
-        "kill9": pool.submit(scenarios.kill9, kafka_bootstrap, tmp_path_factory.mktemp("kill9")),
-        "two_workers": pool.submit(scenarios.two_workers, kafka_bootstrap,
+        "kill9": pool.submit(run_scenario, scenarios.kill9, kafka_bootstrap,
+                             tmp_path_factory.mktemp("kill9")),
+        "two_workers": pool.submit(run_scenario, scenarios.two_workers, kafka_bootstrap,
                                    tmp_path_factory.mktemp("two-workers")),
-        "broker_restarts": pool.submit(scenarios.broker_restarts,
+        "broker_restarts": pool.submit(run_scenario, scenarios.broker_restarts,
                                        tmp_path_factory.mktemp("broker-restarts")),
     }
     yield futs
@@ -60,11 +61,6 @@ def test_kill_9_at_random_moments_while_events_flow(outcomes):
     assert o.verdict.bad_by_window == o.want_bad
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "seen once (01:39 run): one partition's partial of one window (750 events) lost when "
-    "Faust moved stage 2's partials partition between the workers and restored its tables "
-    "from the changelogs (Faust commits the offset before the table write reaches the "
-    "changelog); stage 2's atomic step is the stage2-state helper's part of issue 11"))
 def test_two_workers_share_from_the_start_and_one_is_killed_at_60_percent(outcomes):
     o = outcomes["two_workers"].result(2400)
     a, b = o.notes["shares"]
