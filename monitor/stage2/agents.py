@@ -54,7 +54,8 @@ class Stage2Runner:
         self.last_error: str | None = None
         self.stage_health: Any = None  # a monitor.supervise.StageHealth, set by the pipeline
         self.give_up_after = 10  # consecutive failures (~4 min of backoff): end the process
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one step at a time, in a worker thread
+        self._reload = False  # set on the loop by invalidate(): read the state back first
 
     def __repr__(self) -> str:
         return f"Stage2Runner(store={self.store!r}, steps={self.steps})"
@@ -67,14 +68,20 @@ class Stage2Runner:
                 "steps": self.steps, "windows_closed": self.windows_closed}
 
     def invalidate(self) -> None:
-        """Read the state back before the next step (a partition was (re)assigned)."""
-        with self._lock:
-            self.state = None
+        """Read the state back before the next step (a partition was (re)assigned).
+
+        Called on Faust's event loop (the assignment signal): it only raises a flag and never
+        waits for :attr:`_lock`, which a step stuck in a broker outage holds for minutes
+        (commit retries, ``init_transactions``); waiting there would stall the loop, and with
+        it the consumer's heartbeats and every other agent."""
+        self._reload = True
 
     def handle(self, offset: int, value: bytes) -> None:
         """Absorb one partials message: commit its step, or raise with nothing changed."""
         with self._lock:
-            if self.state is None:
+            if self.state is None or self._reload:
+                self._reload = False  # before the load: an invalidate during it counts
+                self.state = None
                 self.state = self.store.load()
             r = self.step(self.state, offset, value)
             if r is None:
