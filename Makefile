@@ -52,6 +52,7 @@ bench: jars
 	$(PY) -m bench.bench_quality
 	$(PY) -m bench.faults
 	$(PY) -m bench.bench_forest
+	$(PY) -m bench.bench_detection
 
 ## make kafka: a local broker in the foreground (Ctrl-C stops it).
 kafka: jars
