@@ -76,11 +76,12 @@ def cmd_profile_build(a: argparse.Namespace) -> int:
     print(f"profile {profile.profile_id} written to {a.output}")
     if a.labels:
         from monitor.files import read_table
-        from monitor.replay_labels import reference_path, reference_sketch
+        from monitor.replay_labels import reference_path, reference_sketch, slicing
 
         sk = reference_sketch(cfg, profile, read_table(a.input), read_table(a.labels))
         reference_path(a.output).write_bytes(sk.to_bytes())
-        print(f"reference performance ({int(sk.icnt[:, 0].sum())} labelled rows) written to "
+        n = sk.result(slicing(cfg, profile)[0].key_cells(0))["labelled"]
+        print(f"reference performance ({n} labelled rows) written to "
               f"{reference_path(a.output)}")
     return 0
 

@@ -30,18 +30,22 @@ from monitor.stage2.performance import (PerformanceRules, PerformanceWindows,
                                         performance_report, reference_performance)
 
 
-def slicing(cfg: MonitorConfig, profile) -> tuple[Cells, list[str], list[str], int | None]:
-    """Cells, slice names, group names and the slice key's categorical row (or None)."""
+def slicing(cfg: MonitorConfig, profile) -> tuple[Cells, list[str], list[str], list[int]]:
+    """Cells, slice names (``key=value``, per key its top-k reference categories by volume
+    plus ``key=other``, key after key; ``*=other`` without keys), group names and the slice
+    keys' categorical rows."""
     lab = cfg.labels
     keys = lab.slices.keys
-    row = cfg.features.categorical.index(keys[0]) if keys else None
-    cats = profile.categories[keys[0]][: lab.slices.top_k] if keys else []
+    rows = [cfg.features.categorical.index(k) for k in keys]
+    tops = [list(profile.categories[k][: lab.slices.top_k]) for k in keys]
+    names = [f"{k}={v}" for k, top in zip(keys, tops) for v in [*top, "other"]] or ["*=other"]
     groups = list(profile.groups) if cfg.sensitive else []
-    cells = Cells(n_slices=len(cats) + 1, n_groups=len(groups) + 1, n_bins=lab.n_bins)
-    return cells, [*cats, "other"], [*groups, "none"], row
+    cells = Cells(n_slices=tuple(len(t) + 1 for t in tops) or 1, n_groups=len(groups) + 1,
+                  n_bins=lab.n_bins)
+    return cells, names, [*groups, "none"], rows
 
 
-def _predictions(cfg, profile, table: pa.Table, row):
+def _predictions(cfg, profile, table: pa.Table, rows: list[int]):
     from monitor.pipeline import make_decoder
 
     dec = make_decoder(cfg, profile).decode_table(table)
@@ -50,7 +54,8 @@ def _predictions(cfg, profile, table: pa.Table, row):
         raise StreamdriftError("labels: predictions need event ids: set stream.event_id_field "
                                "and keep checks.quality.enabled")
     return {"time": b.event_time_ms, "id": b.event_id_hash, "score": b.score,
-            "pred": b.prediction, "slice": None if row is None else b.categorical[row],
+            "pred": b.prediction,
+            "slice": np.stack([b.categorical[r] for r in rows], axis=1) if rows else None,
             "group": b.group if cfg.sensitive else None}
 
 
@@ -72,8 +77,8 @@ def join_files(cfg: MonitorConfig, profile, predictions: pa.Table, labels: pa.Ta
     """Run the join; returns stage 2's windows, the cells and the slice / group names."""
     if cfg.labels is None:
         raise StreamdriftError("labels: not configured; add a labels: section to the config")
-    cells, slices, groups, row = slicing(cfg, profile)
-    P, L = _predictions(cfg, profile, predictions, row), _labels(cfg, labels)
+    cells, slices, groups, rows = slicing(cfg, profile)
+    P, L = _predictions(cfg, profile, predictions, rows), _labels(cfg, labels)
     part = PartitionLabels(0, cfg.windows.size_ms, cfg.windows.allowed_lateness_ms,
                            cfg.labels.max_delay_ms, cells)
     stage2 = PerformanceWindows(cells)
@@ -141,7 +146,7 @@ def performance_reports(cfg: MonitorConfig, profile, predictions: pa.Table, labe
                                  cfg.sensitive.min_group_events if cfg.sensitive else 0)
         findings = performance_findings(rep, reference, rules)
         rep.update(monitor=cfg.monitor, kind="performance", findings=findings,
-                   slice_key=lab.slices.keys[0] if lab.slices.keys else None)
+                   slice_keys=list(lab.slices.keys))
         rep["checks"] = [c.to_dict() for c in findings_as_checks(rep, findings)]
         out.append(rep)
     return out

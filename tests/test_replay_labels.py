@@ -1,7 +1,8 @@
 """`labels:` in the config, `profile build --labels` and `replay --labels`: per window and
-slice the counts equal the exact join of the two files, the figures equal sklearn's on the
-joined rows, every report names the model version, and a degradation confined to one slice
-alerts in that slice only, once its labels arrived."""
+per slice of each of two slice keys (channel, state) the counts equal the exact join of the
+two files, the figures equal sklearn's (fairness: fairlearn's) on the joined rows, every
+report names the model version, and a degradation confined to one slice alerts in that slice
+only (named ``channel=app``), once its labels arrived."""
 
 from __future__ import annotations
 
@@ -19,10 +20,14 @@ import yaml
 from monitor.config import from_dict
 from monitor.dev.labelled import labelled_stream
 from monitor.errors import ConfigError
-from tests.reference_performance import PERFORMANCE_ORACLES, rows_of
+from tests.reference_performance import (FAIRNESS_ORACLES, PERFORMANCE_ORACLES, ece_numpy,
+                                        rows_of)
 
 WINDOW, MAX_DELAY = 10_000, 20_000
 CHANNELS = np.array(["web", "app", "store", "kiosk"])
+STATES = np.array(["CA", "NY", "TX", "WA"])  # by volume: the top 3 are CA, NY, TX
+STATE_P = [0.4, 0.3, 0.2, 0.1]
+AGES = np.array(["young", "old"])
 
 
 def config(tmp) -> dict:
@@ -31,15 +36,16 @@ def config(tmp) -> dict:
         "kafka": {"bootstrap": "127.0.0.1:9"},
         "stream": {"topic": "preds", "event_time": {"field": "ts", "unit": "ms"},
                    "event_id_field": "event_id"},
-        "features": {"numeric": ["x"], "categorical": ["channel"]},
+        "features": {"numeric": ["x"], "categorical": ["channel", "state"]},
         "prediction": {"score": "score", "threshold": 0.5},
         "windows": {"size": WINDOW, "allowed_lateness": 1000},
         "reference": {"profile": str(tmp / "ref.profile")},
+        "sensitive": {"attribute": "age", "min_group_events": 30},
         "model": {"name": "churn", "version": "v7"},
         "labels": {"topic": "outcomes", "id_field": "event_id", "label_field": "churned",
                    "event_time_field": "known_at", "max_delay": f"{MAX_DELAY}ms",
-                   "min_labelled": 150, "slices": {"keys": ["channel"], "top_k": 3,
-                                                   "min_size": 150}},
+                   "min_labelled": 150, "slices": {"keys": ["channel", "state"],
+                                                   "top_k": 3, "min_size": 150}},
     }
 
 
@@ -49,10 +55,12 @@ def files(tmp, name, seed, **kw):
                            max_delay_ms=MAX_DELAY, n_slices=4, slice_p=[0.4, 0.3, 0.2, 0.1],
                            **kw)  # web > app > store > kiosk: the profile's top 3 are fixed
     code = p["slice"]
+    p["state"] = rng.choice(4, p["slice"].size, p=STATE_P)
     ids = np.array([f"e{int(i)}" for i in p["id"]])
     lab_ids = np.array([f"e{int(i)}" for i in l["id"]])
     preds = pa.table({"event_id": ids, "ts": p["time"], "x": rng.normal(size=ids.size),
-                      "channel": CHANNELS[code], "score": p["score"]})
+                      "channel": CHANNELS[code], "state": STATES[p["state"]],
+                      "age": AGES[p["group"]], "score": p["score"]})
     labels = pa.table({"event_id": lab_ids, "churned": l["label"].astype(np.int64),
                        "known_at": l["time"]})
     pq.write_table(preds, tmp / f"{name}.parquet")
@@ -87,17 +95,21 @@ def replayed(tmp_path_factory):
 def test_counts_and_figures_equal_the_exact_join(replayed):
     p, reports = replayed
     assert [r["window_start_ms"] for r in reports] == list(range(0, 40_000, WINDOW))
-    names = {r_name for r_name in reports[0]["slices"]}
-    assert names == {"web", "app", "store", "other"}
+    assert list(reports[0]["slices"]) == ["channel=web", "channel=app", "channel=store",
+                                          "channel=other", "state=CA", "state=NY",
+                                          "state=TX", "state=other"]
+    value = {"channel": CHANNELS[p["slice"]], "state": STATES[p["state"]]}
+    other = {"channel": {"kiosk"}, "state": {"WA"}}
+    fair_checked = 0
     for r in reports:
         assert r["model"] == {"name": "churn", "version": "v7"}
-        assert r["revision"] >= 1 and r["slice_key"] == "channel"
+        assert r["revision"] >= 1 and r["slice_keys"] == ["channel", "state"]
         inw = (p["time"] >= r["window_start_ms"]) & (p["time"] < r["window_end_ms"])
         for name, got in [("*", r["overall"]), *r["slices"].items()]:
             m = inw.copy()
             if name != "*":
-                ch = CHANNELS[p["slice"]]
-                m &= (ch == name) if name != "other" else (ch == "kiosk")
+                key, v = name.split("=")
+                m &= np.isin(value[key], list(other[key]) if v == "other" else [v])
             assert got["predictions"] == m.sum() and got["labelled"] == m.sum()
             assert got["label_completeness"] == 1.0
             y, s = p["label"][m], p["score"][m]
@@ -108,6 +120,15 @@ def test_counts_and_figures_equal_the_exact_join(replayed):
                     assert abs(got["auc"] - want) <= got["auc_error_bound"] + 1e-12
                 elif not math.isnan(want):
                     assert got[fig] == pytest.approx(want, rel=1e-12), (name, fig)
+            ece, *_ = ece_numpy(y, s, len(got["reliability"]))
+            assert got["ece"] == pytest.approx(ece, rel=1e-12), name
+            fair = r["fairness"] if name == "*" else got["fairness"]
+            if "equalized_odds_difference" in fair:
+                fair_checked += 1
+                for fig, oracle in FAIRNESS_ORACLES.items():
+                    want = oracle(y, pred, sensitive_features=AGES[p["group"][m]])
+                    assert fair[fig] == pytest.approx(want, rel=1e-12), (name, fig)
+    assert fair_checked >= 3 * len(reports)  # the whole window and most slices
 
 
 def test_only_the_degraded_slice_alerts_and_alerts_name_it(replayed):
@@ -115,13 +136,15 @@ def test_only_the_degraded_slice_alerts_and_alerts_name_it(replayed):
     for r in reports:
         alerts = {(f["slice"], f["check"]) for f in r["findings"] if f["alert"]}
         if r["window_start_ms"] >= 20_000:
-            assert ("app", "accuracy_drop") in alerts, r["window_start_ms"]
-            assert {s for s, _ in alerts} <= {"app", "*"}
+            assert ("channel=app", "accuracy_drop") in alerts, r["window_start_ms"]
+            # the degraded rows are a quarter of every state's slice: some may show there
+            assert {s for s, _ in alerts} <= {"channel=app", "*", "state=CA", "state=NY",
+                                              "state=TX", "state=other"}
         else:
             assert alerts == set(), (r["window_start_ms"], alerts)
         flagged = {c["feature"] for c in r["checks"] if c["flagged"]}
         assert {c["family"] for c in r["checks"]} == {"performance"}
-        assert flagged == {"*" if s == "*" else f"channel={s}" for s, _ in alerts}
+        assert flagged == {s for s, _ in alerts}
         assert all(c["detail"]["model"]["version"] == "v7" and c["detail"]["reliability"]
                    for c in r["checks"] if c["sufficient"])
         tested = [f for f in r["findings"] if f["p_value"] is not None]

@@ -12,7 +12,7 @@ watches, and where its delayed labels come from and how performance is judged.
       max_delay: 1h                # a prediction waits this long (label time) for its label
       positive_label: 1            # default: prediction.positive_label
       min_labelled: 200            # performance checks wait for this many labels per scope
-      slices: {keys: [channel], top_k: 5, min_size: 200}
+      slices: {keys: [channel, state], top_k: 5, min_size: 200}  # per key: top-k + other
       checks: {alpha: 0.01, max_drop: 0.05, floors: {accuracy: 0.7}}
 
 Built by :func:`build_model` / :func:`build_labels` (called from

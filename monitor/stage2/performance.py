@@ -81,15 +81,22 @@ class PerformanceWindows:
                             sorted(held))
 
 
-def _slice_cells(cells: Cells, s: int) -> list[int]:
-    return [s * cells.n_groups + g for g in range(cells.n_groups)]
+def _slices(cells: Cells, slice_names: list[str]) -> list[tuple[str, list[int]]]:
+    """(name, cells) of every slice of every key, key by key; ``slice_names`` lists them in
+    that order (``sum(cells.per_key)`` names)."""
+    where = [(k, s) for k, n in enumerate(cells.per_key) for s in range(n)]
+    if len(slice_names) != len(where):
+        raise ValueError(f"{len(slice_names)} slice names for {len(where)} slices")
+    return [(name, cells.slice_cells(k, s)) for name, (k, s) in zip(slice_names, where)]
 
 
 def performance_report(w: MergedWindow, cells: Cells, slice_names: list[str],
                        group_names: list[str], model: dict[str, str],
                        min_group: int = 0) -> dict[str, Any]:
-    """A plain record of window ``w``: overall and per-slice figures (slice names: the
-    configured top-k plus "other", last), label completeness, fairness across groups."""
+    """A plain record of window ``w``: overall and per-slice figures (``slice_names``: per
+    key its top-k plus "other", key after key — replay names them ``key=value``), label
+    completeness, fairness across groups (the whole window and, under ``fairness`` of each
+    slice, within it)."""
     def scope(cs):
         r = w.sketch.result(cs)
         n_pred = int(sum(int(w.predictions[c]) for c in cs))
@@ -98,15 +105,21 @@ def performance_report(w: MergedWindow, cells: Cells, slice_names: list[str],
         r["label_completeness"] = r["labelled"] / n_pred if n_pred else math.nan
         return r
 
-    all_cells = list(range(cells.n_cells))
-    groups = {name: [s * cells.n_groups + g for s in range(cells.n_slices)]
-              for g, name in enumerate(group_names)} if cells.n_groups > 1 else {}
+    def fairness(cs):
+        if cells.n_groups < 2:
+            return {}
+        return label_fairness(w.sketch, {name: [c for c in cs if c % cells.n_groups == g]
+                                         for g, name in enumerate(group_names)}, min_group)
+
+    slices = {}
+    for name, cs in _slices(cells, slice_names):
+        slices[name] = scope(cs)
+        if cells.n_groups > 1:
+            slices[name]["fairness"] = fairness(cs)
+    whole = cells.key_cells(0)  # every row once
     return {"model": dict(model), "window_start_ms": w.start_ms, "window_end_ms": w.end_ms,
             "revision": w.revision, "final": w.final, "partitions": w.partitions,
-            "overall": scope(all_cells),
-            "slices": {name: scope(_slice_cells(cells, s))
-                       for s, name in enumerate(slice_names)},
-            "fairness": label_fairness(w.sketch, groups, min_group) if groups else {}}
+            "overall": scope(whole), "slices": slices, "fairness": fairness(whole)}
 
 
 def _z_sf(z: float) -> float:
@@ -178,19 +191,18 @@ def reference_performance(sketch: PerformanceSketch, cells: Cells,
 
 def findings_as_checks(report: dict[str, Any], findings: list[dict[str, Any]]) -> list:
     """The findings as :class:`~monitor.records.CheckResult` records of the ``performance``
-    family (feature ``*`` for the whole window, ``<slice key>=<slice>`` for a slice), the
-    way window reports carry checks: the status page and the HTML report draw them, and the
-    reliability diagram of each scope rides in the detail."""
+    family (feature ``*`` for the whole window, the slice's name — ``<key>=<value>`` — for a
+    slice), the way window reports carry checks: the status page and the HTML report draw
+    them, and the reliability diagram of each scope rides in the detail."""
     from monitor.records import CheckResult
 
-    key = report.get("slice_key") or "slice"
     out = []
     for f in findings:
         scope = report["overall"] if f["slice"] == "*" else report["slices"][f["slice"]]
         value = f["value"]
         out.append(CheckResult(
             check=f["check"], family="performance",
-            feature="*" if f["slice"] == "*" else f"{key}={f['slice']}",
+            feature=f["slice"],
             statistic=None if value is None or math.isnan(value) else float(value),
             p_value=f["p_value"], effect_size=f["effect"] if f["effect"] is not None else 0.0,
             n_window=int(f["labelled"]), n_reference=0, sufficient=bool(f["sufficient"]),
