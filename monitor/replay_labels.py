@@ -15,7 +15,7 @@ build --labels``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
@@ -48,8 +48,12 @@ def slicing(cfg: MonitorConfig, profile) -> tuple[Cells, list[str], list[str], l
 def _predictions(cfg, profile, table: pa.Table, rows: list[int]):
     from monitor.pipeline import make_decoder
 
-    dec = make_decoder(cfg, profile).decode_table(table)
-    b = dec.batch
+    return prediction_columns(cfg, make_decoder(cfg, profile).decode_table(table).batch, rows)
+
+
+def prediction_columns(cfg: MonitorConfig, b, rows: list[int]) -> dict[str, Any]:
+    """What the join takes of a decoded prediction batch: ``slice`` [n, K] holds the codes of
+    the slice keys' categorical ``rows`` (None without keys)."""
     if b.event_id_hash is None:
         raise StreamdriftError("labels: predictions need event ids: set stream.event_id_field "
                                "and keep checks.quality.enabled")
@@ -73,8 +77,15 @@ def _labels(cfg, table: pa.Table):
 
 
 def join_files(cfg: MonitorConfig, profile, predictions: pa.Table, labels: pa.Table,
-               step_ms: int | None = None) -> tuple[PerformanceWindows, Cells, list, list]:
-    """Run the join; returns stage 2's windows, the cells and the slice / group names."""
+               step_ms: int | None = None, on_step: Callable[..., None] | None = None
+               ) -> tuple[PerformanceWindows, Cells, list, list]:
+    """Run the join; returns stage 2's windows, the cells and the slice / group names.
+
+    Each stream is delivered in its arrival order (predictions by event time, labels by
+    label time, whatever the order of the files' rows) with its position in that order as
+    the offset. ``on_step(t_ms, stage2, changed, cells, slices, groups)`` is called after
+    every commit that changed a window (``changed``: their starts), ``t_ms`` the arrival
+    time reached — what a live monitor would know at that moment."""
     if cfg.labels is None:
         raise StreamdriftError("labels: not configured; add a labels: section to the config")
     cells, slices, groups, rows = slicing(cfg, profile)
@@ -85,22 +96,25 @@ def join_files(cfg: MonitorConfig, profile, predictions: pa.Table, labels: pa.Ta
     step = step_ms or cfg.windows.size_ms
     p_ord = np.argsort(P["time"], kind="stable")
     l_ord = np.argsort(L["time"], kind="stable")
-    times = np.concatenate([P["time"], L["time"]])
+    pt, lt = P["time"][p_ord], L["time"][l_ord]
+    times = np.concatenate([pt, lt])
     if times.size == 0:
         return stage2, cells, slices, groups
     lo_t = int(times.min()) - int(times.min()) % step
     for t0 in range(lo_t, int(times.max()) + step, step):
-        ps = p_ord[(P["time"][p_ord] >= t0) & (P["time"][p_ord] < t0 + step)]
-        ls = l_ord[(L["time"][l_ord] >= t0) & (L["time"][l_ord] < t0 + step)]
+        a, b = np.searchsorted(pt, [t0, t0 + step])
+        c, d = np.searchsorted(lt, [t0, t0 + step])
+        ps, ls = p_ord[a:b], l_ord[c:d]
         if ps.size:
-            part.absorb_predictions(ps, P["time"][ps], P["id"][ps], P["score"][ps],
-                                    P["pred"][ps], None if P["slice"] is None
-                                    else P["slice"][ps],
+            part.absorb_predictions(np.arange(a, b), P["time"][ps], P["id"][ps],
+                                    P["score"][ps], P["pred"][ps],
+                                    None if P["slice"] is None else P["slice"][ps],
                                     None if P["group"] is None else P["group"][ps])
         if ls.size:
-            part.absorb_labels(ls, L["time"][ls], L["id"][ls], L["label"][ls])
-        for r in part.revisions():
-            stage2.add(r)
+            part.absorb_labels(np.arange(c, d), L["time"][ls], L["id"][ls], L["label"][ls])
+        changed = {r.window_start_ms for r in part.revisions() if stage2.add(r)}
+        if on_step is not None and changed:
+            on_step(t0 + step, stage2, changed, cells, slices, groups)
     return stage2, cells, slices, groups
 
 
@@ -130,23 +144,26 @@ def load_reference(cfg: MonitorConfig, cells: Cells, slices: list[str]) -> dict 
     return reference_performance(sk, cells, slices)
 
 
+def window_report(cfg: MonitorConfig, window, cells: Cells, slices: list, groups: list,
+                  reference: dict | None) -> dict[str, Any]:
+    """The performance report of one merged window, with its findings and checks."""
+    lab = cfg.labels
+    rules = PerformanceRules(min_labelled=lab.min_labelled, alpha=lab.checks.alpha,
+                             max_drop=lab.checks.max_drop, floors=dict(lab.checks.floors),
+                             min_slice=lab.slices.min_size)
+    rep = performance_report(window, cells, slices, groups, cfg.model.identity(),
+                             cfg.sensitive.min_group_events if cfg.sensitive else 0)
+    findings = performance_findings(rep, reference, rules)
+    rep.update(monitor=cfg.monitor, kind="performance", findings=findings,
+               slice_keys=list(lab.slices.keys))
+    rep["checks"] = [c.to_dict() for c in findings_as_checks(rep, findings)]
+    return rep
+
+
 def performance_reports(cfg: MonitorConfig, profile, predictions: pa.Table, labels: pa.Table
                         ) -> list[dict[str, Any]]:
     """One report per window of prediction time (the last revision), with its findings."""
     stage2, cells, slices, groups = join_files(cfg, profile, predictions, labels)
     reference = load_reference(cfg, cells, slices)
-    lab = cfg.labels
-    rules = PerformanceRules(min_labelled=lab.min_labelled, alpha=lab.checks.alpha,
-                             max_drop=lab.checks.max_drop, floors=dict(lab.checks.floors),
-                             min_slice=lab.slices.min_size)
-    out = []
-    for start in sorted(stage2.partials):
-        rep = performance_report(stage2.merged(start), cells, slices, groups,
-                                 cfg.model.identity(),
-                                 cfg.sensitive.min_group_events if cfg.sensitive else 0)
-        findings = performance_findings(rep, reference, rules)
-        rep.update(monitor=cfg.monitor, kind="performance", findings=findings,
-                   slice_keys=list(lab.slices.keys))
-        rep["checks"] = [c.to_dict() for c in findings_as_checks(rep, findings)]
-        out.append(rep)
-    return out
+    return [window_report(cfg, stage2.merged(start), cells, slices, groups, reference)
+            for start in sorted(stage2.partials)]

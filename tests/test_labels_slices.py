@@ -24,11 +24,12 @@ NAMES = ["channel=web", "channel=app", "channel=store", "channel=other",
 GROUPS = ["a", "b", "none"]
 
 
-def test_codes_spread_to_one_cell_per_key():
+@pytest.mark.parametrize("per_key", [(5, 2, 3), (51, 60, 40)])  # a table / arithmetic
+def test_codes_spread_to_one_cell_per_key(per_key):
     rng = np.random.default_rng(0)
-    c = Cells(n_slices=(5, 2, 3), n_groups=4)
+    c = Cells(n_slices=per_key, n_groups=4)
     n = 5000
-    s = rng.integers(-2, 8, (n, 3))  # out of range -> "other" of that key
+    s = rng.integers(-2, max(per_key) + 3, (n, 3))  # out of range -> "other" of that key
     g = rng.integers(-1, 6, n)
     cells, rows = c.spread(c.of(s, g, n))
     clip = [np.where((s[:, k] >= 0) & (s[:, k] < m - 1), s[:, k], m - 1)
@@ -36,7 +37,7 @@ def test_codes_spread_to_one_cell_per_key():
     gg = np.where((g >= 0) & (g < 3), g, 3)
     want = np.concatenate([c.offset(k) + clip[k] * 4 + gg for k in range(3)])
     assert (cells == want).all() and (rows == np.tile(np.arange(n), 3)).all()
-    assert c.n_cells == 4 * (5 + 2 + 3) and c.n_codes == 4 * 5 * 2 * 3
+    assert c.n_cells == 4 * sum(per_key) and c.n_codes == 4 * int(np.prod(per_key))
     assert (c.count(c.of(s, g, n)) == np.bincount(want, minlength=c.n_cells)).all()
     one = Cells(n_slices=4, n_groups=3)  # one key: a row's code is its cell
     code = one.of(s[:, 0], g, n)

@@ -37,6 +37,7 @@ partition, never joined silently into nothing.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,18 +151,27 @@ class Cells:
     def spread(self, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The sketch cells of row codes: (cells, rows), every row once per key (rows index
         into ``code``), key by key."""
-        code = np.asarray(code, np.int64)
+        code = np.asarray(code)
         if self.n_keys == 1:
             return code.astype(np.int32), np.arange(code.size)
+        rows = np.tile(np.arange(code.size), self.n_keys)
+        if self.n_codes <= 1 << 16:  # one gather from a small table
+            return self._table[:, code].ravel(), rows
+        return self._arith(code.astype(np.int64)).ravel(), rows
+
+    def _arith(self, code: np.ndarray) -> np.ndarray:
+        """int32 [K, n]: the cell of each row code in each key's block."""
         g = code % self.n_groups
         rest = code // self.n_groups
-        cells = []
+        out = np.empty((self.n_keys, code.size), np.int32)
         for k in range(self.n_keys - 1, -1, -1):
-            s = rest % self.per_key[k]
-            rest //= self.per_key[k]
-            cells.append(self.offset(k) + s * self.n_groups + g)
-        rows = np.tile(np.arange(code.size), self.n_keys)
-        return np.concatenate(cells[::-1]).astype(np.int32), rows
+            out[k] = self.offset(k) + (rest % self.per_key[k]) * self.n_groups + g
+            rest = rest // self.per_key[k]
+        return out
+
+    @functools.cached_property
+    def _table(self) -> np.ndarray:
+        return self._arith(np.arange(self.n_codes, dtype=np.int64))
 
     def count(self, code: np.ndarray) -> np.ndarray:
         """Rows per sketch cell (int64 [n_cells]) of row codes."""
