@@ -247,3 +247,16 @@ def id_hashes(a: pa.Array) -> np.ndarray:
         np.zeros(1, np.int32)
     data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
     return hash_strings(offs, data, valid)
+
+
+class BadValue(ValueError):
+    """A read field holds a value no column can carry (an unpaired surrogate escape)."""
+
+
+def checked_unicode(name: str, v: str) -> str:
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadValue(f"field {name!r} is not valid Unicode (an unpaired surrogate escape "
+                       "such as \\ud800)") from None
+    return v

@@ -3,17 +3,14 @@
 A :class:`Decoder` is built once from the config and the reference profile's category and
 group lists. ``decode(values, offsets, timestamps_ms)`` turns one consumed batch into columns:
 
-- **Fast path** (every message a JSON object whose configured fields have the expected JSON
-  types): each message is parsed by one ``msgspec`` call into a typed struct that holds only
-  the configured fields (others are skipped by the parser); the structs are transposed in C
-  (``zip(*map(astuple, ...))``) and each column is converted once (``pa.array``). Absent
-  fields and wrong types are marked inside the column by sentinels (NaN payloads for
-  numbers, reserved strings for text), so states come out of whole-array comparisons. No
-  Python runs per field per event.
-- **Fallback** (any message in the batch fails the fast path): the batch is classified message
-  by message — msgspec, else orjson, else the standard library (which reads ``NaN``,
-  ``Infinity`` and out-of-range numbers such as ``1e400``) — and each field is checked in
-  Python. Only that batch pays. Both paths give identical results on good data (tested).
+- **JSON, compiled path** (:mod:`.json_native` over :mod:`kernels.json_scan`): one pass over
+  the batch's bytes writes the configured fields' columns; a message it does not fully
+  understand goes through the general path, for that message only (``fallback_messages``).
+- **JSON, general path**: one ``msgspec`` call per message into a typed struct of the
+  configured fields, transposed in C and converted once per column; from the first message
+  that fails, message by message — msgspec, else orjson, else the standard library (which
+  reads ``NaN``, ``Infinity`` and ``1e400``). Both paths give identical results (tested).
+- **Avro** (:mod:`.avro`) and **Arrow tables** (:mod:`.tables`) through the same contract.
 
 Bad messages (not JSON, not an object, empty, a null value/tombstone, no event time, an
 unusable event time) are left out of the batch and listed in ``Decoded.bad``. Field-level
@@ -43,30 +40,28 @@ field count as type errors.
 from __future__ import annotations
 
 import datetime as _dt
-import io
 import keyword
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-import fastavro
 import msgspec
 import numpy as np
 import pyarrow as pa
 
 from kernels.batch import ColumnBatch
-from monitor.config import MonitorConfig, registry_options
+from monitor.config import MonitorConfig
 from monitor.errors import DecodeError, SchemaRegistryError
 from monitor.stage1.assemble import (BAD_EVENT_TIME, MALFORMED, MISSING_EVENT_TIME, build,
                                      convert)
-from monitor.stage1.columns import (F_MISSING, F_TYPE, S_MISSING, S_TYPE, arrow_to_float,
-                                    arrow_to_string, category_hash, id_column, iso_text, number,
-                                    value_set)
+from monitor.stage1.columns import (F_MISSING, F_TYPE, S_MISSING, S_TYPE, category_hash,
+                                    id_column, iso_text, number, value_set,
+                                    BadValue as _BadValue, checked_unicode as _unicode)
 from monitor.stage1.isolate import UNDECODABLE, isolate
 from monitor.stage1.json_native import NativeJson, general_rows
 from monitor.stage1.json_fallback import parse_any, top_level_keys
 from monitor.stage1.schema_names import NewFieldNames
-from monitor.stage1.schema_registry import SchemaRegistry, UnknownSchemaError
+from monitor.stage1.schema_registry import SchemaRegistry
 
 __all__ = ["BadMessage", "Decoded", "Decoder", "from_arrow", "category_hash", "REASONS",
            "MALFORMED", "MISSING_EVENT_TIME", "BAD_EVENT_TIME"]
@@ -214,39 +209,13 @@ class Decoder:
             return self.decode_avro(values, offsets, timestamps_ms)
         return self.decode_json(values, offsets, timestamps_ms)
 
-    # -- Avro ------------------------------------------------------------------------------
+    # -- Avro (monitor/stage1/avro.py) ----------------------------------------------------
     def decode_avro(self, values: list[bytes | None], offsets: np.ndarray,
                     timestamps_ms: np.ndarray) -> Decoded:
-        """Confluent wire format: magic byte 0, 4-byte big-endian schema id, Avro body. The
-        writer schema is fetched from the registry once per id. An unknown id makes the
-        message malformed; an unreachable registry raises :class:`SchemaRegistryError`."""
-        if self._registry is None:
-            if not self.cfg.stream.schema_registry_url:
-                raise DecodeError("Avro needs stream.schema_registry_url in the config")
-            self._registry = SchemaRegistry(self.cfg.stream.schema_registry_url,
-                                            **registry_options(self.cfg))
-        offsets = np.asarray(offsets, np.int64)
-        records: list[Any] = []
-        for i, v in enumerate(values):
-            records.append(self._avro_record(i, int(offsets[i]), v))
-        return self.decode_records(records, offsets, timestamps_ms)
+        """Confluent wire format through the same column contract (:mod:`.avro`)."""
+        from monitor.stage1.avro import decode_avro
 
-    def _avro_record(self, i: int, offset: int, v: bytes | None) -> Any:
-        if v is None:
-            return BadMessage(i, offset, MALFORMED, "null value (tombstone)")
-        if len(v) < 5 or v[0] != 0:
-            return BadMessage(i, offset, MALFORMED, "not Confluent wire format (magic byte 0 "
-                              "+ 4-byte schema id + Avro body)")
-        sid = int.from_bytes(v[1:5], "big")
-        try:
-            schema = self._registry.schema(sid)
-        except UnknownSchemaError as e:
-            return BadMessage(i, offset, MALFORMED, str(e))
-        try:
-            return fastavro.schemaless_reader(io.BytesIO(v[5:]), schema, None)
-        except Exception as e:  # fastavro raises many types on a corrupt body
-            return BadMessage(i, offset, MALFORMED, f"Avro body does not match schema id "
-                              f"{sid}: {type(e).__name__}: {str(e)[:200]}")
+        return decode_avro(self, values, offsets, timestamps_ms)
 
     # -- JSON ------------------------------------------------------------------------------
     def decode_json(self, values: list[bytes | None], offsets: np.ndarray,
@@ -406,47 +375,13 @@ class Decoder:
         return [(i, int(offsets[i]), self._new_names.of(top_level_keys(values[i]), self.known))
                 for i in pick.tolist() if i not in dropped]
 
-    # -- tables (replay, profile build) ----------------------------------------------------
+    # -- tables (replay, profile build; monitor/stage1/tables.py) ----------------------------
     def decode_table(self, table: pa.Table, offsets: np.ndarray | None = None,
                      timestamps_ms: np.ndarray | None = None, first_offset: int = 0) -> Decoded:
-        """Decode an Arrow table (from Parquet or CSV): a column per field, nulls are JSON
-        nulls, absent columns are absent fields. ``offsets`` default to row numbers from
-        ``first_offset``; ``timestamps_ms`` stand in for Kafka timestamps when the config
-        has no event-time field (default: all missing)."""
-        n = table.num_rows
-        offsets = (np.arange(first_offset, first_offset + n, dtype=np.int64)
-                   if offsets is None else np.asarray(offsets, np.int64))
-        ts = np.full(n, -1, np.int64) if timestamps_ms is None else np.asarray(timestamps_ms,
-                                                                               np.int64)
-        arrays: dict[str, Any] = {}
-        names = set(table.column_names)
-        for f in self.fields:
-            k = self.kinds[f]
-            if f not in names:
-                arrays[f] = (pa.array(np.full(n, F_MISSING)) if k == _Kind.NUM else
-                             pa.array([S_MISSING] * n, pa.string())
-                             if k in (_Kind.STR, _Kind.ID) else [F_MISSING] * n)
-                continue
-            col = table.column(f).combine_chunks()
-            if k == _Kind.ID:
-                arrays[f] = col.cast(pa.string())
-            elif k == _Kind.OUTCOME:
-                arrays[f] = col.to_pylist()
-            elif k == _Kind.NUM:
-                arrays[f] = arrow_to_float(col)
-            else:
-                arrays[f] = arrow_to_string(col, iso=(f == self.time_field))
-        idx = np.arange(n, dtype=np.int64)
-        batch, bad, errors, absent = self._assemble(arrays, n, offsets, ts, idx, [])
-        new = self._new_names.of([c for c in table.column_names
-                                  if c not in ("_partition", "_offset", "_timestamp")], self.known)
-        dropped = {b.index for b in bad}
-        samples = [(i, int(offsets[i]), new) for i in
-                   np.flatnonzero(offsets % self.sample_every == 0).tolist() if i not in dropped
-                   ] if self.sample_every else []
-        return Decoded(batch=batch, bad=sorted(bad, key=lambda b: b.index),
-                       field_errors=errors, absent_fields=absent, fallback=False,
-                       samples=samples)
+        """Decode an Arrow table (from Parquet or CSV): see :func:`.tables.decode_table`."""
+        from monitor.stage1.tables import decode_table
+
+        return decode_table(self, table, offsets, timestamps_ms, first_offset)
 
 
 def from_arrow(table: pa.Table, cfg: MonitorConfig, categories: dict[str, list[str]],
@@ -456,15 +391,3 @@ def from_arrow(table: pa.Table, cfg: MonitorConfig, categories: dict[str, list[s
     :meth:`Decoder.decode_table` to see them and the field error counts."""
     return Decoder(cfg, categories, groups).decode_table(table, first_offset=first_offset).batch
 
-
-class _BadValue(ValueError):
-    """A read field holds a value no column can carry (an unpaired surrogate escape)."""
-
-
-def _unicode(name: str, v: str) -> str:
-    try:
-        v.encode("utf-8")
-    except UnicodeEncodeError:
-        raise _BadValue(f"field {name!r} is not valid Unicode (an unpaired surrogate escape "
-                        "such as \\ud800)") from None
-    return v

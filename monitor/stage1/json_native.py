@@ -29,8 +29,8 @@ import pyarrow.compute as pc
 from kernels.batch import (CAT_MISSING, CAT_NULL, CAT_TYPE_ERROR, CAT_UNSEEN, MISSING, NULL,
                            TYPE_ERROR, VALID)
 from kernels.json_scan import (T_ABSENT, T_FALSE, T_FLOAT, T_INT, T_NULL, T_STR, T_TRUE,
-                               FieldTable, ValueTable, gather, scan, span_codes, span_equals,
-                               span_hashes)
+                               FieldTable, scan)
+from kernels.json_values import ValueTable, gather, span_codes, span_equals, span_hashes
 from monitor.stage1.assemble import Converted, convert, times_from_numbers
 from monitor.stage1.columns import S_MISSING, S_TYPE, category_hash, iso_column
 
