@@ -35,7 +35,8 @@ def _config(path: str):
 def cmd_run(a: argparse.Namespace) -> int:
     from monitor.pipeline import run
 
-    return run(_config(a.config), stage=a.stage, loglevel=a.log_level)
+    return run(_config(a.config), stage=a.stage, loglevel=a.log_level,
+               source_processes=a.source_processes)
 
 
 def cmd_check(a: argparse.Namespace) -> int:
@@ -185,6 +186,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
+def _processes(text: str) -> int:
+    n = int(text) if text.strip().isdigit() else 0
+    if not 1 <= n <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes from 1 to 64 "
+                                         "(e.g. the worker's cores: --source-processes 2)")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="streamdrift", description=HELP,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -197,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="source: consume + sketch; aggregate: merge windows, report, alert; "
                         "sinks: deliver alerts to Slack and retraining triggers")
     r.add_argument("--log-level", default="info", choices=["debug", "info", "warn", "error"])
+    r.add_argument("--source-processes", type=_processes, default=1, metavar="N",
+                   help="run stage 1 in N processes (consumer-group members; one per core)")
     r.set_defaults(func=cmd_run)
 
     ck = sub.add_parser("check", help="before a deployment: connection, credentials, TLS, "

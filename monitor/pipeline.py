@@ -234,8 +234,10 @@ def status_page(cfg: MonitorConfig, client: dict[str, Any], source, publisher, h
                                                 *(silences.current() if silences else [])])
 
 
-def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
+def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info",
+        source_processes: int = 1) -> int:
     """Run the monitor until SIGINT / SIGTERM. ``stage``: all | source | aggregate | sinks.
+    ``source_processes`` > 1 runs stage 1 in that many child processes (:mod:`monitor.workers`).
 
     Every thread-run stage is supervised (:mod:`monitor.supervise`): restarted with backoff
     when it fails, the process ended non-zero when it keeps failing. ``/health`` tells."""
@@ -257,7 +259,14 @@ def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
     health = Health()
     health.extra_checks.append(_kafka_wait_check(cfg))
     supervisors: list[Supervisor] = []
-    if stage in ("all", "source"):
+    procs = None  # stage 1 in child processes (monitor/workers.py)
+    if stage in ("all", "source") and source_processes > 1:
+        from monitor.workers import SourceProcesses
+
+        procs = SourceProcesses(cfg, source_processes, health, loglevel).start(stop)
+        supervisors += procs.supervisors
+        atexit.register(lambda: (stop.set(), procs.join()))
+    elif stage in ("all", "source"):
         src = Supervisor("source", lambda: make_source(cfg, profile, client), health)
         src.health.ready = lambda: src.current is not None and src.current.assigned
         supervisors.append(src.start(stop))
@@ -287,6 +296,8 @@ def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info") -> int:
     publisher = None
 
     def source():
+        if procs is not None:
+            return procs
         return supervisors[0].current if stage in ("all", "source") else None
 
     def source_stats():

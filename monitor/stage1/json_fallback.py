@@ -8,6 +8,8 @@ the like come back as an error text, never as an exception.
 
 >>> parse_any(b'{"a": NaN}')[0]
 {'a': nan}
+>>> parse_any(b'{"id": -9223372036854775809}')[0]  # orjson would read a float
+{'id': -9223372036854775809}
 >>> parse_any(b'{"a": ' + b'9' * 5000 + b'}')[0]
 {'a': inf}
 >>> parse_any(b'[' * 100_000)[1][:28]
@@ -21,6 +23,7 @@ the like come back as an error text, never as an exception.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import msgspec
@@ -29,14 +32,16 @@ import orjson
 __all__ = ["parse_any", "top_level_keys"]
 
 _KEYS = msgspec.json.Decoder(dict[str, msgspec.Raw])  # values skipped, not built
+_LONG_DIGITS = re.compile(rb"\d{19}")  # maybe an integer past 64 bits: orjson reads a float
 
 
 def parse_any(v: bytes) -> tuple[Any, str | None]:
     """(value, None) or (None, error text)."""
-    try:
-        return orjson.loads(v), None
-    except orjson.JSONDecodeError:
-        pass
+    if _LONG_DIGITS.search(v) is None:  # integers as msgspec reads them (of any length)
+        try:
+            return orjson.loads(v), None
+        except orjson.JSONDecodeError:
+            pass
     try:
         return json.loads(v, parse_int=_int), None
     except (ValueError, RecursionError, MemoryError) as e:  # UnicodeDecodeError is a ValueError
