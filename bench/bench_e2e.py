@@ -8,29 +8,34 @@ categorical features, score, prediction, group). In the same run, on the same to
 - the monitor's stage 1 (consume, decode, window, sketch, publish partials, store state) and
   stage 2 (merge partials in partition order, evaluate every statistic) — timed in process;
 - a Faust agent iterating the events one by one (what we would get by passing events
-  through Faust).
+  through Faust);
+- one worker (``streamdrift run``) with stage 1 in 2 processes and in 1, plus stage 2, fed
+  while it runs: wall clock (bench/worker_wall.py).
 
 "Per core" divides events by the CPU seconds the process used (user + system, librdkafka's
 threads included), so a run that leans on a second core does not look faster than it is.
 
-    python -m bench.bench_e2e [--events 300000] [--runs 3]
+    python -m bench.bench_e2e [--events 300000] [--runs 3] [--worker-events 600000]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import numpy as np
-from confluent_kafka import Consumer, KafkaException
+from confluent_kafka import Consumer
 
 from bench.bench_kafka import faust_rate
 from bench.report import median, publish
+from bench.worker_wall import worker_rate
 from monitor.dev.kafka import DevKafka, ensure_jars
-from monitor.dev.synthetic import Scenario, to_json
+from monitor.dev.synthetic import Scenario, generate, to_json
+from monitor.stage1.columns import message_columns
 from monitor.dev.workload import RATE, WINDOW_MS, build_reference, config_dict, create_topic, produce
 
 
@@ -54,9 +59,8 @@ def consume_rate(bootstrap: str, topic: str, n: int, decoder=None) -> tuple[floa
         if t0 is None:
             t0, c0 = time.perf_counter(), _cpu()
         if decoder is not None:
-            offs = np.fromiter((m.offset() for m in batch), np.int64, len(batch))
-            ts = np.fromiter((m.timestamp()[1] for m in batch), np.int64, len(batch))
-            decoder.decode([m.value() for m in batch], offs, ts)
+            values, _, offs, ts = message_columns(batch)  # as stage 1 gathers them
+            decoder.decode(values, offs, ts)
         got += len(batch)
     wall, cpu = time.perf_counter() - t0, _cpu() - c0
     c.close()
@@ -80,8 +84,9 @@ def monitor_rate(cfg, profile, n: int) -> tuple[float, float, int, int]:
     while not src.parts:  # join the group before the clock starts
         try:
             src.step(0.2)
-        except KafkaException as e:  # a topic created a moment ago: leaders still moving
-            print(f"stage 1 start: {e}; again", flush=True)
+        except:  # noqa: E722 - leaders still moving on a new topic; confluent-kafka raises
+            # its KafkaError as is (no Exception subclass) or wrapped in a KafkaException
+            print(f"stage 1 start: {sys.exc_info()[1]}; again", flush=True)
             time.sleep(0.5)
     t0, c0 = time.perf_counter(), _cpu()
     while src.stats.events_in < n:
@@ -121,6 +126,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=300_000)
     ap.add_argument("--faust-events", type=int, default=60_000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--worker-events", type=int, default=600_000)
     a = ap.parse_args()
     ensure_jars()
     from kernels import WindowSketch
@@ -128,7 +134,7 @@ def main() -> None:
     from monitor.config import from_dict
     from monitor.pipeline import make_decoder
 
-    raw, dec, e2e, e2e_cpu, fa = [], [], [], [], []
+    raw, dec, e2e, e2e_cpu, fa, w2, w1 = [], [], [], [], [], [], []
     with DevKafka(heap="1g") as k, tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         topic = create_topic(k.bootstrap, 4)
@@ -142,6 +148,8 @@ def main() -> None:
         size = float(np.mean([len(m) for m in to_json(
             {key: v[:2000] for key, v in produced.cols.items()})]))
         decoder = make_decoder(cfg, profile)
+        wmsgs = to_json(generate(Scenario(n_events=a.worker_events, events_per_s=RATE,
+                                          seed=6)))
         for r in range(a.runs):
             raw.append(consume_rate(k.bootstrap, topic, a.events)[1])
             dec.append(consume_rate(k.bootstrap, topic, a.events, decoder)[1])
@@ -151,11 +159,16 @@ def main() -> None:
             e2e.append(w)
             e2e_cpu.append(c)
             fa.append(faust_rate(k.bootstrap, ftopic, a.faust_events))
+            w2.append(worker_rate(k.bootstrap, tmp, d, wmsgs, 2, f"w2-{r}"))
+            w1.append(worker_rate(k.bootstrap, tmp, d, wmsgs, 1, f"w1-{r}"))
             print(f"run {r}: raw {raw[-1]:,.0f}/cpu-s, consume+decode {dec[-1]:,.0f}/cpu-s, "
                   f"monitor {c:,.0f}/cpu-s ({w:,.0f}/s wall, {closed} windows), "
-                  f"faust {fa[-1]:,.0f}/s", flush=True)
+                  f"faust {fa[-1]:,.0f}/s, worker wall 2 procs {w2[-1]:,.0f}/s, "
+                  f"1 proc {w1[-1]:,.0f}/s", flush=True)
         window_bytes = len(WindowSketch.empty(profile).to_bytes())
     R, D, E, EW, F = median(raw), median(dec), median(e2e_cpu), median(e2e), median(fa)
+    W2, W1 = median(w2), median(w1)
+    load = Path("/proc/loadavg").read_text().split()[:3]
     text = f"""
 {a.events:,} events of {size:.0f} bytes on 4 partitions, windows of {WINDOW_MS // 1000} s event
 time ({RATE * WINDOW_MS // 1000:,} events each); 20 numeric features on 1000-bin grids, 3
@@ -170,6 +183,18 @@ one process that uses one core).
 | **streamdrift end to end** (stage 1 + stage 2) | **{E:,.0f}** | {', '.join(f'{x:,.0f}' for x in e2e_cpu)} |
 | streamdrift end to end, wall clock | {EW:,.0f} | {', '.join(f'{x:,.0f}' for x in e2e)} |
 | Faust agent, one event at a time | {F:,.0f} | {', '.join(f'{x:,.0f}' for x in fa)} |
+
+One worker, wall clock (`streamdrift run`, stage 2 in the parent; {len(wmsgs):,} events fed
+after every stage is ready, until `/metrics` counts them all; bench/worker_wall.py):
+
+| worker | events/s wall | runs |
+|---|---|---|
+| stage 1 in 2 processes (`--source-processes 2`) | {W2:,.0f} | {', '.join(f'{x:,.0f}' for x in w2)} |
+| stage 1 in 1 process | {W1:,.0f} | {', '.join(f'{x:,.0f}' for x in w1)} |
+
+2 processes / 1 = {W2 / W1:.2f}x. Load average at the end of the run: {' '.join(load)} (the
+machine's 2 cores are shared with other jobs: wall-clock figures move with that load more
+than the per-CPU-second ones).
 
 Ratios in this run: consume+decode / raw consume = {D / R:.2f} (target ≥ 0.6); end to end /
 raw consume = {E / R:.2f} (target ≥ 0.5); end to end / consume+decode = {E / D:.2f}; end to
@@ -193,6 +218,8 @@ the run.
         "e2e.faust_per_event_events_per_s": (round(F), "events/s"),
         "e2e.open_window_bytes": (window_bytes, "bytes"),
         "e2e.partition_state_bytes": (state_bytes, "bytes"),
+        "e2e.worker_wall_events_per_s": (round(W2), "events/s"),
+        "e2e.worker_wall_events_per_s_1proc": (round(W1), "events/s"),
     }, text)
 
 

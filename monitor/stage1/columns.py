@@ -24,11 +24,14 @@ import decimal
 import hashlib
 import math
 import struct
+from itertools import repeat
+from operator import is_not, itemgetter
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from confluent_kafka import Message
 
 from kernels.batch import (CAT_MISSING, CAT_NULL, CAT_TYPE_ERROR, CAT_UNSEEN, MISSING, NULL,
                            TYPE_ERROR, VALID)
@@ -260,3 +263,19 @@ def checked_unicode(name: str, v: str) -> str:
         raise BadValue(f"field {name!r} is not valid Unicode (an unpaired surrogate escape "
                        "such as \\ud800)") from None
     return v
+
+
+def any_error(msgs: list) -> bool:
+    """Whether a consumed batch holds an error event (one C-level pass, no Python per message)."""
+    return any(map(is_not, map(Message.error, msgs), repeat(None)))
+
+
+def message_columns(msgs: list) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
+    """(values, partitions, offsets, Kafka timestamps) of consumed messages: one C-level map
+    per column over confluent-kafka's messages (its unbound methods, no Python frame per
+    message; about a quarter faster than generator expressions)."""
+    n = len(msgs)
+    part = np.fromiter(map(Message.partition, msgs), np.int32, n)
+    offsets = np.fromiter(map(Message.offset, msgs), np.int64, n)
+    ts = np.fromiter(map(itemgetter(1), map(Message.timestamp, msgs)), np.int64, n)
+    return list(map(Message.value, msgs)), part, offsets, ts

@@ -46,6 +46,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from monitor.checked_producer import CheckedProducer
 from monitor.faults import fault_point
+from monitor.stage1.columns import any_error, message_columns
 from monitor.stage1.event_time import reject_future
 from monitor.stage1.partials import PartialMessage
 from monitor.stage1.state_topic import high_watermark, load_states
@@ -198,17 +199,14 @@ class SourceStage:
             self._commit_lag_offsets()
 
     def _absorb_messages(self, msgs: list, now: float) -> None:
-        errs = [m for m in msgs if m.error() is not None]
-        for m in errs:
-            log.warning("consumer error: %s", m.error())
-        if errs:
+        if any_error(msgs):
+            for m in msgs:
+                if m.error() is not None:
+                    log.warning("consumer error: %s", m.error())
             msgs = [m for m in msgs if m.error() is None]
         if not msgs:
             return
-        part = np.fromiter((m.partition() for m in msgs), np.int32, len(msgs))
-        offsets = np.fromiter((m.offset() for m in msgs), np.int64, len(msgs))
-        ts = np.fromiter((m.timestamp()[1] for m in msgs), np.int64, len(msgs))
-        values = [m.value() for m in msgs]
+        values, part, offsets, ts = message_columns(msgs)
         dec = reject_future(self.decode(values, offsets, ts), ts, self.max_future_skew_ms)
         bad_idx = np.array([b.index for b in dec.bad], np.int64)
         good_mask = np.ones(len(msgs), bool)
