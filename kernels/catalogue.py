@@ -46,7 +46,10 @@ class Check:
     later ones and, when ``explains_drift``, the field's drift: values the reference makes
     implausible are a data bug; a heavier tail within the plausible range is drift, and the
     field's bad drift explains its ``outlier_rate`` instead). ``switch``: the config key
-    that turns it on."""
+    that turns it on. ``relative``: a rate against the reference's rate whose floor is at
+    least that rate (``detail["reference_rate"]``): it pages on a doubling of a small rate
+    that moved by at least the configured floor, never on a few points more of a large
+    one."""
 
     name: str
     family: str
@@ -61,6 +64,7 @@ class Check:
     one_minus: bool = False
     critical: float | None = 2.0
     explains_drift: bool = True
+    relative: bool = False
 
     @property
     def alerts(self) -> bool:
@@ -95,10 +99,10 @@ def _drift(family: str) -> list[Check]:
 def _quality(name: str, statistic: str, key: str | None, default: float, *,
              switch: str = "checks.quality.enabled", per_feature: bool = False,
              order: int | None = None, critical: float | None = 2.0, test: str | None = "p",
-             explains_drift: bool = True) -> Check:
+             explains_drift: bool = True, relative: bool = False) -> Check:
     return Check(name, "quality", statistic, key and f"quality.{key}", default, test, "self",
                  switch, "quality" if per_feature else None, order, critical=critical,
-                 explains_drift=explains_drift)
+                 explains_drift=explains_drift, relative=relative)
 
 
 def _fair(name: str, statistic: str, key: str | None, default: float, test: str | None,
@@ -122,12 +126,14 @@ CHECKS: tuple[Check, ...] = (
           "categorical.hellinger_floor", 0.035, "p", switch="checks.categorical.enabled",
           per_feature="drift"),
     *_drift("prediction_drift"),
-    _quality("null_rate", "JSON null rate above the reference's missing rate",
-             "null_rate_max", 0.05, per_feature=True, order=0),
+    _quality("null_rate", "JSON null rate above the reference's missing rate (floor: at "
+             "least the reference's rate, a doubling)", "null_rate_max", 0.01,
+             per_feature=True, order=0, relative=True),
     _quality("type_error_rate", "wrong JSON type rate", "type_error_rate_max", 0.01,
              per_feature=True, order=1),
-    _quality("nonfinite_rate", "NaN / inf rate above the reference's", "nonfinite_rate_max",
-             0.01, per_feature=True, order=2),
+    _quality("nonfinite_rate", "NaN / inf rate above the reference's (floor: at least the "
+             "reference's rate, a doubling)", "nonfinite_rate_max", 0.01, per_feature=True,
+             order=2, relative=True),
     Check("unseen_rate", "quality", "share of values outside the reference's categories",
           "categorical.unseen_rate_floor", 0.01, None, "window", "checks.categorical.enabled",
           "drift", 3),

@@ -74,15 +74,60 @@ def test_a_real_category_shift_in_a_small_window_still_pages(profiles):
 
 
 def test_a_rate_just_over_its_floor_pages_only_when_significant(profiles):
-    """null_rate against the reference's 3 % missing: 4.2 % is 0.012 over, above a 0.01
-    floor; in 500 events that is noise (binomial p ~ 0.07), in 20,000 it is not."""
+    """null_rate against the reference's 3 % missing: the floor is the reference's rate (a
+    doubling); 6.5 % is 0.035 over; in 200 events that is noise (binomial p ~ 0.008, over
+    the window's budget), in 20,000 it is not."""
     cfg = config({"quality": {"null_rate_max": 0.01}})
     rng = np.random.default_rng(7)
-    small = verdicts(cfg, profiles, window(profiles, rng.lognormal(0, 1, 500), nulls=21))
-    assert small[("null_rate", "x")].effect_size > 0.01
-    assert small[("null_rate", "x")].p_value > 0.01 and not small[("null_rate", "x")].flagged
-    big = verdicts(cfg, profiles, window(profiles, rng.lognormal(0, 1, 20_000), nulls=840))
+    small = verdicts(cfg, profiles, window(profiles, rng.lognormal(0, 1, 200), nulls=13))
+    assert small[("null_rate", "x")].effect_size > 0.03
+    assert small[("null_rate", "x")].p_value > 0.001 and not small[("null_rate", "x")].flagged
+    big = verdicts(cfg, profiles, window(profiles, rng.lognormal(0, 1, 20_000), nulls=1300))
     assert big[("null_rate", "x")].p_value < 1e-10 and big[("null_rate", "x")].flagged
+
+
+@pytest.fixture(scope="module")
+def low_nulls():
+    """A reference with 0.5 % missing values."""
+    rng = np.random.default_rng(10)
+    n = 60_000
+    x = rng.normal(0, 1, n)
+    x[rng.random(n) < 0.005] = np.nan
+    return ReferenceProfile.build(numeric={"x": x}, categorical={"c": CATS[rng.integers(0, 30, n)]})
+
+
+def _null_window(profile, rng, n, rate):
+    x = rng.normal(0, 1, n)
+    return window(profile, x, nulls=int(rng.binomial(n, rate)), seed=int(rng.integers(1 << 30)))
+
+
+def test_a_small_null_rate_that_doubles_pages_with_default_settings(low_nulls):
+    """The policy "a doubling of a small rate": nulls 0.5 % -> 3 % in 10,000 events (binomial
+    p ~ 1e-100) page with the default floor; before, the fixed 5 %-point floor hid them."""
+    rng = np.random.default_rng(11)
+    r = verdicts(config(), low_nulls, _null_window(low_nulls, rng, 10_000, 0.03))
+    assert r[("null_rate", "x")].p_value < 1e-50 and r[("null_rate", "x")].flagged
+
+
+def test_a_null_rate_that_neither_doubles_nor_moves_a_point_stays_quiet(low_nulls):
+    """0.5 % -> 0.8 % in 10,000 events is significant (p ~ 1e-4 .. 1e-2) but under both
+    minimums; 3 % -> 4.2 % (the other reference) is a point but not a doubling; drift-free
+    windows at 0.5 % never page."""
+    rng = np.random.default_rng(12)
+    for _ in range(5):
+        r = verdicts(config(), low_nulls, _null_window(low_nulls, rng, 10_000, 0.008))
+        assert not r[("null_rate", "x")].flagged
+    for _ in range(20):
+        r = verdicts(config(), low_nulls, _null_window(low_nulls, rng, 10_000, 0.005))
+        assert not any(c.flagged for c in r.values() if c.family == "quality")
+
+
+def test_a_larger_reference_rate_needs_its_doubling(profiles):
+    rng = np.random.default_rng(13)
+    cfg = config({"quality": {"null_rate_max": 0.01}})  # before: a 0.01 floor paged here
+    r = verdicts(cfg, profiles, window(profiles, rng.lognormal(0, 1, 20_000), nulls=840))
+    assert r[("null_rate", "x")].p_value < 1e-10  # 4.2 % against 3 %: significant ...
+    assert not r[("null_rate", "x")].flagged      # ... a point more, not a doubling
 
 
 def test_heavier_tail_within_the_plausible_range_is_drift_not_a_data_bug(profiles):

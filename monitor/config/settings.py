@@ -271,7 +271,7 @@ class QualityChecks:
     type_error_rate_max: float = 0.01
     nonfinite_rate_max: float = 0.01
     out_of_range_rate_max: float = 0.01
-    null_rate_max: float = 0.05
+    null_rate_max: float = 0.01
     outlier_rate_max: float = 0.01
     row_outlier_rate_max: float = 0.02
     bad_event_rate_max: float = 0.01

@@ -45,7 +45,8 @@ from typing import Any, Protocol
 from monitor.errors import ConfigError
 from monitor.records import Alert, AlertItem, CheckResult, WindowReport
 from monitor.stage2.explain import explain
-from monitor.stage2.rules import DEFAULT_RULES, CheckRule, Verdict, corrected_level
+from monitor.stage2.rules import (DEFAULT_RULES, CheckRule, Verdict, corrected_level,
+                                  effective_rule)
 
 SEVERITIES = ("warning", "critical")
 KINDS = ("firing", "update", "resolved")
@@ -140,7 +141,7 @@ class AlertPolicy:
         """Per check: bad or not, at which severity, against which corrected level.
         Quality checks judge their own sufficiency (an empty window is the silent-producer
         alert); every other check also needs a window with enough events."""
-        rules = [self.rule_for(c) for c in report.checks]
+        rules = [effective_rule(self.rule_for(c), c) for c in report.checks]
         usable = [(c.family == "quality" or not report.insufficient_data) and c.sufficient
                   and c.n_window >= r.min_n and _finite(c.effect_size)
                   for c, r in zip(report.checks, rules)]

@@ -37,7 +37,7 @@ def _rule(check: Check, floor: float, feature: str = "*", min_group: int = 0) ->
     crit = None if math.isinf(floor) or check.critical is None else check.critical * floor
     return CheckRule(family=check.family, check=check.name, feature=feature, warning=floor,
                      critical=crit, min_n=min_group if check.min_sample == "group" else 0,
-                     require_test=check.test == "interval")
+                     require_test=check.test == "interval", relative=check.relative)
 
 
 def _section_value(cfg: MonitorConfig, key: str) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from monitor.records import CheckResult
 
@@ -22,7 +22,9 @@ class CheckRule:
     ``min_n``: fewer events in the window (for fairness: in the smallest group) never alert.
     ``require_test``: alert only when the check carries a p-value, or a confidence interval
     ``detail["ci_low"]``/``detail["ci_high"]`` on the effect-size scale whose lower end is
-    above the floor (the whole interval is bad).
+    above the floor (the whole interval is bad). ``relative``: the floors are at least the
+    reference's rate the check carries (``detail["reference_rate"]``), see
+    :func:`effective_rule`.
     """
 
     family: str = "*"
@@ -32,6 +34,7 @@ class CheckRule:
     critical: float | None = None
     min_n: int = 0
     require_test: bool = False
+    relative: bool = False
 
     def matches(self, c: CheckResult) -> bool:
         return (fnmatch.fnmatchcase(c.family, self.family)
@@ -49,6 +52,25 @@ DEFAULT_RULES: tuple[CheckRule, ...] = (
     CheckRule(family="performance", warning=0.05, critical=0.1),
     CheckRule(warning=0.1, critical=0.2),
 )
+
+
+def effective_rule(r: CheckRule, c: CheckResult) -> CheckRule:
+    """``r`` for ``c``: a ``relative`` rule's warning floor is raised to the reference's rate
+    (the rate must at least double and move by the configured floor), its critical floor by
+    the same factor.
+
+    >>> c = CheckResult(check="null_rate", family="quality", feature="x", statistic=0.09,
+    ...                 p_value=0.0, effect_size=0.06, n_window=10_000, n_reference=1,
+    ...                 sufficient=True, detail={"reference_rate": 0.03})
+    >>> effective_rule(CheckRule(warning=0.01, critical=0.02, relative=True), c).warning
+    0.03
+    """
+    base = (c.detail or {}).get("reference_rate") if r.relative else None
+    if base is None or not base > r.warning:
+        return r
+    factor = base / r.warning
+    return replace(r, warning=float(base),
+                   critical=None if r.critical is None else r.critical * factor)
 
 
 @dataclass(frozen=True)
