@@ -93,6 +93,12 @@ def _drift(family: str) -> list[Check]:
               switch=on, per_feature=pf),
         Check("hellinger", family, "Hellinger distance on the reference deciles",
               f"{s}.hellinger_floor", 0.06, "p", switch=on, per_feature=pf),
+        Check("mean_shift", family, "|mean − reference mean| in reference standard deviations "
+              "(test: two-sample z)", f"{s}.mean_shift_floor", 0.1, "p", switch=on,
+              per_feature=pf),
+        Check("sd_ratio", family, "|sd / reference sd − 1| (test: log variance ratio with "
+              "the reference's kurtosis)", f"{s}.sd_ratio_floor", 0.1, "p", switch=on,
+              per_feature=pf),
     ]
 
 

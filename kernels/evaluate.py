@@ -20,6 +20,7 @@ import numpy as np
 from kernels.catalogue import CHECKS
 from kernels.categorical_stats import categorical_reference, categorical_stats
 from kernels.fairness import diff_test, ratio_test
+from kernels.moment_stats import histogram_kurtosis, moment_stats
 from kernels.numeric_stats import NumericReference, numeric_reference, numeric_stats
 from kernels.result import Result
 
@@ -44,6 +45,13 @@ class _ReferenceSide:
             edges = np.vstack([edges, profile.score_edges])
         self.numeric_names = names
         self.numeric: NumericReference | None = numeric_reference(cr, edges) if names else None
+        if names:  # the moment checks' reference side (kernels.moment_stats)
+            self.mean, self.var, self.n_valid = _moments(ref, profile.has_score)
+            stored = (profile.head.get("moments") or {})
+            hist = histogram_kurtosis(cr, edges)
+            self.kurtosis = np.array([
+                stored[n]["kurtosis"] if n in stored and stored[n].get("kurtosis") is not None
+                else hist[i] for i, n in enumerate(names)], np.float64)
         self.nr = self.numeric.n.tolist() if names else []
         cats = profile.categories
         self.categorical_names = profile.categorical_names
@@ -89,8 +97,12 @@ def evaluate(profile, sketch, min_events: int = 500, min_group_events: int = 200
             cw = np.vstack([cw, sketch.score.counts])
         families = ["numeric_drift"] * len(profile.numeric_names)
         families += ["prediction_drift"] * (len(side.numeric_names) - len(families))
+        mean_w, var_w, n_w = _moments(sketch, profile.has_score)
+        m = moment_stats(mean_w, var_w, n_w, side.mean, side.var, side.n_valid, side.kurtosis)
+        m.update(mean=mean_w, sd=np.sqrt(var_w), reference_mean=side.mean,
+                 reference_sd=np.sqrt(side.var), kurtosis=side.kurtosis)
         out += _numeric(side.numeric_names, families, numeric_stats(cw, side.numeric), side.nr,
-                        min_events)
+                        min_events, m)
     cat_w = sketch.categorical
     for c, name in enumerate(side.categorical_names):
         cw = np.append(cat_w.counts[c, :side.sizes[c]], cat_w.unseen[c])
@@ -101,9 +113,18 @@ def evaluate(profile, sketch, min_events: int = 500, min_group_events: int = 200
     return out
 
 
-def _numeric(names, families, s, nr, min_events) -> list[Result]:
-    """The numeric results per feature, from :func:`numeric_stats` columns (each turned
-    into a list of Python floats once)."""
+def _moments(sketch, has_score: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact mean, variance (ddof 1) and valid count of the numeric rows (+ the score)."""
+    parts = [sketch.numeric, *([sketch.score] if has_score else [])]
+    return tuple(np.concatenate([getattr(p, a) for p in parts]).astype(np.float64)
+                 for a in ("mean", "variance", "n"))  # type: ignore[return-value]
+
+
+def _numeric(names, families, s, nr, min_events, m) -> list[Result]:
+    """The numeric results per feature, from :func:`numeric_stats` columns and the moment
+    checks' ``m`` (:func:`kernels.moment_stats.moment_stats` plus the moments themselves),
+    each turned into a list of Python floats once."""
+    m = {k: v.tolist() for k, v in m.items()}
     nw = s["n_window"].tolist()
     d, d_up, mass = s["ks"].tolist(), s["d_upper"].tolist(), s["max_bin_mass"].tolist()
     ks_p, ad, ad_p = s["ks_p"].tolist(), s["ad"].tolist(), s["ad_p"].tolist()
@@ -131,8 +152,25 @@ def _numeric(names, families, s, nr, min_events) -> list[Result]:
                 Result("psi", name, ps[f], dp, ps[f], n_w, n_r, ok, family=fam),
                 Result("wasserstein", name, w1[f], ks_p[f], w_sd[f], n_w, n_r, ok, family=fam),
                 Result("js", name, js[f], dp, js[f], n_w, n_r, ok, family=fam),
-                Result("hellinger", name, hel[f], hp, hel[f], n_w, n_r, ok, family=fam)]
+                Result("hellinger", name, hel[f], hp, hel[f], n_w, n_r, ok, family=fam),
+                *_moment_results(name, f, m, n_w, n_r, ok, fam)]
     return out
+
+
+def _fin(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _moment_results(name, f, m, n_w, n_r, ok, fam) -> list[Result]:
+    shift, sd_e = _fin(m["mean_shift"][f]), _fin(m["sd_ratio_effect"][f])
+    detail = {"mean": _fin(m["mean"][f]), "sd": _fin(m["sd"][f]),
+              "reference_mean": _fin(m["reference_mean"][f]),
+              "reference_sd": _fin(m["reference_sd"][f])}
+    return [Result("mean_shift", name, shift, _fin(m["mean_shift_p"][f]), shift, n_w, n_r,
+                   ok and shift is not None, detail, family=fam),
+            Result("sd_ratio", name, _fin(m["sd_ratio"][f]), _fin(m["sd_ratio_p"][f]), sd_e,
+                   n_w, n_r, ok and sd_e is not None,
+                   {**detail, "kurtosis": _fin(m["kurtosis"][f])}, family=fam)]
 
 
 def _categorical(name, cw, ref, min_events) -> list[Result]:

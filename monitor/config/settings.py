@@ -243,6 +243,8 @@ class NumericChecks:
     wasserstein_floor: float = 0.15  # in reference standard deviations
     js_floor: float = 0.075
     hellinger_floor: float = 0.06
+    mean_shift_floor: float = 0.1  # in reference standard deviations
+    sd_ratio_floor: float = 0.1  # |sd / reference sd - 1|
 
 
 @dataclass(frozen=True)
