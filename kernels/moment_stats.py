@@ -13,12 +13,14 @@ variance ×1.25 moves KS D by ~0.03. The sample moments see it directly:
   keeps heavy tails quiet: with the normal theory (κ = 3) a drift-free lognormal(0, 1)
   feature (κ ≈ 114) pages on sampling noise in most windows.
 
-κ comes from the profile (``head["moments"][name]["kurtosis"]``, the reference's sample
-kurtosis, stored at build time, see :func:`kurtosis`). Profiles built before it have none:
-κ is then estimated from the reference histogram on its bin points (the quantile grid is
-fine — 1000 bins by default — so this is close except for the extreme bin), and never below
-the normal theory's 3. With ``reference.rolling_windows`` the mean and sd are the rolling
-reference's, κ stays the profile's (a shape, not a scale).
+κ is estimated from the reference histogram on its bin points (:func:`histogram_kurtosis`;
+the quantile grid is fine — 1000 bins by default — so a normal feature gets ~3.0-3.1), never
+below the normal theory's 3. For heavy tails the estimate errs high (the extreme bin's mass
+sits at its midpoint, far out: ~300 for a lognormal(0, 1) sample whose own kurtosis is
+~136), which makes the test conservative there, never liberal. (The profile format is
+frozen, so the raw sample's kurtosis is not stored; a profile head carrying
+``moments[name]["kurtosis"]`` is read first.) With ``reference.rolling_windows`` the mean
+and sd are the rolling reference's, κ the profile's (a shape, not a scale).
 """
 
 from __future__ import annotations

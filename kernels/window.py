@@ -39,7 +39,6 @@ import orjson
 from kernels.batch import CAT_MISSING, CAT_UNSEEN, VALID, ColumnBatch
 from kernels.categorical import CategoricalSketch, GroupSketch
 from kernels.grid import Grid
-from kernels.moment_stats import kurtosis
 from kernels.numeric import NumericSketch
 from kernels.quality import (IsolationForest, QualityBounds, QualitySketch,
                              reference_quality_stats)
@@ -172,11 +171,7 @@ class ReferenceProfile:
         head = {"format": FORMAT, "numeric": names, "categorical": list(categorical),
                 "categories": cats, "groups": groups, "n_bins": n_bins, "top_k": top_k,
                 "max_categories": max_categories, "has_score": score is not None,
-                "quality": quality, "metadata": meta,
-                # the moment checks' kurtosis (kernels.moment_stats); absent in older profiles
-                "moments": {n: {"kurtosis": kurtosis(v)} for n, v in
-                            [*((k, numeric[k]) for k in names),
-                             *((("score", score),) if score is not None else ())]}}
+                "quality": quality, "metadata": meta}
         stats = reference_quality_stats([numeric[k] for k in names])
         forest = None
         prof = cls(head, edges, se.reshape(1, -1), quality_stats=stats)
