@@ -32,13 +32,13 @@ from monitor.stage2.performance import (PerformanceRules, PerformanceWindows,
 
 def slicing(cfg: MonitorConfig, profile) -> tuple[Cells, list[str], list[str], list[int]]:
     """Cells, slice names (``key=value``, per key its top-k reference categories by volume
-    plus ``key=other``, key after key; ``*=other`` without keys), group names and the slice
+    plus ``key=other``, key after key; none without keys), group names and the slice
     keys' categorical rows."""
     lab = cfg.labels
     keys = lab.slices.keys
     rows = [cfg.features.categorical.index(k) for k in keys]
     tops = [list(profile.categories[k][: lab.slices.top_k]) for k in keys]
-    names = [f"{k}={v}" for k, top in zip(keys, tops) for v in [*top, "other"]] or ["*=other"]
+    names = [f"{k}={v}" for k, top in zip(keys, tops) for v in [*top, "other"]]
     groups = list(profile.groups) if cfg.sensitive else []
     cells = Cells(n_slices=tuple(len(t) + 1 for t in tops) or 1, n_groups=len(groups) + 1,
                   n_bins=lab.n_bins)

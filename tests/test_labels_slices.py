@@ -144,3 +144,24 @@ def test_one_budget_across_all_slices_and_a_second_key_slice_is_named():
             assert "state=NY" in alerts and not alerts & {"state=CA", "state=other"}, alerts
         else:
             assert alerts == set(), (start, alerts)
+
+
+def test_without_slice_keys_the_window_is_tested_once():
+    preds, labels = stream(4)
+    cells = Cells()
+    sk = cells.update(cells.new_sketch(), cells.of(None, None, preds["time"].size),
+                      preds["label"], preds["pred"], preds["score"])
+    reference = reference_performance(sk, cells, [])
+    w = PerformanceWindows(cells)
+    part = PartitionLabels(0, WINDOW, 1000, MAX_DELAY, cells)
+    n = preds["time"].size
+    part.absorb_predictions(np.arange(n), preds["time"], preds["id"], preds["score"],
+                            preds["pred"])
+    part.absorb_labels(np.arange(n), labels["time"], labels["id"], labels["label"])
+    for r in part.revisions():
+        w.add(r)
+    rep = performance_report(w.merged(0), cells, [], ["none"], {})
+    assert rep["slices"] == {} and rep["overall"]["labelled"] == 2000
+    tested = [f for f in performance_findings(rep, reference, PerformanceRules(min_labelled=100))
+              if f["p_value"] is not None]
+    assert {f["slice"] for f in tested} == {"*"} and tested[0]["budget"] == 0.01 / len(tested)

@@ -83,7 +83,10 @@ class PerformanceWindows:
 
 def _slices(cells: Cells, slice_names: list[str]) -> list[tuple[str, list[int]]]:
     """(name, cells) of every slice of every key, key by key; ``slice_names`` lists them in
-    that order (``sum(cells.per_key)`` names)."""
+    that order (``sum(cells.per_key)`` names), or is empty: no slice keys, no slices (the
+    whole window is not tested twice)."""
+    if not slice_names and cells.per_key == (1,):
+        return []
     where = [(k, s) for k, n in enumerate(cells.per_key) for s in range(n)]
     if len(slice_names) != len(where):
         raise ValueError(f"{len(slice_names)} slice names for {len(where)} slices")
