@@ -82,7 +82,46 @@ def make_source(cfg: MonitorConfig, profile, client: dict[str, Any]):
         snapshot_interval_s=cfg.stream.snapshot_interval_ms / 1000.0,
         session_timeout_ms=cfg.kafka.session_timeout_ms, start_from=cfg.stream.start_from,
         dead_letter_copy=partial(dead_letter_copy, cfg.dead_letter),
-        max_future_skew_ms=cfg.stream.max_future_skew_ms)
+        max_future_skew_ms=cfg.stream.max_future_skew_ms, labels=make_label_side(cfg, profile))
+
+
+def make_label_side(cfg: MonitorConfig, profile):
+    """Stage 1's label join (monitor/stage1/label_source.py), or None without ``labels:``."""
+    if cfg.labels is None:
+        return None
+    from monitor.replay_labels import prediction_columns, slicing
+    from monitor.stage1.label_source import LabelSide
+
+    lab, w = cfg.labels, cfg.windows
+    cells, _, _, rows = slicing(cfg, profile)
+    return LabelSide(topic=lab.topic, id_field=lab.id_field, label_field=lab.label_field,
+                     event_time_field=lab.event_time_field, positive_label=lab.positive_label,
+                     window_ms=w.size_ms, lateness_ms=w.allowed_lateness_ms,
+                     max_delay_ms=lab.max_delay_ms, cells=cells,
+                     columns=partial(prediction_columns, cfg, rows=rows),
+                     emit_interval_s=cfg.stream.snapshot_interval_ms / 1000.0)
+
+
+def make_performance_step(cfg: MonitorConfig, profile):
+    """Stage 2's side of the label join (monitor/stage2/performance_step.py), or None."""
+    if cfg.labels is None:
+        return None
+    from monitor.replay_labels import load_reference, slicing
+    from monitor.stage2.performance import PerformanceRules
+    from monitor.stage2.performance_step import PerformanceStep
+
+    lab = cfg.labels
+    cells, slices, groups, _ = slicing(cfg, profile)
+    return PerformanceStep(
+        monitor=cfg.monitor, cells=cells, slices=slices, groups=groups,
+        model=cfg.model.identity(),
+        rules=PerformanceRules(min_labelled=lab.min_labelled, alpha=lab.checks.alpha,
+                               max_drop=lab.checks.max_drop, floors=dict(lab.checks.floors),
+                               min_slice=lab.slices.min_size),
+        reference=load_reference(cfg, cells, slices),
+        slice_keys=list(lab.slices.keys),
+        min_group=cfg.sensitive.min_group_events if cfg.sensitive else 0,
+        monitor_version=__version__)
 
 
 def merge_sketches(blobs: list[bytes], load_sketch):
@@ -132,7 +171,8 @@ def make_stage2_runner(cfg: MonitorConfig, profile, client: dict[str, Any], sile
         merge=lambda blobs: merge_sketches(blobs, load),
         history=cfg.checks.quality.volume_baseline_windows, evaluate=evaluator.report,
         policy=policy, silences=lambda: [*cfg.alerts.silences, *follower.current()],
-        rolling=lambda: evaluator.rolling, set_rolling=set_rolling, load_sketch=load)
+        rolling=lambda: evaluator.rolling, set_rolling=set_rolling, load_sketch=load,
+        performance=make_performance_step(cfg, profile))
     store = TransactionalState(client, state_topic=cfg.topics.stage2_state,
                                reports_topic=cfg.topics.reports, alerts_topic=cfg.topics.alerts,
                                transactional_id=f"{cfg.kafka.group_id}-stage2")
@@ -242,10 +282,6 @@ def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info",
     Every thread-run stage is supervised (:mod:`monitor.supervise`): restarted with backoff
     when it fails, the process ended non-zero when it keeps failing. ``/health`` tells."""
 
-    if cfg.labels is not None and stage in ("all", "source"):
-        raise StreamdriftError("labels: the live label stream is not wired into `streamdrift "
-                               "run` yet; use `streamdrift replay --labels FILE` for "
-                               "performance reports, or remove the labels: section")
     from monitor.checked_producer import DELIVERY_STATS
     from monitor.supervise import Health, Supervisor
     from monitor.web.http import StageCollector, serve

@@ -60,7 +60,7 @@ def prediction_columns(cfg: MonitorConfig, b, rows: list[int]) -> dict[str, Any]
     return {"time": b.event_time_ms, "id": b.event_id_hash, "score": b.score,
             "pred": b.prediction,
             "slice": np.stack([b.categorical[r] for r in rows], axis=1) if rows else None,
-            "group": b.group if cfg.sensitive else None}
+            "group": b.group if cfg.sensitive else None, "offset": b.offset}
 
 
 def _labels(cfg, table: pa.Table):

@@ -195,12 +195,3 @@ def test_bad_labels_config_names_the_field(tmp_path):
     cfg = from_dict(config(tmp_path), base_dir=tmp_path, env={})
     assert cfg.model.identity() == {"name": "churn", "version": "v7"}
     assert cfg.labels.max_delay_ms == MAX_DELAY and cfg.labels.slices.top_k == 3
-
-
-def test_run_refuses_labels_in_one_line_until_the_live_topic_is_wired(tmp_path):
-    (tmp_path / "monitor.yaml").write_text(yaml.safe_dump(config(tmp_path)))
-    r = subprocess.run([sys.executable, "-m", "monitor.cli", "run", "-c",
-                        str(tmp_path / "monitor.yaml")], capture_output=True, text=True,
-                       timeout=120)
-    assert r.returncode != 0 and "Traceback" not in r.stderr
-    assert "labels:" in r.stderr and "replay --labels" in r.stderr

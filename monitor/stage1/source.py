@@ -78,7 +78,7 @@ class SourceStage:
                  snapshot_interval_s: float = 5.0, session_timeout_ms: int = 10_000,
                  start_from: str = "earliest", new_dedup: Callable[[], Any] | None = None,
                  dead_letter_copy: Callable[..., tuple] | None = None,
-                 max_future_skew_ms: int = 86_400_000) -> None:
+                 max_future_skew_ms: int = 86_400_000, labels: Any = None) -> None:
         self.client_config = client_config
         self.topic = topic
         self.monitor = monitor
@@ -96,6 +96,7 @@ class SourceStage:
         self.snapshot_interval_s = snapshot_interval_s
         self.start_from = start_from
         self.max_future_skew_ms = max_future_skew_ms
+        self.labels = labels  # a label_source.LabelSide: the label topic beside this one
         self.stats = SourceStats()
         self._stop: threading.Event | None = None
         self._dead_letters_pending = False
@@ -114,12 +115,16 @@ class SourceStage:
             "heartbeat.interval.ms": max(100, session_timeout_ms // 10),
             "enable.partition.eof": False, "fetch.max.bytes": 52_428_800,
             "reconnect.backoff.max.ms": 1000,  # back within a second of a broker restart
+            # labels: partition p of both topics to one member (label_source docstring)
+            **({"partition.assignment.strategy": "range"} if labels is not None else {}),
         })
         self.out = CheckedProducer(client_config, "stage1", **{
             "linger.ms": 5, "compression.type": "zstd", "message.max.bytes": 20_000_000})
 
     # -- assignment ----------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, tps: list[TopicPartition]) -> None:
+        label_tps = [tp for tp in tps if tp.topic != self.topic]
+        tps = [tp for tp in tps if tp.topic == self.topic]
         mine = {tp.partition for tp in tps}
         stored = load_states(self.client_config, f"{self.monitor}-state-reader",
                              self.state_topic, mine)
@@ -138,9 +143,11 @@ class SourceStage:
             self._last_data[p] = time.monotonic()
             self._progress_sent.setdefault(p, self._window_index(self.parts[p].watermark_ms))
         self._republish_outboxes(sorted(mine & set(stored)))
+        if self.labels is not None:
+            self.labels.on_assign(self, tps, label_tps)
         self.assigned = True
         log.info("assigned partitions %s (restored state for %s)", sorted(mine), sorted(stored))
-        consumer.assign(tps)
+        consumer.assign(tps + label_tps)
 
     def _republish_outboxes(self, parts: list[int]) -> None:
         """What a restored state still had to publish goes out first, in its order."""
@@ -161,6 +168,8 @@ class SourceStage:
         gone = {tp.partition for tp in tps}
         if not self._broken:
             self._snapshot(gone & set(self.parts), force=True)
+        if self.labels is not None:
+            self.labels.on_revoke(self, gone, write=not self._broken)
         for p in gone:
             self.parts.pop(p, None)
             self._last_data.pop(p, None)
@@ -171,11 +180,14 @@ class SourceStage:
         for tp in tps:  # someone else owns them now: drop, don't write
             self.parts.pop(tp.partition, None)
             self._dirty.discard(tp.partition)
+        if self.labels is not None:
+            self.labels.on_revoke(self, {tp.partition for tp in tps}, write=False)
 
     # -- the loop ------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         self._stop = stop
-        self.consumer.subscribe([self.topic], on_assign=self._on_assign,
+        topics = [self.topic] + ([self.labels.topic] if self.labels is not None else [])
+        self.consumer.subscribe(topics, on_assign=self._on_assign,
                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
         try:
             while not stop.is_set():
@@ -194,6 +206,8 @@ class SourceStage:
         if msgs:
             self._absorb_messages(msgs, now)
         self._heartbeat(now)
+        if self.labels is not None:
+            self.labels.maybe_emit(self, now)
         if now - self._last_snapshot >= self.snapshot_interval_s:
             self._snapshot(set(self._dirty))
             self._commit_lag_offsets()
@@ -204,6 +218,11 @@ class SourceStage:
                 if m.error() is not None:
                     log.warning("consumer error: %s", m.error())
             msgs = [m for m in msgs if m.error() is None]
+        if self.labels is not None:
+            lab = [m for m in msgs if m.topic() != self.topic]
+            if lab:
+                self.labels.absorb_labels(self, lab)
+                msgs = [m for m in msgs if m.topic() == self.topic]
         if not msgs:
             return
         values, part, offsets, ts = message_columns(msgs)
@@ -227,6 +246,8 @@ class SourceStage:
             bad = [(b.offset, b.reason) for b in dec.bad if part[b.index] == p]
             samples = [(o, names) for i, o, names in dec.samples if part[i] == p]
             closed = pw.absorb(sub.offset, sub.event_time_ms, bad, sub, samples)
+            if self.labels is not None:
+                self.labels.absorb_predictions(p, sub)
             self._dirty.add(p)
             self._last_data[p] = now
             self._idle_since_wm.pop(p, None)
@@ -365,6 +386,8 @@ class SourceStage:
         """A clean stop: store every partition's state, then leave the group."""
         try:
             self._snapshot(set(self.parts), force=True)
+            if self.labels is not None:
+                self.labels.close(self)
             self.parts.clear()  # stored: the revoke that close() triggers has nothing to do
         finally:
             self.consumer.close()

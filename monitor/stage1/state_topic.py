@@ -9,9 +9,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 
 
 def load_states(client_config: dict[str, Any], group_id: str, state_topic: str,
-                partitions: set[int]) -> dict[int, bytes]:
-    """The newest stored state of each of ``partitions`` (keyed by the partition number; a
-    tombstone removes it), read to the end of the one-partition compacted state topic."""
+                partitions: set[int], prefix: str = "") -> dict[int, bytes]:
+    """The newest stored state of each of ``partitions`` (keyed by ``prefix`` + the partition
+    number; a tombstone removes it; other keys are skipped), read to the end of the
+    one-partition compacted state topic."""
     c = Consumer({**client_config, "group.id": group_id,
                   "enable.auto.commit": False, "enable.partition.eof": True})
     tp = TopicPartition(state_topic, 0)
@@ -27,7 +28,10 @@ def load_states(client_config: dict[str, Any], group_id: str, state_topic: str,
                         pos = hi
                     continue
                 pos = m.offset() + 1
-                p = int(m.key())
+                k = (m.key() or b"").decode()
+                if not k.startswith(prefix) or not k[len(prefix):].isdigit():
+                    continue
+                p = int(k[len(prefix):])
                 if p in partitions:
                     if m.value() is None:
                         found.pop(p, None)

@@ -211,6 +211,8 @@ def findings_as_checks(report: dict[str, Any], findings: list[dict[str, Any]]) -
             n_window=int(f["labelled"]), n_reference=0, sufficient=bool(f["sufficient"]),
             flagged=bool(f["alert"]),
             detail={"model": report.get("model", {}), "slice": f["slice"],
+                    "model_name": (report.get("model") or {}).get("name"),
+                    "model_version": (report.get("model") or {}).get("version"),
                     "reference": f["reference"], "revision": report["revision"],
                     "label_completeness": scope["label_completeness"],
                     "reliability": [{"mean_predicted": b["mean_score"],

@@ -210,7 +210,10 @@ class ReportFile:
             for line in self.path.read_bytes().splitlines():
                 try:
                     d = orjson.loads(line)
-                    self.written.add(f"{d['monitor']}:{d['window_start_ms']}")
+                    perf = (f":performance:{d['window_start_ms']}:{d.get('revision')}"
+                            if d.get("kind") == "performance" else "")
+                    self.written.add(f"{d['monitor']}:{d['window_start_ms']}" if not perf
+                                     else f"{d['monitor']}{perf}")
                 except (ValueError, KeyError, TypeError):
                     continue
 

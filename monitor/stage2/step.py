@@ -148,7 +148,8 @@ class _Prefixed(MutableMapping[str, bytes]):
 class Stage2Step:
     """``step(state, offset, message_bytes) -> StepResult | None`` (None: absorbed already).
 
-    ``evaluate(closed_window) -> report``; ``policy`` (an
+    ``evaluate(closed_window) -> report``; ``performance`` (optional) absorbs messages of
+    kind ``performance`` (:mod:`monitor.stage2.performance_step`); ``policy`` (an
     :class:`~monitor.stage2.alerts.AlertPolicy`, optional) turns reports into alerts, its
     state loaded from and saved into the document at every step; ``silences()`` gives the
     silences in force (read once per step that closes a window); ``rolling`` (optional) is
@@ -162,12 +163,14 @@ class Stage2Step:
                  silences: Callable[[], Iterable[Any]] = tuple,
                  rolling: Callable[[], deque] | None = None,
                  set_rolling: Callable[[deque], None] | None = None,
-                 load_sketch: Callable[[bytes], Any] | None = None) -> None:
+                 load_sketch: Callable[[bytes], Any] | None = None,
+                 performance: Callable[..., None] | None = None) -> None:
         self.size_ms, self.slide_ms, self.merge, self.history = size_ms, slide_ms, merge, history
         self.evaluate = evaluate
         self.policy = policy
         self.silences = silences
         self.rolling, self.set_rolling, self.load_sketch = rolling, set_rolling, load_sketch
+        self.performance = performance  # labels: a performance_step.PerformanceStep
 
     def __call__(self, state: Stage2State, offset: int, value: bytes) -> StepResult | None:
         if offset <= int(state.doc.get("offset", -1)):
@@ -181,6 +184,11 @@ class Stage2Step:
             meta["unreadable_partials"] = int(meta.get("unreadable_partials") or 0) + 1
             log.error("unreadable partial at offset %d skipped: %s", offset, e)
             return StepResult(offset, doc)
+        if msg.kind == "performance":  # the label join's snapshots: performance_step.py
+            result = StepResult(offset, doc)
+            if self.performance is not None:
+                self.performance(state, result, msg, self.policy, self.silences)
+            return result
         partials = _Prefixed(state.blobs, PARTIAL)
         tables = Tables(partials=partials, windows=doc["windows"], progress=doc["progress"],
                         meta=doc["meta"])
