@@ -165,7 +165,7 @@ class LabelSide:
             self.dirty.add(p)
 
     def _decode(self, src, msgs: list, ts: np.ndarray):
-        values = [m.value() or b"" for m in msgs]
+        values = [m.value() or b"{}" for m in msgs]  # an empty one: a row without an id
         n = len(values)
         bad: list[tuple[int, str]] = []
         try:
