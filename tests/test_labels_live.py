@@ -28,6 +28,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 WINDOW, MAX_DELAY = 10_000, 20_000
 START = 1_767_225_600_000  # a multiple of WINDOW
 DEGRADE_AT = START + 20_000  # slice "app" (code 1) from the third window on
+STEADY = {"channel=web", "channel=store", "channel=other"}
 N = 9000  # 45 s of prediction time at 200 / s: windows 0..3 are judged, 4 is the tail
 
 
@@ -200,11 +201,12 @@ def test_live_labels_with_a_restart_of_each_stage(kafka_bootstrap, tmp_path):
                 for fig, oracle in FAIRNESS_ORACLES.items():
                     want = oracle(y, pred, sensitive_features=AGES[p["group"][m]])
                     assert fair[fig] == pytest.approx(want, rel=1e-9), (w, name, fig)
-        # the degradation: slice channel=app only, from its window on
+        # the degradation: channel=app from its window on; the other channels stay quiet
+        # (the degraded rows are a share of every state's slice: those may show too)
         bad = {(x["slice"], x["check"]) for x in r["findings"] if x["alert"]}
         if w >= DEGRADE_AT:
             assert ("channel=app", "accuracy_drop") in bad, (w, bad)
-            assert {s for s, _ in bad} <= {"channel=app", "*"}, (w, bad)
+            assert not {s for s, _ in bad} & STEADY, (w, bad)
         else:
             assert bad == set(), (w, bad)
     assert fair_checked >= len(judged)
@@ -212,7 +214,7 @@ def test_live_labels_with_a_restart_of_each_stage(kafka_bootstrap, tmp_path):
     items = [(a["window_start_ms"], i) for a in alerts if a["kind"] == "firing"
              for i in a["items"] if i["family"] == "performance"]
     assert items, "no performance alert"
-    assert {i["feature"] for _, i in items} <= {"channel=app", "*"}
+    assert not {i["feature"] for _, i in items} & STEADY
     assert any(i["feature"] == "channel=app" and i["detail"]["model_version"] == "v7"
                and w >= DEGRADE_AT for w, i in items)
     assert all(w >= DEGRADE_AT for w, _ in items)
