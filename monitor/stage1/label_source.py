@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from monitor.faults import fault_point
-from monitor.stage1.columns import id_column, id_hashes, outcome_codes
+from monitor.stage1.columns import id_column, id_hashes, message_columns, outcome_codes
 from monitor.stage1.labels import Cells, PartitionLabels
 from monitor.stage1.partials import PartialMessage
 from monitor.stage1.state_topic import load_states
@@ -147,10 +147,8 @@ class LabelSide:
 
     def absorb_labels(self, src, msgs: list) -> None:
         """Label messages of one consumed batch (any partitions, offset order each)."""
-        part = np.fromiter((m.partition() for m in msgs), np.int32, len(msgs))
-        offsets = np.fromiter((m.offset() for m in msgs), np.int64, len(msgs))
-        ts = np.fromiter((m.timestamp()[1] for m in msgs), np.int64, len(msgs))
-        ids, t, label, ok = self._decode(src, msgs, ts)
+        values, part, offsets, ts = message_columns(msgs)
+        ids, t, label, ok = self._decode(src, msgs, values, ts)
         self.stats.labels_in += int(ok.sum())
         for p in np.unique(part).tolist():
             pl = self.parts.get(p)
@@ -164,8 +162,8 @@ class LabelSide:
                                        int(offsets[part == p].max()) + 1)
             self.dirty.add(p)
 
-    def _decode(self, src, msgs: list, ts: np.ndarray):
-        values = [m.value() or b"{}" for m in msgs]  # an empty one: a row without an id
+    def _decode(self, src, msgs: list, values: list, ts: np.ndarray):
+        values = [v or b"{}" for v in values]  # an empty one: a row without an id
         n = len(values)
         bad: list[tuple[int, str]] = []
         try:
