@@ -210,10 +210,8 @@ def make_sinks(cfg: MonitorConfig, client: dict[str, Any]) -> list:
     if am is not None:
         from monitor.sinks.alertmanager import AlertmanagerSink
 
-        model = getattr(cfg, "model", None)
-        sink = AlertmanagerSink(am.url, model=model.name if model else None,
-                                model_version=model.version if model else None,
-                                status_url=am.status_url, labels=dict(am.labels),
+        # the model / version labels come from each alert (the config's model: section)
+        sink = AlertmanagerSink(am.url, status_url=am.status_url, labels=dict(am.labels),
                                 resend_interval_s=am.resend_interval_ms / 1000,
                                 timeout_s=am.timeout_ms / 1000)
         sink.restore(cfg.monitor)  # keep re-sending the open alerts a previous process sent

@@ -2,7 +2,9 @@
 
 The columns named in the config are read with pyarrow and handed to
 :meth:`kernels.ReferenceProfile.build`; the profile records where it came from (a hash of the
-file, the row count, when, and the config's field list).
+file, the row count, when, the config's field list, and the model name and version of the
+config's ``model:`` section: a monitor whose config names another version warns, in its log
+and on every window report (``profile_model_version``)).
 """
 
 from __future__ import annotations
@@ -93,6 +95,9 @@ def build_profile(cfg: MonitorConfig, path: str | Path, max_rows: int | None = N
                    "score": p.score, "class": p.class_, "label": p.label,
                    "sensitive": cfg.sensitive.attribute if cfg.sensitive else None},
         "monitor": cfg.monitor,
+        # the model version this reference belongs to: a monitor of another version warns
+        "model": cfg.model.identity() if cfg.model is not None else
+        {"name": cfg.monitor, "version": "unversioned"},
         # every column of the reference: fields the producer may send without it being a
         # schema change (the decoder's "known" fields)
         "fields": [c for c in table.column_names if not c.startswith("_")],

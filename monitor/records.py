@@ -16,6 +16,18 @@ import fnmatch
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+#: the version of a model whose config names none (``model.version`` absent)
+UNVERSIONED = "unversioned"
+
+
+def model_key(model: str, version: str) -> str:
+    """The (model, version) pair as one string.
+
+    >>> model_key("churn", "2026-11-30")
+    'churn:2026-11-30'
+    """
+    return f"{model}:{version}"
+
 
 @dataclass(frozen=True)
 class CheckResult:
@@ -69,10 +81,28 @@ class WindowReport:
     insufficient_data: bool
     monitor_version: str
     sketch_digest: str = ""  # sha256 of the merged window sketch's bytes ("" when empty)
+    model: str = ""                      # the model's name ("": the monitor's name)
+    model_version: str = UNVERSIONED     # the config's ``model.version``
+    profile_model_version: str = ""      # the version the reference profile was built for
+
+    def __post_init__(self) -> None:
+        if not self.model:   # reports written before model identity: the monitor's name
+            object.__setattr__(self, "model", self.monitor)
 
     @property
     def key(self) -> str:
         return f"{self.monitor}:{self.window_start_ms}"
+
+    @property
+    def model_key(self) -> str:
+        """``model:version``: what the status page, alert keys and triggers group by."""
+        return model_key(self.model, self.model_version)
+
+    @property
+    def profile_mismatch(self) -> bool:
+        """The profile names another version of the model than the one monitored."""
+        return bool(self.profile_model_version) and \
+            self.profile_model_version != self.model_version
 
     @property
     def flagged(self) -> list[CheckResult]:
@@ -159,10 +189,20 @@ class Alert:
     correction: str
     family_level: float
     tests_in_window: int
+    model: str = ""                      # "" (alerts before model identity): the monitor
+    model_version: str = UNVERSIONED
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            object.__setattr__(self, "model", self.monitor)
 
     @property
     def keys(self) -> list[str]:
         return [i.key for i in self.items]
+
+    @property
+    def model_key(self) -> str:
+        return model_key(self.model, self.model_version)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -173,4 +213,4 @@ class Alert:
     def from_dict(cls, d: dict[str, Any]) -> "Alert":
         d = dict(d)
         d["items"] = tuple(AlertItem(**i) for i in d["items"])
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})

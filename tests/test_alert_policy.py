@@ -105,7 +105,7 @@ def test_confirmation_and_resolution_over_k_windows():
     firing, resolved = out[4][0], out[8][0]
     assert firing.items[0].since_window_start_ms == 2 * MIN and firing.items[0].bad_windows == 3
     assert resolved.thread_alert_id == firing.alert_id and resolved.thread_resolved
-    assert resolved.items[0].key == "m/ks/f0" and resolved.items[0].bad_windows == 0
+    assert resolved.items[0].key == "m/m:unversioned/ks/f0" and resolved.items[0].bad_windows == 0
 
 
 def test_insufficient_windows_neither_confirm_nor_resolve():
@@ -135,8 +135,9 @@ def test_one_notification_per_window_and_resolution_per_thread():
     w3 = [check("c", effect=0.0, p=0.5)]
     out = run(p, [report(i, c) for i, c in enumerate([w0, w1, w2, w3])])
     assert kinds(out) == [["firing"], ["firing"], ["resolved"], ["resolved"]]
-    assert out[0][0].keys == ["m/ks/a", "m/ks/b"] and out[1][0].keys == ["m/ks/c"]
-    assert out[2][0].keys == ["m/ks/a", "m/ks/b"] and out[2][0].thread_resolved
+    ab = ["m/m:unversioned/ks/a", "m/m:unversioned/ks/b"]
+    assert out[0][0].keys == ab and out[1][0].keys == ["m/m:unversioned/ks/c"]
+    assert out[2][0].keys == ab and out[2][0].thread_resolved
     assert out[3][0].thread_alert_id == out[1][0].alert_id
 
 
@@ -146,7 +147,7 @@ def test_silences_hold_notifications_until_they_expire():
     out = run(p, [report(i, [check("f0"), check("f1", effect=0.0, p=0.5)]) for i in range(5)])
     # f0 fires silently in windows 0-2; the silence ends at window 3's end: announced then
     assert kinds(out) == [[], [], [], ["firing"], []]
-    assert p.firing == {"m/ks/f0": "critical"}   # effect 0.3 >= the 0.2 floor
+    assert p.firing == {"m/m:unversioned/ks/f0": "critical"}   # effect 0.3 >= the 0.2 floor
     # resolving while silenced says nothing
     p2 = AlertPolicy(confirm_windows=1, resolve_windows=1,
                      silences=[Silence(reason="x", check="ks")])
@@ -163,6 +164,33 @@ def test_replay_is_harmless_and_ids_are_deterministic():
     c = AlertPolicy().load_state(json.loads(json.dumps(b.state_to_dict())))
     ids_c = [x.alert_id for w in run(c, seq[2:]) for x in w]
     assert ids_a == ids_b + ids_c and len(ids_a) == 2 and len(set(ids_a)) == 2
+
+
+
+def test_a_new_model_version_starts_its_own_alert_state():
+    """v1 fires on f0; the monitor moves to v2 (still drifted): v1's keys are closed by one
+    'superseded' resolution naming v1, and v2 must confirm on its own windows before firing.
+    The state (with the version) survives a reload; records without model fields (written
+    before model identity) read back with the monitor's name and 'unversioned'."""
+    import dataclasses
+    seq = [dataclasses.replace(report(i, [check(effect=0.3)]), model="churn",
+                               model_version="v1" if i < 3 else "v2") for i in range(6)]
+    p = AlertPolicy(confirm_windows=2)
+    out = run(p, seq[:4])
+    q = AlertPolicy(confirm_windows=2).load_state(json.loads(json.dumps(p.state_to_dict())))
+    out += run(q, seq[4:])
+    got = [[(a.kind, a.reason, a.model_version, a.keys) for a in w] for w in out]
+    assert got == [[], [("firing", "new", "v1", ["m/churn:v1/ks/f0"])], [],
+                   [("resolved", "superseded", "v1", ["m/churn:v1/ks/f0"])],
+                   [("firing", "new", "v2", ["m/churn:v2/ks/f0"])], []]
+    assert out[3][0].thread_alert_id == out[1][0].alert_id and out[3][0].thread_resolved
+    assert out[4][0].items[0].since_window_start_ms == 3 * MIN
+    assert q.firing == {"m/churn:v2/ks/f0": "critical"}
+    old = {k: v for k, v in out[1][0].to_dict().items() if k not in ("model", "model_version")}
+    assert (Alert.from_dict(old).model, Alert.from_dict(old).model_version) == ("m", "unversioned")
+    r = {k: v for k, v in seq[0].to_dict().items() if not k.startswith(("model", "profile_m"))}
+    assert (WindowReport.from_dict(r).model, WindowReport.from_dict(r).model_version) == \
+        ("m", "unversioned")
 
 
 # -- fairness ----------------------------------------------------------------------------

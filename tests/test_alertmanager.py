@@ -5,6 +5,7 @@ server's incoming webhook. Everything listens on 127.0.0.1.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -34,7 +35,10 @@ receivers:
         text: '{{ range .Alerts }}{{ .Status }} {{ .Labels.alertname }} {{ .Labels.feature }} {{ .Labels.severity }}: {{ .Annotations.summary }}; {{ end }}'
 """
 
-LOAN, FRAUD = scenario("loan-default"), scenario("fraud")
+# the loan monitor's config names its model and version: every alert carries them
+LOAN = [dataclasses.replace(a, model="loan-model", model_version="2026-11-30")
+        for a in scenario("loan-default")]
+FRAUD = scenario("fraud")
 
 
 def wait_for(what, timeout_s: float, step_s: float = 0.2):
@@ -66,7 +70,7 @@ def chain(tmp_path):
     server = SlackServer().start()
     am = DevAlertmanager(AM_CONFIG.replace("HOOK", server.webhook_url),
                          storage=tmp_path / "am").start()
-    sink = AlertmanagerSink(am.url, model="loan-model", status_url="http://127.0.0.1:9108",
+    sink = AlertmanagerSink(am.url, status_url="http://127.0.0.1:9108",
                             labels={"team": "ml"}, resend_interval_s=1.0, backoff_s=0.2)
     yield server, am, sink
     sink.close()
@@ -83,9 +87,11 @@ def test_alerts_arrive_group_by_monitor_survive_a_restart_and_resolve(chain):
     assert {k: f0["labels"][k] for k in ("alertname", "monitor", "model", "version", "feature",
                                          "slice", "family", "severity", "check", "team")} == {
         "alertname": "FeatureDrift", "monitor": "loan-default", "model": "loan-model",
-        "version": "profile-7f3a", "feature": "f0", "slice": "all", "family": "numeric_drift",
+        "version": "2026-11-30", "feature": "f0", "slice": "all", "family": "numeric_drift",
         "severity": "critical", "check": "ks", "team": "ml"}
     assert f0["annotations"]["summary"].startswith("ks drift on f0: effect 0.3")
+    fraud = got[("fraud", "f0")]["labels"]   # no model: section: the monitor, unversioned
+    assert (fraud["model"], fraud["version"]) == ("fraud", "unversioned")
     assert json.loads(f0["annotations"]["statistics"])["n_window"] == 5000
     assert f0["annotations"]["status_page"].startswith("http://127.0.0.1:9108/status?")
     assert f0["startsAt"].startswith("1970-01-01T00:01:00")   # first bad window (event time)

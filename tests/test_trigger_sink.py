@@ -26,7 +26,8 @@ AVRO = fastavro.parse_schema(json.loads((ROOT / "schemas" / "retraining-trigger.
 MIN = 60_000
 
 
-def alerts_for(monitor: str, effects: dict[str, list[float]], families=None) -> list[Alert]:
+def alerts_for(monitor: str, effects: dict[str, list[float]], families=None,
+               versions: list[str] | None = None) -> list[Alert]:
     policy = AlertPolicy(confirm_windows=2, resolve_windows=2, repeat_interval_ms=2 * MIN)
     out = []
     n = len(next(iter(effects.values())))
@@ -36,8 +37,9 @@ def alerts_for(monitor: str, effects: dict[str, list[float]], families=None) -> 
                               statistic=e[i], p_value=1e-9 if e[i] else 0.5, effect_size=e[i],
                               n_window=5000, n_reference=50_000, sufficient=True)
                   for f, e in effects.items()]
-        out += policy.update(WindowReport(monitor, i * MIN, (i + 1) * MIN, f"{monitor}-prof",
-                                          5000, 0, 0, [0], {}, checks, False, "0.1.0")).alerts
+        out += policy.update(WindowReport(
+            monitor, i * MIN, (i + 1) * MIN, f"{monitor}-prof", 5000, 0, 0, [0], {}, checks,
+            False, "0.1.0", model_version=versions[i] if versions else "unversioned")).alerts
     return out
 
 
@@ -81,7 +83,8 @@ def test_trigger_matches_json_schema_and_avro_round_trip():
         fastavro.schemaless_writer(buf, AVRO, d)
         buf.seek(0)
         assert fastavro.schemaless_reader(buf, AVRO) == d
-        assert t.idempotency_key == idempotency_key("loan-model", t.alert_id)
+        assert t.idempotency_key == idempotency_key("loan-model:unversioned", t.alert_id)
+        assert t.model_version == "unversioned" and d["model_version"] == "unversioned"
     # the two schemas name the same fields
     assert set(SCHEMA["properties"]) == {f["name"] for f in AVRO["fields"]}
 
@@ -157,4 +160,56 @@ def test_training_job_process_sees_each_trigger_once_after_dedup(
         if sum(len(v) for v in seen.values()) and len(seen) == 2 and m is None:
             break
     c.close()
-    assert set(seen) == {"loan-model", "fraud-model"} and all(len(v) == 1 for v in seen.values())
+    assert set(seen) == {"loan-model:unversioned", "fraud-model:unversioned"}
+    assert all(len(v) == 1 for v in seen.values())
+
+
+def test_a_new_model_version_has_its_own_cooldown_and_names_itself():
+    """income is critical from window 1 on; the model moves from v1 to v2 at window 4. v1
+    triggers at window 2; v2's keys start afresh (the v1 alert is closed as superseded) and
+    trigger at window 5 although v1's cooldown (1 h) still runs."""
+    versions = ["v1"] * 4 + ["v2"] * 4
+    alerts = alerts_for("loan", {"income": [0] + [.3] * 7}, versions=versions)
+    sup = [a for a in alerts if a.reason == "superseded"]
+    assert len(sup) == 1 and sup[0].model_version == "v1" and sup[0].kind == "resolved"
+    assert sup[0].items[0].key == "loan/loan:v1/ks/income"
+    p = TriggerPolicy(on="critical", confirm_windows=2, cooldown_ms=60 * MIN)
+    triggers = [t for a in alerts if (t := p.decide(a, "loan-model"))]
+    assert [(t.model_version, t.topic_key, t.window_start_ms // MIN, t.window_end_ms // MIN)
+            for t in triggers] == [("v1", "loan-model:v1", 1, 3), ("v2", "loan-model:v2", 4, 6)]
+    assert triggers[1].reason["text"].startswith("loan-model:v2: ")
+    assert triggers[1].statistics[0]["effect_size"] == .3
+
+
+@pytest.mark.kafka
+def test_triggers_are_keyed_and_cooled_down_per_model_version(kafka_bootstrap, topic_factory):
+    """On the broker: v1's and v2's triggers carry keys loan-model:v1 / :v2; a sink restarted
+    from the topic keeps both cooldowns (neither version publishes again) while a third
+    version still triggers."""
+    topic = topic_factory(2, prefix="triggers-versions")
+    conf = {"bootstrap.servers": kafka_bootstrap}
+    alerts = alerts_for("loan", {"income": [0] + [.3] * 7}, versions=["v1"] * 4 + ["v2"] * 4)
+    first = TriggerSink(conf, topic, TriggerPolicy("critical", 2, 60 * MIN))
+    first.write(alerts)
+    first.close()
+    assert [t.topic_key for t in first.published] == ["loan:v1", "loan:v2"]
+    again = TriggerSink(conf, topic, TriggerPolicy("critical", 2, 60 * MIN))
+    assert again.restore() == 2
+    again.write(alerts)
+    assert again.published == []
+    v3 = alerts_for("loan", {"income": [0] + [.3] * 3}, versions=["v3"] * 4)
+    again.write(v3)
+    assert [t.topic_key for t in again.published] == ["loan:v3"]
+    again.close()
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({**conf, "group.id": "check-version-keys", "enable.auto.commit": False})
+    c.assign([TopicPartition(topic, p, 0) for p in (0, 1)])
+    keys = []
+    for _ in range(40):
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            keys.append((m.key().decode(), orjson.loads(m.value())["model_version"]))
+        elif len(keys) == 3:
+            break
+    c.close()
+    assert sorted(keys) == [("loan:v1", "v1"), ("loan:v2", "v2"), ("loan:v3", "v3")]

@@ -75,10 +75,11 @@ def _num(x: float | None) -> str:
 class AlertmanagerSink:
     """Posts alert items to Alertmanager at ``url`` (its base, e.g. ``http://am:9093``).
 
-    ``model`` / ``model_version``: the ``model`` and ``version`` labels (default: the
-    monitor name and the reference profile id); ``status_url``: the monitor's status page;
-    ``labels``: extra static labels; ``resend_interval_s``: how often open alerts are posted
-    again; ``timeout_s``/``retries``: per post, before :class:`SinkUnavailable`.
+    ``model`` / ``model_version``: override the ``model`` and ``version`` labels (default:
+    the alert's own ``model`` and ``model_version``, i.e. the config's ``model:`` section, so
+    a notification closing an old version's keys carries that version); ``status_url``: the
+    monitor's status page; ``labels``: extra static labels; ``resend_interval_s``: how often
+    open alerts are posted again; ``timeout_s``/``retries``: per post, before :class:`SinkUnavailable`.
     """
 
     name = "alertmanager"
@@ -115,8 +116,8 @@ class AlertmanagerSink:
         now_s = time.time() if now_s is None else now_s
         starts = i.since_window_start_ms / 1000.0
         labels = {**self.labels, "alertname": ALERTNAMES.get(i.family, "StreamdriftAlert"),
-                  "monitor": a.monitor, "model": self.model or a.monitor,
-                  "version": self.model_version or a.profile_id, "feature": i.feature,
+                  "monitor": a.monitor, "model": self.model or a.model,
+                  "version": self.model_version or a.model_version, "feature": i.feature,
                   "check": i.check, "slice": str(i.detail.get("slice") or "all"),
                   "family": i.family, "severity": i.severity}
         ends = now_s if a.kind == "resolved" else now_s + ENDS_AFTER_RESENDS * self.resend_interval_s

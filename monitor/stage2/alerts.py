@@ -8,14 +8,20 @@ Per window of one monitor the policy
    the window (``family_level`` split by Bonferroni, or Benjamini-Hochberg). Fairness checks
    (``require_test`` rules) alert only with a test or a confidence interval beside the ratio
    and at least ``min_n`` events in the smallest group;
-2. fires an alert key ``(monitor, check, feature)`` after ``confirm_windows`` bad windows in a
-   row, resolves it after ``resolve_windows`` healthy windows in a row; windows without
+2. fires an alert key ``(monitor, model:version, check, feature)`` after ``confirm_windows``
+   bad windows in a row, resolves it after ``resolve_windows`` healthy windows in a row; windows without
    enough data (or without the check) neither confirm nor resolve;
 3. groups what happened in the window into few notifications: one ``firing`` event for every
    key that started firing, one ``update`` event per thread for keys that escalated
    (warning -> critical) or whose ``repeat_interval_ms`` elapsed (window time), one
    ``resolved`` event per thread. Silenced keys fire silently and are announced when the
    silence ends while they still fire; a key that resolves while silenced says nothing.
+
+Model identity: every key names the model and version of the report
+(``monitor/model:version/check/feature``), so a new version never continues the old
+version's runs. When a monitor's reports switch to another (model, version), the keys of the
+previous one are closed: the firing ones get a ``resolved`` notification that names the old
+version (``reason: superseded``) and their state is dropped.
 
 Alert ids are derived from (monitor, window, kind, thread), so replaying the same reports
 after a crash yields the same ids, and the sinks' exactly-once-per-id holds end to end.
@@ -58,8 +64,15 @@ class SilenceLike(Protocol):
                monitor: str = "") -> bool: ...
 
 
-def alert_key(monitor: str, check: str, feature: str) -> str:
-    return f"{monitor}/{check}/{feature}"
+def alert_key(monitor: str, check: str, feature: str,
+              model_version: str = "") -> str:
+    """``monitor/model:version/check/feature`` (``monitor/check/feature`` without a version).
+
+    >>> alert_key("m", "ks", "age", "churn:v2")
+    'm/churn:v2/ks/age'
+    """
+    return f"{monitor}/{model_version}/{check}/{feature}" if model_version \
+        else f"{monitor}/{check}/{feature}"
 
 
 def _alert_id(*parts: object) -> str:
@@ -110,6 +123,7 @@ class AlertPolicy:
         self.silences = tuple(silences)
         self._keys: dict[str, _KeyState] = {}
         self._last_window: dict[str, int] = {}
+        self._model: dict[str, str] = {}    # monitor -> model:version of its last report
         self._alerts: list[Alert] = []
 
     def __repr__(self) -> str:
@@ -183,6 +197,7 @@ class AlertPolicy:
         if last is not None and report.window_start_ms <= last:
             return self
         self._last_window[report.monitor] = report.window_start_ms
+        superseded = self._supersede(report)
         verdicts = self.verdicts(report)
         tests = sum(1 for v in verdicts if v.level is not None)
         new: list[AlertItem] = []
@@ -191,7 +206,7 @@ class AlertPolicy:
         seen: set[str] = set()
         for v in verdicts:
             c = v.check
-            key = alert_key(report.monitor, c.check, c.feature)
+            key = alert_key(report.monitor, c.check, c.feature, report.model_key)
             if key in seen or v.why == "insufficient":
                 continue
             seen.add(key)
@@ -220,8 +235,9 @@ class AlertPolicy:
                     st.notified, st.notified_severity, st.thread = False, None, None
         # notifications for keys firing now (new, silence ended, escalated, repeat)
         now = report.window_end_ms
+        prefix = f"{report.monitor}/{report.model_key}/"
         for key, st in self._keys.items():
-            if not st.firing or not key.startswith(report.monitor + "/") or st.last is None:
+            if not st.firing or not key.startswith(prefix) or st.last is None:
                 continue
             if self._silenced(st.last, report.monitor, now):
                 continue
@@ -231,8 +247,43 @@ class AlertPolicy:
                 updates.setdefault(st.thread or "", []).append(("escalated", st.last))
             elif now - st.last_notified_end_ms >= self.repeat_interval_ms:
                 updates.setdefault(st.thread or "", []).append(("repeat", st.last))
-        self._alerts = self._emit(report, tests, new, updates, resolved)
+        self._alerts = superseded + self._emit(report, tests, new, updates, resolved)
         return self
+
+    def _supersede(self, report: WindowReport) -> list[Alert]:
+        """Close the keys of the monitor's previous (model, version) when this report names
+        another one: one ``resolved`` notification per thread (``reason: superseded``, naming
+        the old version), then their state is dropped."""
+        now = report.model_key
+        before = self._model.get(report.monitor)
+        self._model[report.monitor] = now
+        mine = report.monitor + "/"
+        old = [k for k in self._keys if k.startswith(mine) and not k.startswith(f"{mine}{now}/")]
+        if before == now or not old:
+            return []
+        threads: dict[str, list[AlertItem]] = {}
+        for k in old:
+            st = self._keys.pop(k)
+            if st.firing and st.notified and st.last is not None:
+                threads.setdefault(st.thread or "", []).append(
+                    replace(st.last, severity=st.severity, bad_windows=0))
+        out = []
+        for thread, items in sorted(threads.items()):
+            old_model, _, old_version = (items[0].key.split("/")[1].rpartition(":")
+                                         if items[0].key.count("/") == 3 else
+                                         (report.monitor, ":", "unversioned"))
+            items = sorted(items, key=lambda i: i.key)
+            sev = "critical" if any(i.severity == "critical" for i in items) else "warning"
+            out.append(Alert(
+                alert_id=_alert_id(report.monitor, report.window_start_ms, "resolved", thread),
+                kind="resolved", reason="superseded", monitor=report.monitor,
+                window_start_ms=report.window_start_ms, window_end_ms=report.window_end_ms,
+                profile_id=report.profile_id, monitor_version=report.monitor_version,
+                severity=sev, items=tuple(items), thread_alert_id=thread or None,
+                thread_resolved=True, correction=self.correction,
+                family_level=self.family_level, tests_in_window=0, model=old_model,
+                model_version=old_version))
+        return out
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -268,7 +319,8 @@ class AlertPolicy:
                          monitor_version=report.monitor_version, severity=sev,
                          items=tuple(items), thread_alert_id=thread,
                          thread_resolved=thread_resolved, correction=self.correction,
-                         family_level=self.family_level, tests_in_window=tests)
+                         family_level=self.family_level, tests_in_window=tests,
+                         model=report.model, model_version=report.model_version)
 
         for thread, items in sorted(resolved.items()):
             still = any(s.firing and s.thread == thread for s in self._keys.values())
@@ -296,7 +348,7 @@ class AlertPolicy:
         for k, s in self._keys.items():
             d = asdict(s)
             keys[k] = d
-        return {"keys": keys, "last_window": dict(self._last_window)}
+        return {"keys": keys, "last_window": dict(self._last_window), "model": dict(self._model)}
 
     def load_state(self, d: dict[str, Any]) -> "AlertPolicy":
         self._keys = {}
@@ -305,6 +357,7 @@ class AlertPolicy:
             s["last"] = AlertItem(**s["last"]) if s.get("last") else None
             self._keys[k] = _KeyState(**s)
         self._last_window = dict(d.get("last_window", {}))
+        self._model = dict(d.get("model", {}))
         return self
 
 

@@ -16,6 +16,7 @@ disabled check is left out of the report.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from collections import deque
 from typing import Any
@@ -31,6 +32,25 @@ from monitor.stage2.quality import QualityChecks
 from monitor.stage2.rules import CheckRule
 
 INF = math.inf
+log = logging.getLogger("streamdrift.evaluate")
+
+
+def profile_model_version(profile) -> str:
+    """The model version the profile was built for ("" for profiles built before it was
+    recorded: ``metadata["model"]``, written by ``profile build``)."""
+    m = (getattr(profile, "metadata", None) or {}).get("model") or {}
+    return str(m.get("version", "")) if isinstance(m, dict) else ""
+
+
+def model_mismatch(cfg: MonitorConfig, profile) -> str | None:
+    """One line when the profile was built for another model version than the config's."""
+    built = profile_model_version(profile)
+    version = cfg.model.version if cfg.model is not None else "unversioned"
+    if built and built != version:
+        return (f"the reference profile was built for model version {built!r}, the config "
+                f"monitors {version!r}: rebuild it (streamdrift profile build) from this "
+                "version's training data, or set model.version")
+    return None
 
 
 def _rule(check: Check, floor: float, feature: str = "*", min_group: int = 0) -> CheckRule:
@@ -129,6 +149,12 @@ class Evaluator:
         self.categorical = set(cfg.features.categorical)
         self.quality = QualityChecks(cfg, profile)
         self._enabled: dict[tuple[str, str, str], bool] = {}
+        model = cfg.model
+        self.model = model.name if model is not None else cfg.monitor
+        self.model_version = model.version if model is not None else "unversioned"
+        self.profile_model_version = profile_model_version(profile)
+        if (mismatch := model_mismatch(cfg, profile)) is not None:
+            log.warning("%s", mismatch)
 
     def enabled(self, family: str, check: str, feature: str) -> bool:
         key = (family, check, feature)
@@ -176,6 +202,8 @@ class Evaluator:
             profile_id=profile_id, events=w.events, late_events=w.late_events,
             bad_events=sum(w.bad.values()), partitions=w.partitions, quality=quality,
             checks=checks, insufficient_data=not enough, monitor_version=__version__,
+            model=self.model, model_version=self.model_version,
+            profile_model_version=self.profile_model_version,
             sketch_digest=hashlib.sha256(w.sketch.to_bytes()).hexdigest()
             if w.sketch is not None else "")
         verdicts = self.policy.verdicts(report)

@@ -102,23 +102,28 @@ def list_alerts(cfg, client: dict[str, Any], store, *, as_json: bool, show_all: 
 
 
 def parse_key(key: str | None, monitor: str) -> dict[str, str]:
-    """An alert key as ``list`` prints it (``monitor/check/feature``; patterns allowed) or
-    ``check/feature`` -> silence match fields.
+    """An alert key as ``list`` prints it (``monitor/model:version/check/feature``; patterns
+    allowed), ``monitor/check/feature`` or ``check/feature`` -> silence match fields. A
+    silence holds for every version of the model (silences match monitor, check, feature).
 
-    >>> parse_key("m/ks/income", "m"), parse_key("psi/*", "m")
-    ({'check': 'ks', 'feature': 'income'}, {'check': 'psi', 'feature': '*'})
+    >>> parse_key("m/churn:v2/ks/income", "m"), parse_key("m/ks/income", "m")
+    ({'check': 'ks', 'feature': 'income'}, {'check': 'ks', 'feature': 'income'})
+    >>> parse_key("psi/*", "m")
+    {'check': 'psi', 'feature': '*'}
     """
     if key is None:
         return {}
     parts = key.split("/")
+    if len(parts) == 4:       # the model:version segment: silences hold for every version
+        parts = [parts[0], *parts[2:]]
     if len(parts) == 3:
         if parts[0] not in (monitor, "*"):
             raise StreamdriftError(f"alert key {key!r} is of monitor {parts[0]!r}, the config "
                                    f"is monitor {monitor!r}")
         parts = parts[1:]
     if len(parts) != 2 or not all(parts):
-        raise StreamdriftError(f"alert key {key!r}: expected monitor/check/feature as "
-                               "`streamdrift alerts list` prints it, or check/feature")
+        raise StreamdriftError(f"alert key {key!r}: expected monitor/model:version/check/"
+                               "feature as `streamdrift alerts list` prints it, or check/feature")
     return {"check": parts[0], "feature": parts[1]}
 
 

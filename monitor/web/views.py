@@ -33,9 +33,25 @@ def short(ms: int) -> str:
 
 
 def model_of(r: Report) -> str:
-    """What "model version" a report belongs to: its ``model_version`` where the report has
-    one, else the reference profile it was tested against."""
-    return str(r.get("model_version") or f"reference {r.get('profile_id', '')[:12]}")
+    """The ``model:version`` a report belongs to (reports written before model identity:
+    the monitor's name and ``unversioned``, as :meth:`WindowReport.from_dict` reads them).
+
+    >>> model_of({"monitor": "m", "model": "churn", "model_version": "v2"}), model_of({"monitor": "m"})
+    ('churn:v2', 'm:unversioned')
+    """
+    model = r.get("model")
+    if not isinstance(model, str) or not model:
+        model = str(r.get("monitor", "?"))
+    return f"{model}:{r.get('model_version') or 'unversioned'}"
+
+
+def profile_warning(r: Report) -> str | None:
+    """The warning when the report's profile was built for another model version."""
+    built, version = r.get("profile_model_version"), r.get("model_version")
+    if built and version and built != version:
+        return (f"the reference profile was built for model version {built}, this monitor "
+                f"watches {version}: rebuild the profile from this version's training data")
+    return None
 
 
 def is_performance(r: Report) -> bool:
@@ -49,7 +65,7 @@ def with_performance(r: Report, perf: Report | None) -> Report:
     if perf is None:
         return r
     checks = [c for c in r["checks"] if c["family"] != "performance"] + list(perf["checks"])
-    return {**r, "checks": checks, "model": perf.get("model") or r.get("model")}
+    return {**r, "checks": checks, "performance_model": perf.get("model")}
 
 
 def flagged_features(r: Report) -> list[str]:
@@ -275,7 +291,9 @@ def performance(reports: Sequence[Report]) -> str:
     latest = next(r for r in reversed(list(reports)) if any(
         c["family"] == "performance" for c in r["checks"]))
     d = next(c["detail"] for c in latest["checks"] if c["family"] == "performance")
-    model = latest.get("model") or d.get("model") or {}
+    model = latest.get("performance_model") or d.get("model") or {}
+    if not isinstance(model, dict):
+        model = {"name": latest.get("model"), "version": latest.get("model_version", "")}
     done = d.get("label_completeness")
     about = (f'<p class="muted perf-about">model {esc(model.get("name", "?"))} '
              f'{esc(model.get("version", ""))} · window {esc(short(latest["window_start_ms"]))}'
