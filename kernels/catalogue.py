@@ -22,11 +22,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FAMILIES = ("numeric_drift", "categorical_drift", "prediction_drift", "quality", "fairness")
+FAMILIES = ("numeric_drift", "categorical_drift", "prediction_drift", "quality", "fairness",
+            "performance")
 DRIFT_FAMILIES = ("numeric_drift", "categorical_drift", "prediction_drift")
 #: the ``checks.<section>`` of the config that holds a family's floors and switch
 SECTION = {"numeric_drift": "numeric", "categorical_drift": "categorical",
-           "prediction_drift": "prediction", "quality": "quality", "fairness": "fairness"}
+           "prediction_drift": "prediction", "quality": "quality", "fairness": "fairness",
+           "performance": "labels"}  # performance: the labels.checks section
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,8 @@ class Check:
     window's false-alarm budget), ``"interval"`` (a p-value, or else a confidence interval
     wholly beyond the floor) or ``None`` (the floor alone). ``min_sample``: ``"window"``
     (``windows.min_events``), ``"group"`` (``sensitive.min_group_events`` in the smallest
-    group) or ``"self"`` (the quality check judges its own sufficiency). ``per_feature``: the
+    group), ``"self"`` (the quality check judges its own sufficiency) or ``"labelled"``
+    (``labels.min_labelled`` labelled predictions in the scope: performance). ``per_feature``: the
     map of ``features.rules[]`` that may override the floor (``"drift"``, ``"quality"`` or
     ``None``). ``order``: place among one field's quality checks (a bad check explains the
     later ones and, when ``explains_drift``, the field's drift: values the reference makes
@@ -117,6 +120,23 @@ def _fair(name: str, statistic: str, key: str | None, default: float, test: str 
                  "group", "checks.fairness.enabled", one_minus=one_minus)
 
 
+def _perf(figure: str) -> Check:
+    """``<figure>_drop``: computed by ``monitor/stage2/performance.py`` from delayed labels.
+    (``<figure>_floor``, the absolute minimum of ``labels.checks.floors``, is one more row
+    per figure, below.)"""
+    stat = "ROC AUC" if figure == "auc" else figure
+    return Check(f"{figure}_drop", "performance", f"reference {stat} - window {stat} (test: "
+                 "one-sided, below the reference)", "labels.checks.max_drop", 0.05, "p",
+                 "labelled", "labels")
+
+
+def _perf_floor(figure: str) -> Check:
+    stat = "ROC AUC" if figure == "auc" else figure
+    return Check(f"{figure}_floor", "performance", f"labels.checks.floors.{figure} - window "
+                 f"{stat} (bad above 0)", None, 0.0, None, "labelled", "labels",
+                 critical=None)
+
+
 CHECKS: tuple[Check, ...] = (
     *_drift("numeric_drift"),
     Check("chi2", "categorical_drift", "Cohen's w of the chi-square test on the counts",
@@ -132,6 +152,10 @@ CHECKS: tuple[Check, ...] = (
           "categorical.hellinger_floor", 0.035, "p", switch="checks.categorical.enabled",
           per_feature="drift"),
     *_drift("prediction_drift"),
+    Check("predicted_class_rate", "prediction_drift", "absolute change of the positive "
+          "predicted-class rate from the reference's (test: Pearson chi-square of the 2 x 2 "
+          "table, 1 df)",
+          "prediction.class_rate_floor", 0.05, "p", switch="checks.prediction.enabled"),
     _quality("null_rate", "JSON null rate above the reference's missing rate (floor: at "
              "least the reference's rate, a doubling)", "null_rate_max", 0.01,
              per_feature=True, order=0, relative=True),
@@ -176,6 +200,8 @@ CHECKS: tuple[Check, ...] = (
     _fair("equalized_odds_diff", "largest of the TPR and FPR differences",
           "equalized_odds_max", 0.1, "interval"),
     _fair("equalized_odds_ratio", "1 - the lower of the TPR and FPR ratios", None, INF, None),
+    *(_perf(fig) for fig in ("accuracy", "recall", "precision", "auc")),
+    *(_perf_floor(fig) for fig in ("accuracy", "recall", "precision", "auc")),
 )
 
 #: (family, name) -> Check

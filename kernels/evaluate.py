@@ -22,6 +22,7 @@ from kernels.categorical_stats import categorical_reference, categorical_stats
 from kernels.fairness import diff_test, ratio_test
 from kernels.moment_stats import histogram_kurtosis, moment_stats
 from kernels.numeric_stats import NumericReference, numeric_reference, numeric_stats
+from kernels.prediction import class_rate
 from kernels.result import Result
 
 #: the checks each family's kernel computes, in the catalogue's order
@@ -62,6 +63,8 @@ class _ReferenceSide:
                     for c, k in enumerate(self.sizes)]
         self.groups = profile.groups
         self.reference_group = reference_group
+        # the reference saw predictions (a class field, or score + threshold)
+        self.has_predictions = int(ref.groups.counts[:, 2].sum()) > 0
 
     def fits(self, ref, reference_group: str | None) -> bool:
         return (self.ref is ref and self.n_events == ref.n_events
@@ -107,6 +110,8 @@ def evaluate(profile, sketch, min_events: int = 500, min_group_events: int = 200
     for c, name in enumerate(side.categorical_names):
         cw = np.append(cat_w.counts[c, :side.sizes[c]], cat_w.unseen[c])
         out += _categorical(name, cw, side.cat[c], min_events)
+    if side.has_predictions:
+        out += _class_rate(sketch.groups.counts, side.ref.groups.counts, min_events)
     if side.groups and fairness:
         out += _fairness(side, sketch.groups.counts, min_group_events,
                          disparate_impact_threshold)
@@ -191,6 +196,20 @@ def _categorical(name, cw, ref, min_events) -> list[Result]:
                    ok and s.hellinger_p is not None, family=fam),
             Result("unseen_rate", name, unseen / nw, None, unseen / nw, nw, nr, ok,
                    {"unseen": unseen}, family="quality")]
+
+
+def _class_rate(cw, cr, min_events) -> list[Result]:
+    """The predicted-class rate check over every row of the group sketch (any group, or
+    none): column 1 counts positive predictions, column 2 predictions."""
+    k_w, n_w = int(cw[:, 1].sum()), int(cw[:, 2].sum())
+    k_r, n_r = int(cr[:, 1].sum()), int(cr[:, 2].sum())
+    r = class_rate(k_w, n_w, k_r, n_r)
+    if r is None:
+        return [Result("predicted_class_rate", "class", None, None, None, n_w, n_r, False,
+                       family="prediction_drift")]
+    return [Result("predicted_class_rate", "class", r.window_rate, r.p_value, r.effect, n_w,
+                   n_r, n_w >= min_events, {"reference_rate": r.reference_rate,
+                                            "chi2": r.chi2}, family="prediction_drift")]
 
 
 def _fair(*args, **kw) -> Result:

@@ -116,15 +116,16 @@ def test_status_page_shows_the_injected_drift_and_follows_new_windows(
         assert main(["alerts", "list", "-c", str(path), "--json"]) == 0
         listed = orjson.loads(capsys.readouterr().out)
         keys = {i["key"] for i in listed["open"]}
-        assert {f"{name}/ks/utilization", f"{name}/psi/utilization"} <= keys
+        key = f"{name}/{name}:unversioned/ks/utilization"  # monitor/model:version/check/feature
+        assert {key, f"{name}/{name}:unversioned/psi/utilization"} <= keys
         assert not any("income" in k for k in keys) and listed["silences"] == []
-        assert main(["alerts", "silence", "-c", str(path), f"{name}/ks/utilization",
+        assert main(["alerts", "silence", "-c", str(path), key,
                      "--for", "1h", "--reason", "known shift", "--by", "on-call"]) == 0
         assert capsys.readouterr().out.startswith(f"silenced {name}/*/ks/utilization until")
         assert main(["alerts", "list", "-c", str(path)]) == 0
         table = capsys.readouterr().out.splitlines()
         assert table[0].split()[:4] == ["SEVERITY", "FAMILY", "CHECK", "FEATURE"]
-        row = next(r for r in table if r.endswith(f"{name}/ks/utilization"))
+        row = next(r for r in table if r.endswith(key))
         assert "until" in row  # the SILENCED column
         p.reload()
         p.wait_for_selector("table.silences")
@@ -150,3 +151,76 @@ def test_status_page_shows_the_injected_drift_and_follows_new_windows(
         assert page.errors == [], page.errors
     finally:
         page.close()
+
+
+def test_status_page_separates_two_model_versions(kafka_bootstrap, topic_factory, produce,
+                                                  tmp_path, browser):  # noqa: F811
+    """A model moved from v1 to v2 at window 3 (utilization drifted throughout): reports
+    and alerts of both versions on real topics, read by the page's own topic reader. Each
+    version's selection shows its own windows only, its own open alerts (v1's was closed as
+    superseded), and the version in the headline; a screenshot of each."""
+    import pyarrow as pa
+
+    from monitor.config import from_dict
+    from monitor.dev.synthetic import generate
+    from monitor.replay import replay
+    from monitor.stage2.evaluate import policy_from_config
+    from monitor.web.history import History, TopicReader
+    from monitor.web.http import StageCollector, serve
+    from monitor.web.status import StatusPage
+
+    d = config_dict(tmp_path, kafka_bootstrap, "t", size=W, min_events=500)
+    _, profile = build_reference(tmp_path, d, n=20_000)
+    cols = generate(Scenario(n_events=6 * 2000, events_per_s=2000, seed=4,
+                             shifts=(Shift("utilization", START_MS, 0.5),)))
+    cols = {k: v for k, v in cols.items() if not k.startswith("_")}
+    cut = cols["ts"] < START_MS + 3 * W
+    reports = []
+    for version, rows in (("v1", cut), ("v2", ~cut)):
+        cfg = from_dict({**d, "model": {"name": "churn", "version": version}}, base_dir=tmp_path,
+                        env={})
+        reports += list(replay(cfg, profile, pa.table({k: v[rows] for k, v in cols.items()})))
+    assert [r.model_version for r in reports] == ["v1"] * 3 + ["v2"] * 3
+    policy = policy_from_config(cfg)
+    alerts = [a for r in reports for a in policy.update(r).alerts]
+    assert any(a.reason == "superseded" and a.model_version == "v1" for a in alerts)
+    reports_topic, alerts_topic = topic_factory(1, prefix="reports"), topic_factory(1, "alerts")
+    produce(reports_topic, [r.to_dict() for r in reports])
+    produce(alerts_topic, [a.to_dict() for a in alerts])
+
+    history = History()
+    reader = TopicReader({"bootstrap.servers": kafka_bootstrap}, reports_topic, alerts_topic,
+                         history).start()
+    port = free_port()
+    server = serve("127.0.0.1", port, StageCollector(cfg.monitor, None, None),
+                   routes=StatusPage(history).route)
+    page = Page(browser)
+    p = page.page
+    try:
+        for version, windows in (("v1", range(3)), ("v2", range(3, 6))):
+            p.goto(f"http://127.0.0.1:{port}/?monitor={cfg.monitor}|churn:{version}")
+            p.wait_for_selector(_window(windows[-1]), timeout=60_000)
+            top = p.locator("section.top")
+            assert top.get_attribute("data-model") == f"churn:{version}"
+            shown = {int(x) for x in p.locator("tr[data-window]").evaluate_all(
+                "rows => rows.map(r => r.getAttribute('data-window'))")}
+            assert shown == {START_MS + i * W for i in windows}, (version, shown)
+            assert f"model churn:{version}" in p.locator("section.latest h2").inner_text()
+            keys = p.locator("section.open-alerts tr[data-key]").evaluate_all(
+                "rows => rows.map(r => r.getAttribute('data-key'))")
+            if version == "v1":
+                assert keys == []      # closed when v2 took over
+            else:
+                assert f"{cfg.monitor}/churn:v2/ks/utilization" in keys
+                assert all("/churn:v2/" in k for k in keys), keys
+            options = p.locator('select[data-param="monitor"] option').all_inner_texts()
+            assert {f"{cfg.monitor} · churn:v1", f"{cfg.monitor} · churn:v2"} <= set(options)
+            page.shot(f"status-version-{version}")
+        # the selector switches versions
+        p.select_option('select[data-param="monitor"]', f"{cfg.monitor}|churn:v1")
+        p.wait_for_selector('section.top[data-model="churn:v1"]')
+        assert page.errors == [], page.errors
+    finally:
+        page.close()
+        server.shutdown()
+        reader.close()

@@ -28,10 +28,10 @@ from kernels.catalogue import CHECKS
 from monitor.config.settings import (
     BOOTSTRAP_ENV, HTTP_HOST_ENV, AlertsConfig, DeadLetterConfig, CategoricalChecks, ChecksConfig,
     EventTimeConfig, FairnessChecks, FeatureRule, FeatureSettings, FeaturesConfig, FrozenMap,
-    HttpConfig, KafkaConfig, MonitorConfig, NumericChecks, OutputConfig, PredictionConfig,
-    QualityChecks, ReferenceConfig, RegistryAuth, SaslConfig, Secret, SensitiveConfig, SlackConfig,
-    StreamConfig, TlsConfig, TopicsConfig, TriggersConfig, WindowsConfig, parse_duration,
-    AlertmanagerConfig, WebhookConfig)
+    HttpConfig, KafkaConfig, MonitorConfig, NumericChecks, OutputConfig, PredictionChecks,
+    PredictionConfig, QualityChecks, ReferenceConfig, RegistryAuth, SaslConfig, Secret,
+    SensitiveConfig, SlackConfig, StreamConfig, TlsConfig, TopicsConfig, TriggersConfig,
+    WindowsConfig, parse_duration, AlertmanagerConfig, WebhookConfig)
 from monitor.errors import ConfigError
 from monitor.records import Silence
 
@@ -363,7 +363,7 @@ class Builder:
             correction=c.get("correction", "bonferroni"),
             numeric=NumericChecks(**c.get("numeric", {})),
             categorical=CategoricalChecks(**c.get("categorical", {})),
-            prediction=NumericChecks(**c.get("prediction", {})),
+            prediction=PredictionChecks(**c.get("prediction", {})),
             fairness=FairnessChecks(**c.get("fairness", {})),
             quality=self.quality(c.get("quality", {})))
 

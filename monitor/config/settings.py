@@ -248,6 +248,13 @@ class NumericChecks:
 
 
 @dataclass(frozen=True)
+class PredictionChecks(NumericChecks):
+    """The score's drift floors (as numeric) and the predicted-class rate's floor."""
+
+    class_rate_floor: float = 0.05  # |window - reference| positive-class rate
+
+
+@dataclass(frozen=True)
 class CategoricalChecks:
     enabled: bool = True
     chi2: bool = True
@@ -294,7 +301,7 @@ class ChecksConfig:
     correction: str = "bonferroni"
     numeric: NumericChecks = NumericChecks()
     categorical: CategoricalChecks = CategoricalChecks()
-    prediction: NumericChecks = NumericChecks()
+    prediction: PredictionChecks = PredictionChecks()
     fairness: FairnessChecks = FairnessChecks()
     quality: QualityChecks = QualityChecks()
 

@@ -61,8 +61,11 @@ def _rule(check: Check, floor: float, feature: str = "*", min_group: int = 0) ->
 
 
 def _section_value(cfg: MonitorConfig, key: str) -> float:
-    section, name = key.split(".")
-    return getattr(getattr(cfg.checks, section), name)
+    """``checks.<section>.<name>``, or for performance ``labels.checks.<name>``."""
+    node: object = cfg if key.startswith("labels.") else cfg.checks
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node  # type: ignore[return-value]
 
 
 def check_enabled(cfg: MonitorConfig, check: Check, feature: str | None = None) -> bool:
@@ -72,7 +75,8 @@ def check_enabled(cfg: MonitorConfig, check: Check, feature: str | None = None) 
     c = cfg.checks
     on = {"numeric_drift": c.numeric.enabled, "categorical_drift": c.categorical.enabled,
           "prediction_drift": c.prediction.enabled, "fairness": c.fairness.enabled,
-          "quality": c.quality.enabled}[check.family]
+          "quality": c.quality.enabled,
+          "performance": getattr(cfg, "labels", None) is not None}[check.family]
     if check.name == "unseen_rate":
         on = c.categorical.enabled
     if check.switch == "checks.categorical.chi2":

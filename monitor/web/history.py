@@ -66,6 +66,9 @@ class History:
         if not isinstance(a, dict) or "items" not in a or "kind" not in a:
             self.bad_messages += 1
             return
+        from monitor.web.views import model_of
+
+        a = {**a, "model_key": model_of(a)}
         with self._lock:
             self._alerts.append(a)
             for item in a["items"]:
@@ -73,6 +76,7 @@ class History:
                     self._open.pop(item["key"], None)
                 else:
                     self._open[item["key"]] = {**item, "monitor": a.get("monitor"),
+                                               "model_key": a["model_key"],
                                                "alert_id": a.get("alert_id"),
                                                "window_start_ms": a.get("window_start_ms"),
                                                "kind": a["kind"]}
@@ -86,13 +90,23 @@ class History:
             return {k: [with_performance(v[s], self._perf.get((k[0], s))) for s in sorted(v)]
                     for k, v in sorted(self._reports.items())}
 
-    def alerts(self) -> list[dict[str, Any]]:
+    def alerts(self, monitor: str | None = None, model: str | None = None
+               ) -> list[dict[str, Any]]:
+        """The notifications kept, of one monitor and ``model:version`` when given."""
         with self._lock:
-            return list(self._alerts)
+            return [a for a in self._alerts if _of(a, monitor, model)]
 
-    def open_alerts(self) -> list[dict[str, Any]]:
+    def open_alerts(self, monitor: str | None = None, model: str | None = None
+                    ) -> list[dict[str, Any]]:
+        """Open alert items, of one monitor and ``model:version`` when given."""
         with self._lock:
-            return sorted(self._open.values(), key=lambda i: i["key"])
+            return sorted((i for i in self._open.values() if _of(i, monitor, model)),
+                          key=lambda i: i["key"])
+
+
+def _of(d: dict[str, Any], monitor: str | None, model: str | None) -> bool:
+    return ((monitor is None or d.get("monitor") == monitor)
+            and (model is None or d.get("model_key") == model))
 
 
 class TopicReader:

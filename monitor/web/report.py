@@ -87,7 +87,7 @@ def select(reports: Iterable[dict[str, Any]], start_ms: int | None = None,
            end_ms: int | None = None, monitor: str | None = None
            ) -> tuple[list[dict[str, Any]], int]:
     """Reports inside [start_ms, end_ms) by window start, of ``monitor`` if given, the last
-    copy of each window kept (a re-published window replaces itself), in window order; and
+    copy of each window (per model version) kept (a re-published window replaces itself), in window order; and
     the number of lines that were not reports."""
     keep: dict[tuple[str, int], dict[str, Any]] = {}
     perf: dict[tuple[str, int], dict[str, Any]] = {}
@@ -106,9 +106,10 @@ def select(reports: Iterable[dict[str, Any]], start_ms: int | None = None,
             continue
         if monitor is not None and r.get("monitor") != monitor:
             continue
-        keep[(r.get("monitor", ""), s)] = r
-    merged = [views.with_performance(r, perf.get(k)) for k, r in keep.items()]
-    return sorted(merged, key=lambda r: (r.get("monitor", ""), r["window_start_ms"])), bad
+        keep[(r.get("monitor", ""), views.model_of(r), s)] = r  # per model version
+    merged = [views.with_performance(r, perf.get((k[0], k[2]))) for k, r in keep.items()]
+    return sorted(merged, key=lambda r: (r.get("monitor", ""), views.model_of(r),
+                                         r["window_start_ms"])), bad
 
 
 def _groups(reports: Sequence[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
@@ -136,11 +137,13 @@ def render_group(monitor: str, model: str, rs: Sequence[dict[str, Any]]) -> str:
                                         and c["flagged"]))
     fair = next((r for r in reversed(rs) if any(c["family"] == "fairness" and c["flagged"]
                                                 for c in r["checks"])), last)
-    return (f'<section class="group" data-monitor="{esc(monitor)}"><h2>{esc(monitor)} '
-            f'<span class="muted">{esc(model)} · {len(rs)} windows, '
+    warn = views.profile_warning(last)
+    return (f'<section class="group" data-monitor="{esc(monitor)}" data-model="{esc(model)}">'
+            f'<h2>{esc(monitor)} <span class="muted">model {esc(model)} · {len(rs)} windows, '
             f"{len(flagged)} flagged · {esc(views.when(rs[0]['window_start_ms']))} to "
             f"{esc(views.when(last['window_end_ms']))} UTC</span></h2>"
-            f"<h3>Windows</h3>{views.windows_table(rs, n=len(rs))}"
+            + (f'<p class="pill warning profile-mismatch">{esc(warn)}</p>' if warn else "")
+            + f"<h3>Windows</h3>{views.windows_table(rs, n=len(rs))}"
             f"<h3>Drift over time</h3>{views.drift_over_time(rs)}"
             "<h3>Histograms: window against reference</h3>"
             '<p class="muted">drifted features in the window where they drifted most, the '

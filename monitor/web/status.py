@@ -3,8 +3,10 @@
 Routes (all GET; :meth:`StatusPage.route` answers them, :func:`monitor.web.http.serve`
 dispatches every path it does not know to it):
 
-- ``/`` and ``/status``: the page. Query: ``monitor`` (a monitor and model version, as
-  ``monitor|version``), ``view`` (overview | feature | quality | alerts), ``feature``,
+- ``/`` and ``/status``: the page, per monitor and model version: windows, drift charts and
+  alerts of one (monitor, model:version) at a time. Query: ``monitor`` (a monitor and model
+  version, as ``monitor|model:version``; the selector lists every pair seen), ``view``
+  (overview | feature | quality | alerts), ``feature``,
   ``window`` (window start, epoch ms). Defaults: the first monitor, the overview, the most
   drifted feature of the latest window, the latest window.
 - ``/status/main?...``: the same page's ``<main>`` only (what the page's script swaps in).
@@ -93,7 +95,8 @@ class StatusPage:
         keys = list(groups)
         names = [f"{m}|{v}" for m, v in keys]
         chosen = q.get("monitor") if q.get("monitor") in names else names[0]
-        rs = groups[keys[names.index(chosen)]][-self.windows_shown:]
+        monitor, model = keys[names.index(chosen)]
+        rs = groups[(monitor, model)][-self.windows_shown:]
         view = q.get("view") if q.get("view") in dict(VIEWS) else "overview"
         base = {"monitor": chosen}
 
@@ -104,15 +107,20 @@ class StatusPage:
                        f'href="{esc(link(view=v))}">{t}</a>' for v, t in VIEWS)
         pick = "".join(f'<option value="{esc(n)}"{" selected" if n == chosen else ""}>'
                        f"{esc(n.replace('|', ' · '))}</option>" for n in names)
-        head = (f'{stamp}<section class="top"><nav class="tabs">{tabs}</nav> '
-                f'<label class="muted">monitor <select data-param="monitor">{pick}</select>'
-                f"</label></section>")
+        head = (f'{stamp}<section class="top" data-monitor="{esc(monitor)}" '
+                f'data-model="{esc(model)}"><nav class="tabs">{tabs}</nav> '
+                f'<label class="muted">monitor · model version <select data-param="monitor">'
+                f"{pick}</select></label></section>")
+        warn = views.profile_warning(rs[-1])
+        if warn:
+            head += f'<p class="pill warning profile-mismatch">{esc(warn)}</p>'
+
         if view == "feature":
             body = self._feature(rs, q, link)
         elif view == "quality":
             body = self._quality(rs, q)
         elif view == "alerts":
-            body = self._alerts(full=True)
+            body = self._alerts(full=True, scope=(monitor, model))
         else:
             body = self._overview(rs, link)
         return head + body
@@ -120,10 +128,12 @@ class StatusPage:
     def _overview(self, rs: list[dict[str, Any]], link) -> str:
         last = rs[-1]
         cls, text = views.verdict(last)
+        scope = (last.get("monitor", "?"), views.model_of(last))
         return (f'<section class="latest"><h2>Latest window {esc(views.when(last["window_start_ms"]))}'
-                f' UTC <span class="pill {PILL[cls]}">'
+                f' UTC <span class="muted">{esc(scope[0])} · model {esc(scope[1])}</span> '
+                f'<span class="pill {PILL[cls]}">'
                 f"{esc(text)}</span></h2>{views.windows_table(rs, n=8)}</section>"
-                + self._alerts(full=False)
+                + self._alerts(full=False, scope=scope)
                 + f'<section><h2>Drift over the last {len(rs)} windows</h2>'
                   '<p class="muted">effect size per window (KS D for numeric features and the '
                   "score, Jensen-Shannon distance for categorical ones); red: a drift check "
@@ -171,8 +181,11 @@ class StatusPage:
                 f'<section class="performance"><h2>Performance</h2>{views.performance(rs)}'
                 "</section>")
 
-    def _alerts(self, full: bool) -> str:
-        open_ = self.history.open_alerts()
+    def _alerts(self, full: bool, scope: tuple[str, str] | None = None) -> str:
+        """Open alerts (and, ``full``, recent notifications) of ``scope`` = (monitor,
+        model:version); silences hold for every version, so all are listed."""
+        monitor, model = scope or (None, None)
+        open_ = self.history.open_alerts(monitor, model)
         rows = "".join(
             f'<tr data-key="{esc(i["key"])}"><td><span class="pill {esc(i["severity"])}">'
             f'{esc(i["severity"])}</span></td><td>{esc(i["family"])}</td>'
@@ -197,7 +210,7 @@ class StatusPage:
             "<th>feature</th><th>until (UTC)</th><th>reason</th><th>by</th></tr></thead>"
             f"<tbody>{srows}</tbody></table>" if sil else '<p class="muted">none</p>'))
         if full:
-            recent = self.history.alerts()[-30:][::-1]
+            recent = self.history.alerts(monitor, model)[-30:][::-1]
             out += "<h3>Recent notifications</h3><table><thead><tr><th>window (UTC)</th>" \
                    "<th>kind</th><th>severity</th><th>keys</th></tr></thead><tbody>" + "".join(
                        f"<tr><td>{esc(views.when(a['window_start_ms']))}</td><td>"
