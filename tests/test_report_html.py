@@ -49,7 +49,7 @@ def test_report_opens_without_errors_and_holds_every_chart(reports_file, tmp_pat
     page = _open(browser, out, "report")
     try:
         assert page.errors == []
-        assert page.charts("drift-over-time") == 24  # 20 numeric + score + 3 categorical
+        assert page.charts("drift-over-time") == 25  # 20 numeric, score, class, 3 categorical
         assert page.charts("histogram") == 24
         assert page.charts("quality-rates") == 1
         assert page.charts("fairness-ratios") == 1 and page.charts("selection-rates") == 1
@@ -74,6 +74,33 @@ def test_window_range_keeps_only_the_windows_asked_for(reports_file, tmp_path, c
                  str(START_MS + 2 * WINDOW), "--to", str(START_MS + 4 * WINDOW)]) == 0
     assert "2 windows written" in capsys.readouterr().out
     assert out.read_text().count('<tr class="') == 2
+
+
+def test_report_names_the_model_version_and_keeps_versions_apart(reports_file, tmp_path,
+                                                                 capsys):
+    """Windows 0-2 of model v1, 3-5 of v2 (whose profile was built for v1): one section per
+    version, each named, with its own windows; v2's says its profile is of another version.
+    Reports without model fields (written before model identity) read as unversioned."""
+    import orjson
+
+    lines = [orjson.loads(x) for x in reports_file.read_text().splitlines()]
+    mixed = tmp_path / "versions.jsonl"
+    out_lines = []
+    for i, r in enumerate(lines):
+        v = "v1" if i < 3 else "v2"
+        out_lines.append({**r, "model": "churn", "model_version": v, "profile_model_version": "v1"})
+    old = {k: v for k, v in lines[0].items() if not k.startswith(("model", "profile_model"))}
+    old["window_start_ms"] -= 10 * WINDOW
+    old["window_end_ms"] -= 10 * WINDOW
+    mixed.write_text("\n".join(orjson.dumps(r).decode() for r in [old, *out_lines]) + "\n")
+    out = tmp_path / "versions.html"
+    assert main(["report", "--input", str(mixed), "-o", str(out)]) == 0
+    html = out.read_text()
+    for model, n in (("churn:v1", 3), ("churn:v2", 3), (f"{old['monitor']}:unversioned", 1)):
+        section = html.split(f'data-model="{model}"', 1)[1].split('<section class="group"')[0]
+        assert f"model {model} · {n} windows" in section
+        assert section.count('<tr class="') == n
+        assert ("profile-mismatch" in section) == (model == "churn:v2")
 
 
 def test_labelled_replay_report_draws_performance_and_reliability(tmp_path, browser):  # noqa: F811

@@ -81,7 +81,7 @@ def test_status_page_shows_the_injected_drift_and_follows_new_windows(
         assert "bad" in card.get_attribute("class")
         clean = p.locator('.card:not([data-feature="utilization"]) circle.mark.bad').count()
         assert clean == 0
-        assert page.charts("drift-over-time") == 24
+        assert page.charts("drift-over-time") == 25  # 20 numeric, score, class, 3 categorical
         assert p.locator("section.health").inner_text().count("source: ok") == 1
         page.shot("status-overview")
 

@@ -128,7 +128,10 @@ def drift_over_time(reports: Sequence[Report], feature_link=None,
     for fam, feat in _features(reports):
         if only is not None and feat != only:
             continue
-        check = PRIMARY[fam]
+        names = [c["check"] for r in reports for c in r["checks"]
+                 if c["feature"] == feat and c["family"] == fam]
+        # the score: KS; the predicted class: its rate's change (predicted_class_rate)
+        check = PRIMARY[fam] if PRIMARY[fam] in names else names[0]
         ys, bad = [], []
         for r in reports:
             cs = [c for c in r["checks"] if c["feature"] == feat and c["family"] == fam]
