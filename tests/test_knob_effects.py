@@ -76,7 +76,7 @@ def test_monitor_name_reaches_topics_groups_and_alert_keys():
                              [check], False, "0")
             out += policy.update(r).alerts
         keys.append(out[0].keys)
-    assert keys == [["loan/ks/x"], ["fraud/ks/x"]]
+    assert keys == [["loan/loan:unversioned/ks/x"], ["fraud/fraud:unversioned/ks/x"]]
 
 
 # -- topics: what `run` creates and what `check` demands ------------------------------------
