@@ -193,6 +193,27 @@ def test_a_new_model_version_starts_its_own_alert_state():
         ("m", "unversioned")
 
 
+
+def test_state_from_before_model_identity_continues_for_an_unversioned_model():
+    """A policy state whose keys lack the model:version segment (written by an older
+    release) continues its runs under the monitor's unversioned model: no resolution, no
+    second firing; under a named version the old run is closed as superseded."""
+    p = AlertPolicy(confirm_windows=2)
+    run(p, [report(i, [check(effect=0.3)]) for i in range(2)])
+    old = json.loads(json.dumps(p.state_to_dict()))
+    old.pop("model")
+    old["keys"] = {"m/ks/f0": {**v, "last": {**v["last"], "key": "m/ks/f0"}}
+                   for v in old["keys"].values()}
+    q = AlertPolicy(confirm_windows=2).load_state(old)
+    assert [kinds(run(q, [report(i, [check(effect=0.3)]) for i in range(2, 5)]))] == \
+        [[[], [], []]]
+    assert q.firing == {"m/m:unversioned/ks/f0": "critical"}
+    import dataclasses
+    r = AlertPolicy(confirm_windows=2).load_state(old)
+    out = run(r, [dataclasses.replace(report(2, [check(effect=0.3)]), model_version="v9")])
+    assert [(a.reason, a.model_version) for a in out[0]] == [("superseded", "unversioned")]
+
+
 # -- fairness ----------------------------------------------------------------------------
 
 def disparate_impact(selected: np.ndarray, n: np.ndarray) -> tuple[float, float, float]:

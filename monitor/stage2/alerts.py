@@ -351,10 +351,19 @@ class AlertPolicy:
         return {"keys": keys, "last_window": dict(self._last_window), "model": dict(self._model)}
 
     def load_state(self, d: dict[str, Any]) -> "AlertPolicy":
+        """Restore :meth:`state_to_dict`'s output. State written before model identity
+        (keys ``monitor/check/feature``) is read as the monitor's model, ``unversioned``: a
+        config without a ``model:`` section continues its runs unchanged; one that names a
+        model or version closes them as superseded on its first window."""
         self._keys = {}
         for k, s in d.get("keys", {}).items():
             s = dict(s)
             s["last"] = AlertItem(**s["last"]) if s.get("last") else None
+            if k.count("/") == 2:
+                monitor, check, feature = k.split("/")
+                k = alert_key(monitor, check, feature, f"{monitor}:unversioned")
+                if s["last"] is not None:
+                    s["last"] = replace(s["last"], key=k)
             self._keys[k] = _KeyState(**s)
         self._last_window = dict(d.get("last_window", {}))
         self._model = dict(d.get("model", {}))
