@@ -129,7 +129,8 @@ def test_block_kit_says_what_drifted_by_how_much_where_and_against_what(server):
     shown = str(first.blocks)
     for needed in ("f0", "f2", "ks", "statistic 0.3", "effect 0.3", "p 1.0e-09", "level 0.0025",
                    "profile-7f3a", "1970-01-01 00:02–00:03 UTC",
-                   "https://wiki.example.com/rb/loan-default#f0", ALERTS[0].alert_id):
+                   "https://wiki.example.com/rb/loan-default#f0", ALERTS[0].alert_id,
+                   "Model `loan-default:unversioned`"):
         assert needed in shown, needed
     # posted as critical, edited once when its thread resolved
     assert first.history[0][0].startswith("[CRITICAL] loan-default: ks drift on f0 (+1 more)")

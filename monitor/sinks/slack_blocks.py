@@ -118,8 +118,10 @@ def render(a: Alert, runbook_url: str | None = None,
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
         {"type": "section", "text": {"type": "mrkdwn", "text":
-            f"{(mention + ' ') if mention and page else ''}Window *{win}* against "
-            f"reference profile {code(a.profile_id)}."}},
+            f"{(mention + ' ') if mention and page else ''}Model {code(a.model_key)}"
+            + (" was replaced by a new version: its alerts are closed."
+               if a.reason == "superseded" else "")
+            + f" · window *{win}* against reference profile {code(a.profile_id)}."}},
     ]
     for i in a.items[:MAX_ITEMS]:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _item_line(i)}})
