@@ -41,7 +41,7 @@ def config(tmp: Path) -> dict:
                      "categorical": ["region", "channel", "product"]},
         "prediction": {"score": "score", "class": "approved", "label": "defaulted"},
         "sensitive": {"attribute": "age_band", "reference_group": "36-50"},
-        "windows": {"size": 3000, "allowed_lateness": 500, "min_events": 1000},
+        "windows": {"size": "3s", "allowed_lateness": "500ms", "min_events": 1000},
         "reference": {"profile": str(tmp / "ref.profile")},
     }
 

@@ -26,10 +26,12 @@ Try it locally (needs Java 17+ and Maven):
 """
 
 
-def _config(path: str):
+def _config(path: str, kafka: bool = True):
+    """The config; ``kafka=False`` for commands that read files only (no Kafka settings
+    needed)."""
     from monitor.config import load
 
-    return load(path)
+    return load(path, kafka=kafka)
 
 
 def cmd_run(a: argparse.Namespace) -> int:
@@ -48,11 +50,16 @@ def cmd_check(a: argparse.Namespace) -> int:
 def cmd_replay(a: argparse.Namespace) -> int:
     from monitor.pipeline import load_profile
     from monitor.files import read_table
-    from monitor.replay import replay, write_reports
+    from monitor.replay import ReplaySummary, check_input, replay, why_nothing, write_reports
 
-    cfg = _config(a.config)
+    cfg = _config(a.config, kafka=False)
     profile = load_profile(cfg)
-    n = write_reports(replay(cfg, profile, read_table(a.input)), a.reports)
+    table = read_table(a.input)
+    check_input(cfg, table)
+    summary = ReplaySummary()
+    n = write_reports(replay(cfg, profile, table, summary=summary), a.reports)
+    if n == 0:
+        raise StreamdriftError(why_nothing(summary))
     print(f"{n} window reports written to {a.reports}")
     if a.labels:
         import orjson
@@ -71,7 +78,7 @@ def cmd_replay(a: argparse.Namespace) -> int:
 def cmd_profile_build(a: argparse.Namespace) -> int:
     from monitor.profile import build_profile, save_profile
 
-    cfg = _config(a.config)
+    cfg = _config(a.config, kafka=False)
     profile = build_profile(cfg, a.input, max_rows=a.max_rows)
     save_profile(profile, a.output)
     print(f"profile {profile.profile_id} written to {a.output}")

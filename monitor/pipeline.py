@@ -25,14 +25,18 @@ log = logging.getLogger("streamdrift")
 
 
 def load_profile(cfg: MonitorConfig):
-    from monitor.profile import read_profile
+    """The reference profile; one line (what differs, how to rebuild it) if it is missing
+    or was built for other features."""
+    from monitor.profile import check_fits, read_profile
 
     path = Path(cfg.reference.profile)
     if not path.exists():
         raise StreamdriftError(
             f"reference.profile: no profile at {path}; build one with "
             f"`streamdrift profile build -c <config> --input <train.parquet> -o {path}`")
-    return read_profile(path)
+    profile = read_profile(path)
+    check_fits(cfg, profile, path)
+    return profile
 
 
 def make_decoder(cfg: MonitorConfig, profile):
@@ -68,13 +72,16 @@ def window_parts(cfg: MonitorConfig, profile) -> dict[str, Any]:
 
 def make_source(cfg: MonitorConfig, profile, client: dict[str, Any]):
     from monitor.stage1.dead_letter import dead_letter_copy
+    from monitor.stage1.event_time import TimeUnitCheck
     from monitor.stage1.source import SourceStage
 
     decoder = make_decoder(cfg, profile)
+    et = cfg.stream.event_time
     w = cfg.windows
     return SourceStage(
         client_config=client, group_id=cfg.kafka.group_id, topic=cfg.stream.topic,
-        monitor=cfg.monitor, decode=decoder.decode, **window_parts(cfg, profile),
+        monitor=cfg.monitor, **window_parts(cfg, profile),
+        decode=TimeUnitCheck(decoder.decode, et and et.field, et.unit if et else "ms"),
         profile_id=profile.profile_id, size_ms=w.size_ms, slide_ms=w.slide_ms,
         lateness_ms=w.allowed_lateness_ms, idle_timeout_ms=w.idle_timeout_ms,
         partials_topic=cfg.topics.partials, state_topic=cfg.topics.state,

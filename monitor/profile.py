@@ -110,6 +110,48 @@ def build_profile(cfg: MonitorConfig, path: str | Path, max_rows: int | None = N
     return profile
 
 
+def misfits(cfg: MonitorConfig, profile) -> list[str]:
+    """How ``profile`` does not fit ``cfg`` (empty if it does): features missing from it,
+    features of another type, another order (the statistics go by position), a score, a
+    decision or groups the config watches and the profile lacks."""
+    out = []
+    have = {"numeric": profile.numeric_names, "categorical": profile.categorical_names}
+    for kind, other in (("numeric", "categorical"), ("categorical", "numeric")):
+        want = list(getattr(cfg.features, kind))
+        for n in want:
+            if n in have[other]:
+                out.append(f"{n!r} is {kind} in the config and {other} in the profile")
+        absent = [n for n in want if n not in have[kind] and n not in have[other]]
+        if absent:
+            out.append(f"features.{kind} {', '.join(map(repr, absent))} "
+                       f"{'is' if len(absent) == 1 else 'are'} not in the profile")
+        extra = [n for n in have[kind] if n not in want and n not in
+                 getattr(cfg.features, other)]
+        if extra:
+            out.append(f"the profile has {kind} {', '.join(map(repr, extra))} the config "
+                       "does not list")
+        if not out and want != have[kind]:
+            out.append(f"features.{kind} are in another order than in the profile")
+    if cfg.prediction.score and not profile.has_score:
+        out.append(f"prediction.score {cfg.prediction.score!r} is not in the profile")
+    if cfg.sensitive and not profile.groups:
+        out.append(f"sensitive.attribute {cfg.sensitive.attribute!r} has no groups in the "
+                   "profile")
+    return out
+
+
+def check_fits(cfg: MonitorConfig, profile, path: str | Path) -> None:
+    """Raise :class:`StreamdriftError` (one line: what differs, how to rebuild) if
+    ``profile`` (read from ``path``) was built for other features than ``cfg``'s."""
+    problems = misfits(cfg, profile)
+    if problems:
+        source = cfg.source if cfg.source is not None else "<config>"
+        raise StreamdriftError(
+            f"reference.profile: the profile at {path} does not fit the config: "
+            f"{'; '.join(problems)}; rebuild the profile with `streamdrift profile build "
+            f"-c {source} --input <training data> -o {path}`")
+
+
 def save_profile(profile, path: str | Path) -> None:
     """Write ``profile`` (its :meth:`~kernels.ReferenceProfile.to_bytes`) to ``path``."""
     Path(path).write_bytes(profile.to_bytes())

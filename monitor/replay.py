@@ -12,11 +12,17 @@ one, after now) is bad (``future_event_time``) and moves no window.
 
 At the end of the file every window closes (the stream is over), unlike the live path, where
 the last window waits for more events or the idle timeout.
+
+A replay that can write no window says why (:func:`why_nothing`): an empty input, no
+event-time field in it, every event bad (with the top reasons). Event times of the wrong
+magnitude for ``stream.event_time.unit`` are a config error at the first batch.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,20 +31,69 @@ import pyarrow as pa
 
 from monitor.stage2.aggregate import Tables, WindowAggregator
 from monitor.config import MonitorConfig
-from monitor.stage1.event_time import reject_future
+from monitor.errors import StreamdriftError
+from monitor.stage1.event_time import check_table_unit, reject_future
 from monitor.stage1.partials import PartialMessage
 from monitor.records import WindowReport
 from monitor.stage1.windows import PartitionWindows
 
+@dataclass
+class ReplaySummary:
+    """What a replay read: rows, good events, bad events by reason (filled as it goes)."""
+    rows: int = 0
+    events: int = 0
+    bad: Counter = field(default_factory=Counter)
+
+
+def check_input(cfg: MonitorConfig, table: pa.Table) -> None:
+    """Raise :class:`StreamdriftError` (one line) when ``table`` cannot give a single window:
+    no rows, or no event time in it; and :class:`~monitor.errors.ConfigError` when its event
+    times do not fit ``stream.event_time.unit``."""
+    if table.num_rows == 0:
+        raise StreamdriftError("replay wrote no window: the input has no rows")
+    et = cfg.stream.event_time
+    cols = ", ".join(c for c in table.column_names[:12])
+    cols += ", ..." if table.num_columns > 12 else ""
+    if et is not None and et.field not in table.column_names:
+        raise StreamdriftError(
+            f"replay wrote no window: the event-time field {et.field!r} "
+            f"(stream.event_time.field) is in none of the {table.num_rows} rows; the input "
+            f"has the columns {cols}: set stream.event_time.field to the one with the time")
+    if et is None and "_timestamp" not in table.column_names:
+        raise StreamdriftError(
+            "replay wrote no window: no event time: set stream.event_time.field (the input "
+            f"has no _timestamp column either); it has the columns {cols}")
+    if et is not None:
+        check_table_unit(table, et.field, et.unit)
+
+
+def why_nothing(summary: ReplaySummary) -> str:
+    """The one line that says why a replay wrote no window."""
+    if summary.events == 0 and summary.bad:
+        top = ", ".join(f"{r} {n}" for r, n in summary.bad.most_common(3))
+        return (f"replay wrote no window: all {sum(summary.bad.values())} events were bad "
+                f"({top})")
+    return (f"replay wrote no window: {summary.rows} rows gave {summary.events} good events "
+            "and no window closed")
+
+
 def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_000,
-           progress: bool | None = None) -> Iterator[WindowReport]:
+           progress: bool | None = None,
+           summary: ReplaySummary | None = None) -> Iterator[WindowReport]:
     """Window reports of ``table``, in window order. On a terminal (or with
     ``progress=True``) a bar shows events decoded, then events windowed, with events/s and
-    the time left."""
+    the time left. ``summary`` (if given) is filled with what was read."""
     from monitor.progress import bar
 
     from monitor.stage2.evaluate import Evaluator
     from monitor.pipeline import make_decoder, merge_sketches, window_parts
+
+    summary = summary if summary is not None else ReplaySummary()
+    summary.rows = table.num_rows
+    if table.num_rows:
+        et = cfg.stream.event_time
+        if et is not None:
+            check_table_unit(table, et.field, et.unit)
 
     parts_of = window_parts(cfg, profile)
     if "_partition" in table.column_names:
@@ -100,6 +155,8 @@ def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_00
                                                      timestamps_ms=row_ts),
                                 row_ts, cfg.stream.max_future_skew_ms)
             bad = [(b.offset, b.reason) for b in dec.bad]
+            summary.bad.update(r for _, r in bad)
+            summary.events += dec.batch.n_events
             samples = [(o, names) for _, o, names in dec.samples]
             batches.append((dec.batch, bad, samples, rows.size))
             shown.update(rows.size)

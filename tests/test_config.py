@@ -93,7 +93,7 @@ def test_config_is_frozen_hashable_and_picklable():
 
 @pytest.mark.parametrize("duration, ms", [
     ("500ms", 500), ("10s", 10_000), ("5m", 300_000), ("1h", 3_600_000), ("2d", 172_800_000),
-    ("1.5s", 1500), (250, 250), ("0s", 0)])
+    ("1.5s", 1500), ("250ms", 250), ("0s", 0)])
 def test_durations(duration, ms):
     assert C.parse_duration(duration) == ms
     if ms > 0:
@@ -103,9 +103,10 @@ def test_durations(duration, ms):
 
 BAD = [
     # (path set, value, path named in the error, words in the message)
-    ("windows.size", "abc", "windows.size", 'expected a duration like "60s" or "5m"'),
+    ("windows.size", "abc", "windows.size", 'expected a duration with its unit, like "60s"'),
     ("windows.size", "10 s", "windows.size", "duration"),
-    ("windows.size", 0, "windows.size", "above 0"),
+    ("windows.size", "0s", "windows.size", "above 0"),
+    ("windows.size", 60, "windows.size", "60 has no unit; write 60s or 60ms"),
     ("windows.size", True, "windows.size", "duration"),
     ("windows.slide", "7s", "windows.slide", "must divide windows.size"),
     ("windows.slide", "2m", "windows.slide", "must divide windows.size"),

@@ -90,6 +90,9 @@ EFFECT: dict[str, list[str]] = {
     "checks.quality.missing_rate_max": [f"{K}::test_floor_key_changes_the_verdict"],
     "alerts.confirm_windows": [f"{A}::test_confirmation_and_resolution_over_k_windows"],
     "alerts.resolve_windows": [f"{A}::test_confirmation_and_resolution_over_k_windows"],
+    "alerts.reopen_windows": [
+        "test_alert_flapping::test_a_persistent_fault_is_one_alert_and_one_thread_by_default",
+        "test_alert_flapping::test_the_fault_flaps_when_reopening_is_off"],
     "alerts.silences[].feature": [f"{A}::test_silences_hold_notifications_until_they_expire"],
     "alerts.silences[].until": [f"{A}::test_silences_hold_notifications_until_they_expire"],
     "slack.mention": [f"{E}::test_slack_mention_only_on_critical_alerts"],

@@ -38,7 +38,7 @@ def config(tmp) -> dict:
                    "event_id_field": "event_id"},
         "features": {"numeric": ["x"], "categorical": ["channel", "state"]},
         "prediction": {"score": "score", "threshold": 0.5},
-        "windows": {"size": WINDOW, "allowed_lateness": 1000},
+        "windows": {"size": f"{WINDOW}ms", "allowed_lateness": "1s"},
         "reference": {"profile": str(tmp / "ref.profile")},
         "sensitive": {"attribute": "age", "min_group_events": 30},
         "model": {"name": "churn", "version": "v7"},

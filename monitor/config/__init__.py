@@ -10,8 +10,7 @@ the config file's folder, defaults are filled in (the validation and building li
 e.g. ``0.0.0.0`` in a container). Anything wrong raises
 :class:`~monitor.errors.ConfigError` naming every bad field by its path::
 
-    windows.size: expected a duration like "60s" or "5m" (ms, s, m, h, d) or an integer of
-    milliseconds, above 0, got "abc"
+    windows.size: 60 has no unit; write 60s or 60ms
 
 Secrets (SASL password, TLS key password, Slack token, webhook URL) are only ever named in the
 file as ``*_env`` (an environment variable) or ``*_file`` (a path). The config holds a
@@ -28,7 +27,7 @@ so no repr, log line or report can carry it.
 ... }, env={})
 >>> cfg.windows.size_ms, cfg.windows.allowed_lateness_ms, cfg.topics.alerts
 (60000, 10000, 'streamdrift.loan-default.alerts')
->>> parse_duration("1.5s"), parse_duration(250)
+>>> parse_duration("1.5s"), parse_duration("250ms")
 (1500, 250)
 """
 
@@ -74,9 +73,11 @@ _Loader.add_implicit_resolver(
     __import__("re").compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
-def load(path: str | os.PathLike, *, env: Mapping[str, str] | None = None) -> MonitorConfig:
+def load(path: str | os.PathLike, *, env: Mapping[str, str] | None = None,
+         kafka: bool = True) -> MonitorConfig:
     """Read, validate and build the config in file ``path``. Relative paths in it are
-    resolved against the file's folder. Raises :class:`ConfigError`."""
+    resolved against the file's folder. ``kafka=False`` (replay, profile build): the file
+    need not say where Kafka is. Raises :class:`ConfigError`."""
     p = Path(path)
     try:
         text = p.read_text()
@@ -89,18 +90,27 @@ def load(path: str | os.PathLike, *, env: Mapping[str, str] | None = None) -> Mo
     if data is None:
         raise ConfigError("", f"{p} is empty: expected a mapping with monitor, kafka, stream, "
                           "features, windows, reference (see examples/monitor.yaml)")
-    cfg = from_dict(data, base_dir=p.resolve().parent, env=env)
+    cfg = from_dict(data, base_dir=p.resolve().parent, env=env, kafka=kafka)
     return replace(cfg, source=p.resolve())
 
 
 def from_dict(d: Any, *, base_dir: str | os.PathLike | None = None,
-              env: Mapping[str, str] | None = None) -> MonitorConfig:
+              env: Mapping[str, str] | None = None, kafka: bool = True) -> MonitorConfig:
     """Validate and build a config from its dict form (what the YAML file parses to).
     ``env`` (default ``os.environ``) supplies the overrides ``STREAMDRIFT_KAFKA_BOOTSTRAP``
-    (kafka.bootstrap) and ``STREAMDRIFT_HTTP_HOST`` (http.host)."""
+    (kafka.bootstrap) and ``STREAMDRIFT_HTTP_HOST`` (http.host). ``kafka=False``: a config
+    for files only (``replay``, ``profile build``) may leave out kafka.bootstrap and
+    stream.topic (they are then empty strings).
+
+    >>> from_dict({"monitor": "m", "features": {"numeric": ["x"]},
+    ...            "windows": {"size": "1m"}, "reference": {"profile": "/r"}},
+    ...           env={}, kafka=False).stream.topic
+    ''
+    """
     env = os.environ if env is None else env
     validate(d)
-    return Builder(d, Path(base_dir) if base_dir is not None else Path.cwd(), env).build()
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    return Builder(d, base, env, kafka=kafka).build()
 
 
 def validate(d: Any) -> None:

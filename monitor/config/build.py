@@ -8,7 +8,7 @@ path, and the cross-field checks and defaults that turn a schema-valid dict into
 ...           "reference": {"profile": "/r"}})
 Traceback (most recent call last):
 ...
-monitor.errors.ConfigError: windows.size: expected a duration like "60s" or "5m" (ms, s, m, h, d) or an integer of milliseconds, above 0, got "abc"
+monitor.errors.ConfigError: windows.size: expected a duration with its unit, like "60s" or "5m" (ms, s, m, h, d), above 0, got "abc"
 """
 
 from __future__ import annotations
@@ -107,6 +107,8 @@ def _explain(err: jsonschema.ValidationError) -> list[tuple[str, str]]:
                 break
             seen.append(x)
         return [(path, f"{_show(dup)} is listed more than once")]
+    if "a duration" in schema.get("x-expected", "") and _bare_number(inst):
+        return [(path, unitless(inst))]
     if kw == "enum":
         want = "one of " + ", ".join(json.dumps(x) for x in err.validator_value)
     elif "x-expected" in schema:
@@ -124,6 +126,19 @@ def _explain(err: jsonschema.ValidationError) -> list[tuple[str, str]]:
     else:
         want = err.message
     return [(path, f"expected {want}, got {_show(inst)}")]
+
+
+def _bare_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def unitless(v: Any) -> str:
+    """The message for a duration given as a bare number: it names the fix.
+
+    >>> unitless(60)
+    '60 has no unit; write 60s or 60ms'
+    """
+    return f"{_show(v)} has no unit; write {_show(v)}s or {_show(v)}ms"
 
 
 def feature_settings(name: str, kind: str, checks: ChecksConfig,
@@ -166,8 +181,12 @@ def _config_value(checks: ChecksConfig, key: str) -> Any:
 class Builder:
     """Turns a schema-valid dict into the frozen config, collecting cross-field problems."""
 
-    def __init__(self, d: dict, base: Path, env: Mapping[str, str]) -> None:
+    def __init__(self, d: dict, base: Path, env: Mapping[str, str],
+                 kafka: bool = True) -> None:
         self.d, self.base, self.env = d, base, env
+        #: whether the config must say where Kafka is (``run``, ``check``); ``replay`` and
+        #: ``profile build`` read files and do without kafka.bootstrap and stream.topic
+        self.need_kafka = kafka
         self.problems: list[tuple[str, str]] = []
 
     def bad(self, path: str, msg: str) -> None:
@@ -196,8 +215,14 @@ class Builder:
     def build(self) -> MonitorConfig:
         d = self.d
         name = d["monitor"]
-        kafka = self.kafka(d["kafka"], name)
-        stream = self.stream(d["stream"])
+        kafka = self.kafka(d.get("kafka") or {}, name)
+        stream = self.stream(d.get("stream") or {})
+        if self.need_kafka:
+            for path, given in (("kafka.bootstrap", kafka.bootstrap),
+                                ("stream.topic", stream.topic)):
+                if not given:
+                    self.bad(path, "required field is missing (to read Kafka; replay and "
+                             "profile build work without it)")
         prediction = self.prediction(d.get("prediction") or {})
         sensitive = (SensitiveConfig(**d["sensitive"]) if d.get("sensitive") else None)
         checks = self.checks(d.get("checks") or {})
@@ -213,7 +238,7 @@ class Builder:
             ("triggers", "triggers"), ("dead_letter", "dlq"), ("state", "state"),
             ("stage2_state", "stage2-state"), ("silences", "silences"))},
             **self.topic_policies(t))
-        used = [(k, v) for k, v in vars(topics).items() if v == stream.topic]
+        used = [(k, v) for k, v in vars(topics).items() if stream.topic and v == stream.topic]
         for k, _ in used:
             self.bad(f"topics.{k}", f"must differ from stream.topic ({stream.topic!r})")
         o = d.get("output") or {}
@@ -250,7 +275,7 @@ class Builder:
                              dead_letter=dead_letter, alertmanager=am, webhooks=hooks)
 
     def kafka(self, k: dict, name: str) -> KafkaConfig:
-        b = k["bootstrap"]
+        b = k.get("bootstrap", "")
         bootstrap = ",".join(b) if isinstance(b, list) else b
         bootstrap = self.env.get(BOOTSTRAP_ENV) or bootstrap
         proto = k.get("security_protocol", "PLAINTEXT")
@@ -341,14 +366,14 @@ class Builder:
                      "token_env) instead")
         et = s.get("event_time")
         return StreamConfig(
-            topic=s["topic"], format=fmt,
+            topic=s.get("topic", ""), format=fmt,
             schema_registry_url=(s.get("schema_registry_url") or "").rstrip("/") or None,
             schema_registry=self.registry(s),
             event_time=EventTimeConfig(et["field"], et.get("unit", "ms")) if et else None,
             event_id_field=s.get("event_id_field"),
             known_fields=tuple(s.get("known_fields", ())), batch_size=s.get("batch_size", 10_000),
             start_from=s.get("start_from", "earliest"),
-            snapshot_interval_ms=parse_duration(s.get("snapshot_interval", 5000)),
+            snapshot_interval_ms=parse_duration(s.get("snapshot_interval", "5s")),
             max_future_skew_ms=parse_duration(s.get("max_future_skew", "1d")))
 
     def prediction(self, p: dict) -> PredictionConfig:
@@ -437,8 +462,8 @@ class Builder:
             slide = None
         return WindowsConfig(
             size_ms=size, slide_ms=slide,
-            allowed_lateness_ms=parse_duration(w.get("allowed_lateness", 10_000)),
-            idle_timeout_ms=parse_duration(w.get("idle_timeout", 30_000)),
+            allowed_lateness_ms=parse_duration(w.get("allowed_lateness", "10s")),
+            idle_timeout_ms=parse_duration(w.get("idle_timeout", "30s")),
             min_events=w.get("min_events", 500))
 
     def alerts(self, a: dict) -> AlertsConfig:
@@ -459,6 +484,7 @@ class Builder:
                                     until_ms=until))
         return AlertsConfig(confirm_windows=a.get("confirm_windows", 2),
                             resolve_windows=a.get("resolve_windows", 2),
+                            reopen_windows=a.get("reopen_windows", 3),
                             repeat_interval_ms=parse_duration(a.get("repeat_interval", "1h")),
                             silences=tuple(silences))
 

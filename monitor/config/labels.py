@@ -93,8 +93,9 @@ def build_labels(d: dict[str, Any] | None, bad: Callable[[str, str], None],
             bad(f"labels.checks.floors.{k}", f"unknown figure; use one of {', '.join(FIGURES)}")
     try:
         delay = parse_duration(d["max_delay"])
-    except ValueError:
-        bad("labels.max_delay", "not a duration: write e.g. 30m, 6h or 2d")
+    except ValueError as e:
+        bad("labels.max_delay", str(e) if "no unit" in str(e)
+            else "not a duration: write e.g. 30m, 6h or 2d")
         delay = 0
     return LabelsConfig(
         topic=d["topic"], id_field=d["id_field"], label_field=d["label_field"],

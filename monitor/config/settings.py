@@ -88,14 +88,15 @@ class Secret:
     __str__ = __repr__
 
 
-def parse_duration(value: int | str) -> int:
+def parse_duration(value: str) -> int:
     """A duration as an int of milliseconds: ``"500ms"``, ``"10s"``, ``"5m"``, ``"1h"``,
-    ``"2d"``, ``"1.5s"``, or an int that already is milliseconds."""
+    ``"2d"``, ``"1.5s"``. A bare number has no unit and is refused (``60`` could mean
+    seconds or milliseconds; the config says which)."""
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
-    if isinstance(value, int):
-        return value
     s = str(value).strip()
+    if s.replace(".", "", 1).isdigit():
+        raise ValueError(f"{s} has no unit; write {s}s or {s}ms")
     for unit in ("ms", "s", "m", "h", "d"):
         if s.endswith(unit) and (unit != "s" or not s.endswith("ms")):
             return int(round(float(s[: -len(unit)]) * _UNITS_MS[unit]))
@@ -345,6 +346,7 @@ class AlertsConfig:
     resolve_windows: int = 2
     repeat_interval_ms: int = 3_600_000
     silences: tuple[Silence, ...] = ()
+    reopen_windows: int = 3
 
 
 @dataclass(frozen=True)

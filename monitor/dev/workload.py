@@ -35,13 +35,16 @@ START_MS = 1_767_225_600_000  # a multiple of WINDOW_MS
 
 def config_dict(tmp: Path, bootstrap: str, topic: str, **windows) -> dict:
     name = f"e2e-{uuid.uuid4().hex[:6]}"
-    w = {"size": WINDOW_MS, "allowed_lateness": 500, "idle_timeout": 2000, "min_events": 1000}
-    w.update(windows)
+    w = {"size": f"{WINDOW_MS}ms", "allowed_lateness": "500ms", "idle_timeout": "2s",
+         "min_events": 1000}
+    # keyword durations are ints of milliseconds here; the config wants the unit written
+    w.update({k: f"{v}ms" if k != "min_events" and isinstance(v, int) else v
+              for k, v in windows.items()})
     return {
         "monitor": name,
         "kafka": {"bootstrap": bootstrap, "session_timeout_ms": 6000},
         "stream": {"topic": topic, "event_time": {"field": "ts", "unit": "ms"},
-                   "event_id_field": "event_id", "snapshot_interval": 1000},
+                   "event_id_field": "event_id", "snapshot_interval": "1s"},
         "features": {"numeric": Scenario().features,
                      "categorical": ["region", "channel", "product"]},
         "prediction": {"score": "score", "class": "approved", "label": "defaulted"},
@@ -50,7 +53,7 @@ def config_dict(tmp: Path, bootstrap: str, topic: str, **windows) -> dict:
         "windows": w,
         "reference": {"profile": str(tmp / "ref.profile")},
         "checks": {"family_level": 0.01, "correction": "bonferroni"},
-        "alerts": {"confirm_windows": 1, "resolve_windows": 1},
+        "alerts": {"confirm_windows": 1, "resolve_windows": 1, "reopen_windows": 0},
         "http": {"host": "127.0.0.1", "port": 0},
     }
 

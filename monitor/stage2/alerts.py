@@ -9,8 +9,12 @@ Per window of one monitor the policy
    (``require_test`` rules) alert only with a test or a confidence interval beside the ratio
    and at least ``min_n`` events in the smallest group;
 2. fires an alert key ``(monitor, model:version, check, feature)`` after ``confirm_windows``
-   bad windows in a row, resolves it after ``resolve_windows`` healthy windows in a row; windows without
-   enough data (or without the check) neither confirm nor resolve;
+   bad windows in a row, resolves it after ``resolve_windows`` healthy windows in a row;
+   windows without enough data (or without the check) neither confirm nor resolve. No
+   flapping: a resolved key is *held* for ``reopen_windows`` more healthy windows before
+   ``resolved`` is sent; if it is confirmed bad again meanwhile it goes on firing in the
+   same thread (no second ``firing``, no ``resolved`` / ``firing`` pair for one persistent
+   fault near the detection limit);
 3. groups what happened in the window into few notifications: one ``firing`` event for every
    key that started firing, one ``update`` event per thread for keys that escalated
    (warning -> critical) or whose ``repeat_interval_ms`` elapsed (window time), one
@@ -91,6 +95,7 @@ class _KeyState:
     notified_severity: str | None = None
     last_notified_end_ms: int = 0
     last: AlertItem | None = None
+    holding: bool = False  # healthy long enough to resolve, held for reopen_windows more
 
 
 class AlertPolicy:
@@ -105,7 +110,7 @@ class AlertPolicy:
                  confirm_windows: int = 2, resolve_windows: int = 2,
                  repeat_interval_ms: int = 3_600_000,
                  rules: Iterable[CheckRule] = DEFAULT_RULES,
-                 silences: Iterable[SilenceLike] = ()) -> None:
+                 silences: Iterable[SilenceLike] = (), reopen_windows: int = 0) -> None:
         if not 0 < family_level < 1:
             raise ConfigError("checks.family_level", f"expected 0 < level < 1, got {family_level}")
         if correction not in CORRECTIONS:
@@ -114,10 +119,13 @@ class AlertPolicy:
         if confirm_windows < 1 or resolve_windows < 1:
             raise ConfigError("alerts.confirm_windows",
                               "confirm_windows and resolve_windows must be at least 1")
+        if reopen_windows < 0:
+            raise ConfigError("alerts.reopen_windows", f"expected >= 0, got {reopen_windows}")
         self.family_level = family_level
         self.correction = correction
         self.confirm_windows = confirm_windows
         self.resolve_windows = resolve_windows
+        self.reopen_windows = reopen_windows
         self.repeat_interval_ms = repeat_interval_ms
         self.rules = tuple(rules) + (CheckRule(),)
         self.silences = tuple(silences)
@@ -129,6 +137,7 @@ class AlertPolicy:
     def __repr__(self) -> str:
         return (f"AlertPolicy(family_level={self.family_level}, correction={self.correction!r}, "
                 f"confirm_windows={self.confirm_windows}, resolve_windows={self.resolve_windows},"
+                f" reopen_windows={self.reopen_windows},"
                 f" repeat_interval_ms={self.repeat_interval_ms}, rules=<{len(self.rules)}>, "
                 f"silences=<{len(self.silences)}>)")
 
@@ -212,13 +221,16 @@ class AlertPolicy:
             seen.add(key)
             st = self._keys.setdefault(key, _KeyState())
             if v.bad:
-                if st.bad_run == 0:
+                if st.bad_run == 0 and not st.holding:
                     st.run_start_ms = report.window_start_ms
                 st.bad_run += 1
                 st.good_run = 0
                 item = self._item(key, v, st)
                 st.last = item
-                if not st.firing and st.bad_run >= self.confirm_windows:
+                if st.holding and st.bad_run >= self.confirm_windows:
+                    # bad again before the resolution went out: the same alert, same thread
+                    st.firing, st.holding, st.severity = True, False, item.severity
+                elif not st.firing and st.bad_run >= self.confirm_windows:
                     st.firing, st.severity, st.notified = True, item.severity, False
                 elif st.firing:
                     st.severity = item.severity
@@ -226,7 +238,9 @@ class AlertPolicy:
                 st.good_run += 1
                 st.bad_run = 0
                 if st.firing and st.good_run >= self.resolve_windows:
-                    st.firing = False
+                    st.firing, st.holding = False, True
+                if st.holding and st.good_run >= self.resolve_windows + self.reopen_windows:
+                    st.holding = False
                     if st.notified:
                         resolved.setdefault(st.thread or "", []).append(
                             replace(self._item(key, v, st), severity=st.severity,
@@ -323,7 +337,8 @@ class AlertPolicy:
                          model=report.model, model_version=report.model_version)
 
         for thread, items in sorted(resolved.items()):
-            still = any(s.firing and s.thread == thread for s in self._keys.values())
+            still = any((s.firing or s.holding) and s.thread == thread
+                        for s in self._keys.values())
             out.append(make("resolved", "resolved", items, thread or None, not still))
         for thread, pairs in sorted(updates.items()):
             reason = "escalated" if any(r == "escalated" for r, _ in pairs) else "repeat"

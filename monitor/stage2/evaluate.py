@@ -121,7 +121,7 @@ def policy_from_config(cfg: MonitorConfig) -> AlertPolicy:
                        else cfg.checks.correction,
                        confirm_windows=a.confirm_windows, resolve_windows=a.resolve_windows,
                        repeat_interval_ms=a.repeat_interval_ms, rules=rules_from_config(cfg),
-                       silences=a.silences)
+                       silences=a.silences, reopen_windows=a.reopen_windows)
 
 
 def _num(x: Any) -> float | None:

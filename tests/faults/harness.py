@@ -68,7 +68,7 @@ class Setup:
 
 def setup(tmp: Path, bootstrap: str, partitions: int = 4, **windows) -> Setup:
     topic = create_topic(bootstrap, partitions)
-    d = config_dict(tmp, bootstrap, topic, **{"min_events": 500, "idle_timeout": 1500,
+    d = config_dict(tmp, bootstrap, topic, **{"min_events": 500, "idle_timeout": "1500ms",
                                               **windows})
     d["kafka"]["session_timeout_ms"] = 6000
     cfg, profile = build_reference(tmp, d, n=20_000)
