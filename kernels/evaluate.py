@@ -79,7 +79,7 @@ def _reference_side(profile, ref, reference_group: str | None) -> _ReferenceSide
     return side
 
 
-def evaluate(profile, sketch, min_events: int = 500, min_group_events: int = 200,
+def evaluate(profile, sketch, min_events: int = 500, min_group_events: int = 10,
              disparate_impact_threshold: float = 0.8, reference=None,
              reference_group: str | None = None, fairness: bool = True) -> list[Result]:
     """All checks of ``sketch`` against ``reference`` (default: the profile's own sketch).
@@ -212,6 +212,10 @@ def _class_rate(cw, cr, min_events) -> list[Result]:
                                             "chi2": r.chi2}, family="prediction_drift")]
 
 
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
 def _fair(*args, **kw) -> Result:
     return Result(*args, **kw, family="fairness")
 
@@ -236,7 +240,9 @@ def _fairness(side, counts, min_group, threshold) -> list[Result]:
     enough = smallest >= min_group
     r, p, rlo, rhi = ratio_test(rows[lo][1], pred_n[lo], rows[hi][1], pred_n[hi], threshold)
     detail = {"low_group": groups[lo], "high_group": groups[hi], "ratio": r,
-              "ci_low": 1.0 - rhi, "ci_high": 1.0 - rlo, "threshold": threshold}
+              "ci_low": _finite_or_none(1.0 - rhi), "ci_high": _finite_or_none(1.0 - rlo),
+              "threshold": threshold, "low_rate": rates[lo], "high_rate": rates[hi],
+              "low_n": pred_n[lo], "high_n": pred_n[hi]}
     out.append(_fair("disparate_impact", "*", r, p, 1.0 - r, smallest, 0, enough, detail))
     dp = rates[hi] - rates[lo]
     out.append(_fair("demographic_parity_diff", "*", dp,
@@ -251,8 +257,10 @@ def _fairness(side, counts, min_group, threshold) -> list[Result]:
             r, p, rlo, rhi = ratio_test(rows[i][1], pred_n[i], rows[j][1], pred_n[j], threshold)
             n_min = min(pred_n[i], pred_n[j])
             out.append(_fair("disparate_impact_ref", groups[i], r, p, 1.0 - r, n_min, 0,
-                              n_min >= min_group, {"reference_group": ref_name,
-                                                   "ci_low": 1.0 - rhi, "ci_high": 1.0 - rlo}))
+                              n_min >= min_group,
+                              {"reference_group": ref_name,
+                               "ci_low": _finite_or_none(1.0 - rhi),
+                               "ci_high": _finite_or_none(1.0 - rlo)}))
     pos = {i: rows[i][3] + rows[i][6] for i in idx}  # labelled positives: TP + FN
     neg = {i: rows[i][4] + rows[i][5] for i in idx}  # labelled negatives: FP + TN
     lab = [i for i in idx if pos[i] > 0 and neg[i] > 0]

@@ -22,8 +22,9 @@ FAULT_WINDOWS, CLEAN_WINDOWS = 60, 20
 
 
 def ks_reports(seed: int = 11) -> list[WindowReport]:
-    """A persistent mean shift of 0.14 sd (flagged in ~65 % of the windows) for 60 windows of 800 events, then 20 clean windows:
-    each window tested against a 20,000-event reference with scipy's two-sample KS."""
+    """A persistent mean shift of 0.14 sd (flagged in ~65 % of the windows) for 60 windows
+    of 800 events, then 20 clean windows: each window tested against a 20,000-event
+    reference with scipy's two-sample KS."""
     rng = np.random.default_rng(seed)
     ref = rng.normal(size=20_000)
     out = []

@@ -214,7 +214,7 @@ class PredictionConfig:
 class SensitiveConfig:
     attribute: str
     reference_group: str | None = None  # None: the group with the highest selection rate
-    min_group_events: int = 200
+    min_group_events: int = 10  # a sanity floor: tests and intervals decide (stage2/rules)
 
 
 @dataclass(frozen=True)

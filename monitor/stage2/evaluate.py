@@ -27,6 +27,7 @@ from monitor.config import MonitorConfig
 from monitor.records import CheckResult, WindowReport
 from monitor.stage2.aggregate import ClosedWindow
 from monitor.stage2.alerts import AlertPolicy
+from monitor.stage2.rules import MIN_GROUP_EVENTS
 from monitor.stage2.histograms import histograms
 from monitor.stage2.quality import QualityChecks
 from monitor.stage2.rules import CheckRule
@@ -94,7 +95,7 @@ def rules_from_config(cfg: MonitorConfig) -> list[CheckRule]:
     """The catalogue's rules with the config's floors: per-feature rules first (first match
     wins), then one rule per catalogue row for every other subject (the score, groups,
     window-wide quality)."""
-    min_group = cfg.sensitive.min_group_events if cfg.sensitive else 200
+    min_group = cfg.sensitive.min_group_events if cfg.sensitive else MIN_GROUP_EVENTS
     rules: list[CheckRule] = []
     for name in (*cfg.features.numeric, *cfg.features.categorical):
         s = cfg.feature(name)
@@ -185,7 +186,7 @@ class Evaluator:
             for r in kernels.evaluate(
                     self.profile, w.sketch, min_events=cfg.windows.min_events,
                     reference=reference,
-                    min_group_events=sens.min_group_events if sens else 200,
+                    min_group_events=sens.min_group_events if sens else MIN_GROUP_EVENTS,
                     disparate_impact_threshold=cfg.checks.fairness.disparate_impact_min,
                     reference_group=sens.reference_group if sens else None,
                     fairness=cfg.checks.fairness.enabled):

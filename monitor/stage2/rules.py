@@ -42,11 +42,16 @@ class CheckRule:
                 and fnmatch.fnmatchcase(c.feature, self.feature))
 
 
+#: A fairness comparison's smallest group needs this many events: a sanity floor only (the
+#: score test and its interval decide at any group size; a small group has a wide interval)
+MIN_GROUP_EVENTS = 10
+
 #: Floors when the config says nothing (first match wins). Drift floors follow common practice
 #: (PSI 0.1/0.25; KS D and JS distance 0.1/0.2); fairness: four-fifths rule on |1 - ratio|
-#: with a test and 200 events in the smallest group; quality: rates.
+#: with its test; quality: rates.
 DEFAULT_RULES: tuple[CheckRule, ...] = (
-    CheckRule(family="fairness", warning=0.2, critical=0.4, min_n=200, require_test=True),
+    CheckRule(family="fairness", warning=0.2, critical=0.4, min_n=MIN_GROUP_EVENTS,
+              require_test=True),
     CheckRule(check="psi", warning=0.1, critical=0.25),
     CheckRule(family="quality", warning=0.01, critical=0.1),
     CheckRule(family="performance", warning=0.05, critical=0.1),
