@@ -177,11 +177,12 @@ def test_windows_size_sets_the_windows_of_the_reports(synthetic):
 
 
 def test_reference_profile_is_the_profile_the_monitor_compares_against(synthetic, tmp_path):
-    from monitor.profile import save_profile
+    from monitor.profile import build_profile, save_profile
 
-    tmp, d, profile, _ = synthetic
-    rng = np.random.default_rng(0)
-    other = ReferenceProfile.build(numeric={"x": rng.normal(size=1000)}, categorical={})
+    tmp, d, profile, table = synthetic
+    # another profile of the same features (one that does not fit is refused: test_profile_fit)
+    other = build_profile(from_dict(d, base_dir=tmp, env={}), tmp_path / "t.parquet",
+                          table=table)
     save_profile(other, tmp_path / "other.profile")
     ids = []
     for path in (tmp / "ref.profile", tmp_path / "other.profile"):
