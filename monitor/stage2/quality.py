@@ -11,7 +11,7 @@ carries both (``statistic`` = rate, ``n_window`` = denominator, ``detail["count"
 | ``bad_event_rate`` | ``*`` | unparseable / all messages | the rate |
 | ``late_event_rate`` | ``*`` | late / (events + late) | the rate |
 | ``duplicate_rate`` | ``*`` | duplicates / (events + duplicates) | the rate |
-| ``schema_change`` | ``*`` | configured fields absent, new fields in samples | the larger of the worst absent rate above the reference's and the most frequent new field's sampled rate |
+| ``schema_change`` | ``*`` | configured fields absent, new fields in samples | the larger of the worst absent rate above the reference's and the most frequent new field's sampled rate; 1.0 when a configured field has no usable value in any event of the window (``never_seen``: a feature, ``prediction.score`` / ``class`` / ``label``, ``sensitive.attribute``) |
 | ``null_rate`` | field | JSON null / events | excess over the reference's missing rate |
 | ``type_error_rate`` | field | wrong JSON type / events | the rate |
 | ``nonfinite_rate`` | numeric field | NaN or ±inf / events | excess over the reference's |
@@ -143,9 +143,13 @@ class QualityChecks:
         new = {k.split(":", 1)[1]: int(v) for k, v in w.counts.items()
                if k.startswith("schema_new:")}
         new_rate = max(new.values()) / sampled if new and sampled else 0.0
-        effect = max([new_rate, *excess.values()])
-        section = {"absent_rate": absent, "sampled": sampled, "new_fields": new}
+        never = self._never_seen(w, fields)
+        effect = max([new_rate, *excess.values(), *([1.0] if never else [])])
+        section = {"absent_rate": absent, "sampled": sampled, "new_fields": new,
+                   "never_seen": never}
         detail: dict[str, Any] = {"sampled": sampled}
+        if never:
+            detail["never_seen"] = ", ".join(never)
         if absent:
             worst = max(absent, key=absent.__getitem__)
             detail.update(absent_field=worst, absent_rate=absent[worst])
@@ -156,6 +160,30 @@ class QualityChecks:
                             n_reference=self.ref_events, sufficient=n >= self.min_events,
                             detail=detail)
         return section, check
+
+    def _never_seen(self, w: ClosedWindow, fields: dict) -> list[str]:
+        """The configured fields with no usable value in any event of the window, each as
+        ``"<config key> '<field>'"``: features absent from every event; the score, decision,
+        label or group attribute never present (absent, null or unreadable throughout)."""
+        n = w.events
+        if not n or w.sketch is None:
+            return []
+        f, p = self.cfg.features, self.cfg.prediction
+        out = [f"features.{kind} {name!r}" for kind, names in
+               (("numeric", f.numeric), ("categorical", f.categorical))
+               for name in names if fields.get(name, {}).get("missing", 0) >= n]
+        sk = w.sketch
+        g = sk.groups.counts  # [G+1, (n, positive, predicted, tp, fp, tn, fn)]
+        decided = int(g[:, 2].sum())
+        if p.score and int(sk.score.n.sum()) == 0:
+            out.append(f"prediction.score {p.score!r}")
+        if p.class_ and decided == 0:
+            out.append(f"prediction.class {p.class_!r}")
+        if p.label and decided and int(g[:, 3:7].sum()) == 0:
+            out.append(f"prediction.label {p.label!r}")
+        if self.cfg.sensitive and len(g) > 1 and int(g[:-1, 0].sum()) == 0:
+            out.append(f"sensitive.attribute {self.cfg.sensitive.attribute!r}")
+        return out
 
     def _volume(self, w: ClosedWindow, bad: int) -> tuple[dict, list[CheckResult]]:
         q = self.q
