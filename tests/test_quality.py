@@ -112,7 +112,8 @@ def test_schema_change_names_what_changed(profile):
     assert flagged(r) == {"schema_change/*"}
     c = checks(r)[("schema_change", "*")]
     assert c.effect_size == 1.0 and c.detail["new_fields"] == "x_v2"
-    assert r.quality["schema"] == {"absent_rate": {}, "sampled": 31, "new_fields": {"x_v2": 31}}
+    assert r.quality["schema"] == {"absent_rate": {}, "sampled": 31, "new_fields": {"x_v2": 31},
+                                   "never_seen": []}
     # known fields are not new (the decoder leaves them out of the samples): nothing fires
     assert flagged(ev.report(window(profile, counts={"schema_sampled": 31}))) == set()
 
