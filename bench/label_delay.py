@@ -45,7 +45,7 @@ def config(tmp: Path, max_delay_ms: int) -> dict:
                    "event_id_field": "event_id"},
         "features": {"numeric": ["x"], "categorical": ["channel", "state"]},
         "prediction": {"score": "score", "threshold": 0.5},
-        "windows": {"size": WINDOW, "allowed_lateness": 1000},
+        "windows": {"size": f"{WINDOW}ms", "allowed_lateness": "1s"},
         "reference": {"profile": str(tmp / "ref.profile")},
         "model": {"name": "bench", "version": "1"},
         "labels": {"topic": "outcomes", "id_field": "event_id", "label_field": "y",
