@@ -80,9 +80,6 @@ def test_no_event_time_field_names_the_field_and_the_columns(ref, capsys):
 
 def test_every_event_bad_gives_the_top_reasons(ref, capsys):
     tmp, d, table = ref
-    d = copy.deepcopy(d)
-    d["features"]["numeric"] = ["income"]
-    d["features"]["categorical"] = []
     bad = table.set_column(table.column_names.index("ts"), "ts",
                            pa.array(["not a time"] * table.num_rows))
     rc, out, err = _replay(tmp, d, bad, capsys)
