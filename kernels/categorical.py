@@ -39,7 +39,8 @@ EXTRA = 4  # missing, null, type error, unseen
 
 
 @kernel
-def _cat_update(codes, hashes, counts, top_hash, top_count, other):
+def _cat_update(codes: np.ndarray, hashes: np.ndarray, counts: np.ndarray, top_hash: np.ndarray,
+                top_count: np.ndarray, other: np.ndarray) -> None:
     n_feat, n = codes.shape
     k = counts.shape[1] - 4
     slots = top_hash.shape[1]
@@ -79,7 +80,7 @@ def _cat_update(codes, hashes, counts, top_hash, top_count, other):
 
 
 @kernel
-def _group_update(group, pred, label, counts):
+def _group_update(group: np.ndarray, pred: np.ndarray, label: np.ndarray, counts: np.ndarray) -> None:
     g_rows = counts.shape[0] - 1
     for i in range(group.shape[0]):
         g = group[i]
@@ -105,7 +106,8 @@ def _group_update(group, pred, label, counts):
 
 
 class CategoricalSketch:
-    def __init__(self, counts, top_hash, top_count, other) -> None:
+    def __init__(self, counts: np.ndarray, top_hash: np.ndarray, top_count: np.ndarray,
+                 other: np.ndarray) -> None:
         self.counts = counts
         self.top_hash = top_hash
         self.top_count = top_count
@@ -124,7 +126,7 @@ class CategoricalSketch:
 
     @property
     def n_categories(self) -> int:
-        return self.counts.shape[1] - EXTRA
+        return int(self.counts.shape[1]) - EXTRA
 
     def update(self, codes: np.ndarray, hashes: np.ndarray) -> "CategoricalSketch":
         """Absorb codes [C, N] (int32, :mod:`kernels.batch` encoding) and the unseen values'

@@ -14,16 +14,21 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kernels.catalogue import CHECKS
-from kernels.categorical_stats import categorical_reference, categorical_stats
+from kernels.categorical_stats import (CategoricalReference, categorical_reference,
+                                       categorical_stats)
 from kernels.fairness import diff_test, ratio_test
 from kernels.moment_stats import histogram_kurtosis, moment_stats
 from kernels.numeric_stats import NumericReference, numeric_reference, numeric_stats
 from kernels.prediction import class_rate
 from kernels.result import Result
+
+if TYPE_CHECKING:  # kernels.window's profile keeps the evaluation cache
+    from kernels.window import ReferenceProfile, WindowSketch
 
 #: the checks each family's kernel computes, in the catalogue's order
 NUMERIC_CHECKS = tuple(c.name for c in CHECKS if c.family == "numeric_drift")
@@ -36,7 +41,7 @@ class _ReferenceSide:
     kept on the profile (``profile.evaluation_cache``, never serialized); rebuilt when
     another reference sketch is passed or the reference has absorbed more events."""
 
-    def __init__(self, profile, ref, reference_group: str | None) -> None:
+    def __init__(self, profile: ReferenceProfile, ref: WindowSketch, reference_group: str | None) -> None:
         self.ref, self.n_events = ref, ref.n_events
         names = profile.numeric_names
         cr, edges = ref.numeric.counts, profile.edges
@@ -53,7 +58,7 @@ class _ReferenceSide:
             self.kurtosis = np.array([
                 stored[n]["kurtosis"] if n in stored and stored[n].get("kurtosis") is not None
                 else hist[i] for i, n in enumerate(names)], np.float64)
-        self.nr = self.numeric.n.tolist() if names else []
+        self.nr: list[int] = self.numeric.n.tolist() if self.numeric is not None else []
         cats = profile.categories
         self.categorical_names = profile.categorical_names
         self.sizes = [len(cats[name]) for name in self.categorical_names]
@@ -66,22 +71,24 @@ class _ReferenceSide:
         # the reference saw predictions (a class field, or score + threshold)
         self.has_predictions = int(ref.groups.counts[:, 2].sum()) > 0
 
-    def fits(self, ref, reference_group: str | None) -> bool:
+    def fits(self, ref: WindowSketch, reference_group: str | None) -> bool:
         return (self.ref is ref and self.n_events == ref.n_events
                 and self.reference_group == reference_group)
 
 
-def _reference_side(profile, ref, reference_group: str | None) -> _ReferenceSide:
-    side = profile.evaluation_cache
+def _reference_side(profile: ReferenceProfile, ref: WindowSketch,
+                    reference_group: str | None) -> _ReferenceSide:
+    side: _ReferenceSide | None = profile.evaluation_cache
     if side is None or not side.fits(ref, reference_group):
         side = _ReferenceSide(profile, ref, reference_group)
         profile.evaluation_cache = side
     return side
 
 
-def evaluate(profile, sketch, min_events: int = 500, min_group_events: int = 10,
-             disparate_impact_threshold: float = 0.8, reference=None,
-             reference_group: str | None = None, fairness: bool = True) -> list[Result]:
+def evaluate(profile: ReferenceProfile, sketch: WindowSketch, min_events: int = 500,
+             min_group_events: int = 10, disparate_impact_threshold: float = 0.8,
+             reference: WindowSketch | None = None, reference_group: str | None = None,
+             fairness: bool = True) -> list[Result]:
     """All checks of ``sketch`` against ``reference`` (default: the profile's own sketch).
     ``reference_group``: also compare every group with this one (default: the profile's
     ``metadata["reference_group"]``). ``fairness=False``: no fairness results.
@@ -91,10 +98,11 @@ def evaluate(profile, sketch, min_events: int = 500, min_group_events: int = 10,
     their own side only."""
     if reference_group is None:
         reference_group = profile.metadata.get("reference_group")
-    side = _reference_side(profile, reference if reference is not None else profile.reference,
-                           reference_group)
+    reference = reference if reference is not None else profile.reference
+    assert reference is not None, "a profile without its reference sketch"
+    side = _reference_side(profile, reference, reference_group)
     out: list[Result] = []
-    if side.numeric_names:
+    if side.numeric is not None:
         cw = sketch.numeric.counts
         if profile.has_score:
             cw = np.vstack([cw, sketch.score.counts])
@@ -118,14 +126,15 @@ def evaluate(profile, sketch, min_events: int = 500, min_group_events: int = 10,
     return out
 
 
-def _moments(sketch, has_score: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _moments(sketch: WindowSketch, has_score: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact mean, variance (ddof 1) and valid count of the numeric rows (+ the score)."""
     parts = [sketch.numeric, *([sketch.score] if has_score else [])]
     return tuple(np.concatenate([getattr(p, a) for p in parts]).astype(np.float64)
                  for a in ("mean", "variance", "n"))  # type: ignore[return-value]
 
 
-def _numeric(names, families, s, nr, min_events, m) -> list[Result]:
+def _numeric(names: list[str], families: list[str], s: dict[str, np.ndarray], nr: list[int],
+             min_events: int, m: dict[str, Any]) -> list[Result]:
     """The numeric results per feature, from :func:`numeric_stats` columns and the moment
     checks' ``m`` (:func:`kernels.moment_stats.moment_stats` plus the moments themselves),
     each turned into a list of Python floats once."""
@@ -166,7 +175,8 @@ def _fin(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _moment_results(name, f, m, n_w, n_r, ok, fam) -> list[Result]:
+def _moment_results(name: str, f: int, m: dict[str, Any], n_w: int, n_r: int, ok: bool,
+                    fam: str) -> list[Result]:
     shift, sd_e = _fin(m["mean_shift"][f]), _fin(m["sd_ratio_effect"][f])
     detail = {"mean": _fin(m["mean"][f]), "sd": _fin(m["sd"][f]),
               "reference_mean": _fin(m["reference_mean"][f]),
@@ -178,7 +188,8 @@ def _moment_results(name, f, m, n_w, n_r, ok, fam) -> list[Result]:
                    {**detail, "kurtosis": _fin(m["kurtosis"][f])}, family=fam)]
 
 
-def _categorical(name, cw, ref, min_events) -> list[Result]:
+def _categorical(name: str, cw: np.ndarray, ref: CategoricalReference,
+                 min_events: int) -> list[Result]:
     nw, nr = int(cw.sum()), ref.n
     fam = "categorical_drift"
     if nw == 0 or nr == 0:
@@ -198,7 +209,7 @@ def _categorical(name, cw, ref, min_events) -> list[Result]:
                    {"unseen": unseen}, family="quality")]
 
 
-def _class_rate(cw, cr, min_events) -> list[Result]:
+def _class_rate(cw: np.ndarray, cr: np.ndarray, min_events: int) -> list[Result]:
     """The predicted-class rate check over every row of the group sketch (any group, or
     none): column 1 counts positive predictions, column 2 predictions."""
     k_w, n_w = int(cw[:, 1].sum()), int(cw[:, 2].sum())
@@ -216,11 +227,11 @@ def _finite_or_none(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _fair(*args, **kw) -> Result:
-    return Result(*args, **kw, family="fairness")
+def _fair(*args: Any, **kw: Any) -> Result:
+    return Result(*args, **{**kw, "family": "fairness"})
 
 
-def _fairness(side, counts, min_group, threshold) -> list[Result]:
+def _fairness(side: _ReferenceSide, counts: np.ndarray, min_group: int, threshold: float) -> list[Result]:
     """counts: [G+1, (n, positive, predicted, tp, fp, tn, fn)]; the last row is "no group".
     A handful of groups: plain Python over the rows as lists."""
     groups = side.groups

@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from kernels.jit import kernel
+from kernels.jit import Scalar, kernel
 from kernels.serial import pack_arrays, unpack_arrays
 
 EULER_GAMMA = 0.5772156649015329
@@ -55,8 +55,9 @@ def average_path(n: int) -> float:
 
 
 @kernel
-def _forest(values, state, medians, split_offset, split_value, leaf_path, depth, norm,
-            threshold, out):
+def _forest(values: np.ndarray, state: np.ndarray, medians: np.ndarray, split_offset: np.ndarray,
+            split_value: np.ndarray, leaf_path: np.ndarray, depth: Scalar, norm: Scalar,
+            threshold: Scalar, out: np.ndarray) -> Scalar:
     """Scores of the N rows of values [F, N] into out [N]; returns how many exceed
     ``threshold``. Rows are copied BLOCK at a time into a feature-major buffer (bad values
     -> median); ``split_offset`` = split feature · BLOCK. Then each tree moves the whole

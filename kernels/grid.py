@@ -40,11 +40,14 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, cast
+
 import numpy as np
 from numba.core import types
 from numba.extending import intrinsic
 
-from kernels.jit import inline, kernel
+from kernels.jit import Numba, Scalar, inline, kernel
 
 LUT_FACTOR = 4
 MAX_SCAN = 2
@@ -56,29 +59,36 @@ MAX_OCTAVES = 64
 
 
 @intrinsic
-def float_bits(typingctx, x):
+def _float_bits(typingctx: Numba, x: Numba) -> tuple[Numba, Numba]:
     """The IEEE-754 bits of a float64 as an int64 (a free bit cast inside numba)."""
     sig = types.int64(types.float64)
 
-    def codegen(context, builder, signature, args):
+    def codegen(context: Numba, builder: Numba, signature: Numba, args: Numba) -> Numba:
         return builder.bitcast(args[0], context.get_value_type(types.int64))
 
     return sig, codegen
 
 
 @intrinsic
-def float_from_bits(typingctx, k):
+def _float_from_bits(typingctx: Numba, k: Numba) -> tuple[Numba, Numba]:
     """The float64 whose IEEE-754 bits are the int64 ``k``."""
     sig = types.float64(types.int64)
 
-    def codegen(context, builder, signature, args):
+    def codegen(context: Numba, builder: Numba, signature: Numba, args: Numba) -> Numba:
         return builder.bitcast(args[0], context.get_value_type(types.float64))
 
     return sig, codegen
 
 
+#: numba hands an intrinsic its typing context first; kernels call these with the value only
+float_bits = cast("Callable[[Scalar], Scalar]", _float_bits)
+float_from_bits = cast("Callable[[Scalar], Scalar]", _float_from_bits)
+
+
 @inline
-def _guess(x, c0, kb, h, r0, cells, node_lo, node_scale, node_off, node_n, ue):
+def _guess(x: Scalar, c0: Scalar, kb: Scalar, h: Scalar, r0: Scalar, cells: np.ndarray,
+           node_lo: np.ndarray, node_scale: np.ndarray, node_off: np.ndarray, node_n: np.ndarray,
+           ue: np.ndarray) -> Scalar:
     """Index j into the unique edges ``ue`` (one feature's row) with usually
     ``ue[j] <= x < ue[j + 1]``: one table cell (rarely a child table), two branch-free steps.
     :func:`_settle` makes it exact."""
@@ -95,7 +105,7 @@ def _guess(x, c0, kb, h, r0, cells, node_lo, node_scale, node_off, node_n, ue):
 
 
 @inline
-def _settle(x, j, ue):
+def _settle(x: Scalar, j: Scalar, ue: np.ndarray) -> Scalar:
     """The exact ``j`` with ``ue[j] <= x < ue[j + 1]``, from a guess (the scan alone decides
     the bin, whatever rounding the cell arithmetic did)."""
     if ue[j] > x or ue[j + 1] <= x:
@@ -107,10 +117,14 @@ def _settle(x, j, ue):
 
 
 U1 = np.uint64(1)
+#: :attr:`Grid.tables`: center, k0, half, root, uedges, unext, tied, node_lo, node_scale,
+#: node_off, node_n, cells
+GridTables = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                   np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 @inline
-def root_cell(x, c0, kb, hm1, base):
+def root_cell(x: Scalar, c0: Scalar, kb: Scalar, hm1: Scalar, base: Scalar) -> Scalar:
     """Index into ``cells`` of the root cell of ``x`` (``hm1`` = half - 1, ``base`` = root
     + half): the bits of ``x - c0``, exponent and top mantissa bits, clamped to the table."""
     b = float_bits(x - c0)
@@ -119,25 +133,26 @@ def root_cell(x, c0, kb, hm1, base):
 
 
 @inline
-def fast_bin(x, c0, kb, hm1, base, cells, ue):
+def fast_bin(x: Scalar, c0: Scalar, kb: Scalar, hm1: Scalar, base: Scalar, cells: np.ndarray,
+             ue: np.ndarray) -> Scalar:
     """Index j into the unique edges ``ue`` with ``ue[j] <= x < ue[j + 1]``, or -1 when the
     root cell cannot tell (child table, or the rounding of ``x - c0`` moved the cell)."""
     return cell_bin(x, root_cell(x, c0, kb, hm1, base), cells, ue)
 
 
 @inline
-def cell_bin(x, cell, cells, ue):
+def cell_bin(x: Scalar, cell: Scalar, cells: np.ndarray, ue: np.ndarray) -> Scalar:
     """:func:`fast_bin` from the root cell on: -1 for a child table, else the cell's last
     edge at or below its start plus the (at most two) edges inside that ``x`` reaches.
     Unsigned indices: no wraparound code."""
     j0 = np.int64(cells[np.uint64(cell)])
-    u = np.uint64(max(j0, 0))
+    u = np.uint64(j0 if j0 > 0 else 0)
     j = j0 + np.int64(ue[u + U1] <= x) + np.int64(ue[u + U1 + U1] <= x)
     return -1 if j0 < 0 else j
 
 
 @kernel
-def _exact_starts(t, c0, kb, hm1):
+def _exact_starts(t: np.ndarray, c0: Scalar, kb: Scalar, hm1: Scalar) -> None:
     """t[c] for c = 1 .. 2h-1 (estimates on entry) := the smallest double whose root cell is
     c or more (the root cell is a monotone function of x: a rounded subtraction, then bits):
     a short walk from the estimate, bisection over all doubles when that runs long. +inf
@@ -174,18 +189,20 @@ def _exact_starts(t, c0, kb, hm1):
 
 
 @inline
-def _order_key(x):
+def _order_key(x: Scalar) -> Scalar:
     b = float_bits(x)
     return b ^ ((b >> 63) & MAG)
 
 
 @inline
-def from_order_key(k):
+def from_order_key(k: Scalar) -> Scalar:
     return float_from_bits(k ^ ((k >> 63) & MAG))
 
 
 @kernel
-def slow_bin(x, c0, kb, h, r0, cells, node_lo, node_scale, node_off, node_n, ue):
+def slow_bin(x: Scalar, c0: Scalar, kb: Scalar, h: Scalar, r0: Scalar, cells: np.ndarray,
+             node_lo: np.ndarray, node_scale: np.ndarray, node_off: np.ndarray,
+             node_n: np.ndarray, ue: np.ndarray) -> Scalar:
     """The exact j of :func:`fast_bin` for any finite ``x`` (child tables, then a walk).
     Not inlined: it keeps the fast loops' registers free."""
     return _settle(x, _guess(x, c0, kb, h, r0, cells, node_lo, node_scale, node_off, node_n,
@@ -193,8 +210,10 @@ def slow_bin(x, c0, kb, h, r0, cells, node_lo, node_scale, node_off, node_n, ue)
 
 
 @kernel
-def _lookup(values, center, k0, half, root, uedges, unext, tied, node_lo, node_scale,
-            node_off, node_n, cells, out):
+def _lookup(values: np.ndarray, center: np.ndarray, k0: np.ndarray, half: np.ndarray,
+            root: np.ndarray, uedges: np.ndarray, unext: np.ndarray, tied: np.ndarray,
+            node_lo: np.ndarray, node_scale: np.ndarray, node_off: np.ndarray, node_n: np.ndarray,
+            cells: np.ndarray, out: np.ndarray) -> None:
     for f in range(values.shape[0]):
         c0, kb, h, r0 = center[f], k0[f], half[f], root[f]
         ue = uedges[f]
@@ -214,14 +233,14 @@ def _from_bits(k: np.ndarray) -> np.ndarray:
     return np.asarray(k, np.int64).view(np.float64)
 
 
-def _root_cells(u: np.ndarray, c0: float) -> tuple:
+def _root_cells(u: np.ndarray, c0: float) -> tuple[Any, ...]:
     """Root table on a symmetric log scale around ``c0``: (c0, k0, half, starts, ends)."""
     c0 = float(c0)
     with np.errstate(over="ignore", invalid="ignore"):  # edges near ±1.8e308: inf distances
         return _root_cells_at(u, c0)
 
 
-def _root_cells_at(u: np.ndarray, c0: float) -> tuple:
+def _root_cells_at(u: np.ndarray, c0: float) -> tuple[Any, ...]:
     dist = np.abs(u - c0)
     pos = dist[dist > 0]
     dmin = float(pos.min()) / 2 if pos.size else 1.0
@@ -240,7 +259,7 @@ def _root_cells_at(u: np.ndarray, c0: float) -> tuple:
     return c0, kb, h, starts, ends
 
 
-def _crowded(u: np.ndarray, root: tuple) -> tuple:
+def _crowded(u: np.ndarray, root: tuple[Any, ...]) -> tuple[int, int]:
     """Sort key of a root table over the unique edges ``u``: edges left in cells with more
     than MAX_SCAN (values there take the slow path), then the table's size."""
     c0, kb, h, starts, ends = root
@@ -270,11 +289,11 @@ class Grid:
 
     @property
     def n_features(self) -> int:
-        return self.edges.shape[0]
+        return int(self.edges.shape[0])
 
     @property
     def n_bins(self) -> int:
-        return self.edges.shape[1] - 1
+        return int(self.edges.shape[1]) - 1
 
     def _tables(self) -> None:
         n_feat, b1 = self.edges.shape
@@ -289,10 +308,15 @@ class Grid:
         self.half = np.zeros(n_feat, np.int64)
         self.root = np.zeros(n_feat, np.int64)
         self.tied = np.zeros(n_feat, np.bool_)
-        lo, scale, off, size, cells = [], [], [], [], []
+        lo: list[float] = []
+        scale: list[float] = []
+        off: list[int] = []
+        size: list[int] = []
+        cells: list[np.ndarray] = []
         total = 0
 
-        def leaf_entries(starts, ends, u, depth, entries):
+        def leaf_entries(starts: np.ndarray, ends: np.ndarray, u: np.ndarray, depth: int,
+                          entries: np.ndarray) -> None:
             """Cells [starts, ends): last edge at or below the start (0: the -inf sentinel),
             or a child table. A root cell (exact bounds) must hold at most MAX_SCAN edges in
             (start, end] for the fast path: a crowded one that cannot have a child table
@@ -321,7 +345,7 @@ class Grid:
             starts, ends = t[:-1], t[1:]
             self.center[f], self.k0[f], self.half[f], self.root[f] = c0, kb, h, total
             entries = np.zeros(2 * h, np.int64)
-            todo: list = []
+            todo: list[tuple[float, float, int]] = []
             lo.append(0.0)
             scale.append(0.0)
             off.append(total)
@@ -351,13 +375,13 @@ class Grid:
         self.node_n = np.array(size, np.int64)
         # the last entry is a child marker no root cell uses: the numeric kernel points bad
         # values at it, so that they leave the fast path
-        cells = np.concatenate([*cells, [-1]])
+        flat = np.concatenate([*cells, [-1]])
         # int16 when it fits (1000-bin grids): half the cache footprint of the hot loop
-        small = len(lo) < 2**15 and cells.max(initial=0) < 2**15
-        self.cells = cells.astype(np.int16 if small else np.int32)
+        small = len(lo) < 2**15 and flat.max(initial=0) < 2**15
+        self.cells = flat.astype(np.int16 if small else np.int32)
 
     @property
-    def tables(self) -> tuple:
+    def tables(self) -> GridTables:
         """The lookup arrays, in the order the kernels take them."""
         return (self.center, self.k0, self.half, self.root, self.uedges, self.unext, self.tied,
                 self.node_lo, self.node_scale, self.node_off, self.node_n, self.cells)

@@ -13,6 +13,12 @@ import numba as nb
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: a scalar argument or result of a compiled kernel: numba types it from the call (int64,
+#: float64, uint64, a numpy scalar), so Python's int / float would say less than it is
+Scalar = Any
+#: the typing context, arguments and LLVM builder numba hands an ``@intrinsic``
+Numba = Any
+
 OPTIONS: dict[str, Any] = {"nogil": True, "cache": True}
 
 

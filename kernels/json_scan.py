@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.jit import kernel
+from kernels.jit import Scalar, kernel
 
 T_ABSENT, T_INT, T_FLOAT, T_STR, T_TRUE, T_FALSE, T_NULL = 0, 1, 2, 3, 4, 5, 6
 MAX_DIGITS = 800
@@ -115,8 +115,10 @@ def scan(buf: np.ndarray, starts: np.ndarray, skip: np.ndarray, table: FieldTabl
 # One function, no calls: numba passes arrays to a call by reference-counted struct, which
 # made a scanner built of small helpers five times slower than this straight loop.
 @kernel
-def _scan(buf, starts, skip, hashes, slots, names, offs, words, tok, num, a, b, fb, slow,
-          special, pow10):
+def _scan(buf: np.ndarray, starts: np.ndarray, skip: np.ndarray, hashes: np.ndarray,
+          slots: np.ndarray, names: np.ndarray, offs: np.ndarray, words: np.ndarray,
+          tok: np.ndarray, num: np.ndarray, a: np.ndarray, b: np.ndarray, fb: np.ndarray,
+          slow: np.ndarray, special: np.ndarray, pow10: np.ndarray) -> Scalar:
     k = 0
     mask = hashes.shape[0] - 1
     prev_a = np.zeros(64, np.int64)  # per key position: the last key seen there

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.jit import kernel
+from kernels.jit import Scalar, kernel
 from kernels.json_scan import _K1, _K2, FieldTable
 
 def gather(buf: np.ndarray, a: np.ndarray, b: np.ndarray, code: np.ndarray,
@@ -37,7 +37,8 @@ def gather(buf: np.ndarray, a: np.ndarray, b: np.ndarray, code: np.ndarray,
 
 
 @kernel
-def _fill(buf, a, code, offs, data, m, t):
+def _fill(buf: np.ndarray, a: np.ndarray, code: np.ndarray, offs: np.ndarray, data: np.ndarray,
+          m: np.ndarray, t: np.ndarray) -> None:
     for i in range(code.shape[0]):
         o = offs[i]
         c = code[i]
@@ -87,8 +88,10 @@ def span_codes(buf: np.ndarray, a: np.ndarray, b: np.ndarray, tok: np.ndarray,
 
 
 @kernel
-def _span_codes(buf, a, b, tok, hashes, slots, names, offs, words, out, missing, null,
-                type_error, unseen):
+def _span_codes(buf: np.ndarray, a: np.ndarray, b: np.ndarray, tok: np.ndarray,
+                hashes: np.ndarray, slots: np.ndarray, names: np.ndarray, offs: np.ndarray,
+                words: np.ndarray, out: np.ndarray, missing: Scalar, null: Scalar,
+                type_error: Scalar, unseen: Scalar) -> None:
     mask = hashes.shape[0] - 1
     for i in range(tok.shape[0]):
         t = tok[i]

@@ -60,15 +60,16 @@ def histogram_kurtosis(counts: np.ndarray, edges: np.ndarray) -> np.ndarray:
         mass = counts / n
         d = points - (mass * points).sum(axis=1, keepdims=True)
         m2 = (mass * d * d).sum(axis=1)
-        return (mass * d ** 4).sum(axis=1) / (m2 * m2)
+        return np.asarray((mass * d ** 4).sum(axis=1) / (m2 * m2))
 
 
 def two_sided(z: np.ndarray) -> np.ndarray:
     """2 · P(Z > |z|) for a standard normal Z."""
-    return 2.0 * ndtr(-np.abs(z))
+    return np.asarray(2.0 * ndtr(-np.abs(z)))
 
 
-def moment_stats(mean_w, var_w, n_w, mean_r, var_r, n_r, kurt) -> dict[str, np.ndarray]:
+def moment_stats(mean_w: np.ndarray, var_w: np.ndarray, n_w: np.ndarray, mean_r: np.ndarray,
+                 var_r: np.ndarray, n_r: np.ndarray, kurt: np.ndarray) -> dict[str, np.ndarray]:
     """Both checks for F rows at once (arrays; variances with ddof = 1). Returns
     ``mean_shift``, ``mean_shift_p``, ``sd_ratio`` (the ratio sd_w / sd_r), ``sd_ratio_effect``
     and ``sd_ratio_p``; NaN where a side has fewer than 2 values or the reference does not

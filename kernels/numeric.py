@@ -53,113 +53,25 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-from numba.core import types
-from numba.extending import intrinsic
 
-from kernels.grid import (MAG, Grid, cell_bin, float_bits, float_from_bits, from_order_key,
+from kernels.exact_sum import (  # noqa: F401  (_add_at: kernels.performance's too)
+    FRAC, M, _add_at, _add_value, _carry, _carry_row, _exact_sum, _fma)
+from kernels.grid import (MAG, Grid, cell_bin, float_bits, from_order_key,
                           root_cell, slow_bin)
-from kernels.jit import inline, kernel
+from kernels.jit import Scalar, inline, kernel
 from kernels.serial import pack_arrays, unpack_arrays
 
 D1, D2 = 68, 134  # digits of Σx (2**-1074 units) and Σx² (2**-2148 units)
 CH = 1024  # values per chunk: the scratch rows stay in L1, and CH < 2**M
-M = 11  # headroom bits of an extraction level (sums of < 2**M terms are exact)
 MAX_CALL = 1 << 26  # values per feature and kernel call (bounds the digits between carries)
 FAST_LO, FAST_HI = 1023 - 400, 1023 + 400  # biased exponents of the fast moments (exclusive)
-FRAC = (1 << 52) - 1
 EXP_MASK = 0x7FF << 52
-M32 = 0xFFFFFFFF
-M26 = (1 << 26) - 1
-
-
-@intrinsic
-def _fma(typingctx, a, b, c):
-    """a·b + c with one rounding (llvm.fma; vectorizes)."""
-    sig = types.float64(types.float64, types.float64, types.float64)
-
-    def codegen(context, builder, signature, args):
-        return builder.fma(*args)
-
-    return sig, codegen
-
-
-@kernel
-def _carry(acc):
-    """Propagate carries: digits 0..D-2 in [0, 2**32), the top digit signed."""
-    for f in range(acc.shape[0]):
-        _carry_row(acc, f)
 
 
 @inline
-def _carry_row(acc, f):
-    for i in range(acc.shape[1] - 1):
-        c = acc[f, i] >> 32
-        acc[f, i] -= c << 32
-        acc[f, i + 1] += c
-
-
-@kernel
-def _add_at(s, f, v, k):
-    """s[f] += v · 2**k (v any int64 below 2**62 in size; digits of 32 bits)."""
-    w = k >> 5
-    sh = k & 31
-    lo = (v & M32) << sh
-    hi = (v >> 32) << sh
-    s[f, w] += lo & M32
-    s[f, w + 1] += (lo >> 32) + (hi & M32)
-    s[f, w + 2] += hi >> 32
-
-
-@kernel
-def _add_value(s1, s2, f, x):
-    """Σx and Σx² of one finite value straight into the digits (any exponent)."""
-    xb = float_bits(x)
-    e = (xb >> 52) & 0x7FF
-    m = xb & FRAC
-    if e == 0:
-        e = 1
-    else:
-        m |= 1 << 52
-    p = e - 1  # x = ±m·2**(p - 1074)
-    _add_at(s1, f, -m if xb < 0 else m, p)
-    a = m >> 26
-    b = m & M26
-    _add_at(s2, f, a * a, 2 * p + 52)
-    _add_at(s2, f, 2 * a * b, 2 * p + 26)
-    _add_at(s2, f, b * b, 2 * p)
-
-
-@inline
-def _level(a, n, k):
-    """One extraction level over a[:n] with σ = 2**k (every |a[i]| < 2**(k-M)): a[i] keeps
-    its residual; returns (Σ q·2**(53-k) as an exact int64, bits of the largest residual)."""
-    sigma = float_from_bits(np.int64(k + 1023) << 52)
-    scale = float_from_bits(np.int64(1076 - k) << 52)  # 2**(53-k)
-    total = 0
-    top = 0
-    for i in range(n):
-        p = a[i]
-        q = (sigma + p) - sigma
-        r = p - q
-        a[i] = r
-        total += np.int64(q * scale)
-        top = max(top, float_bits(r) & MAG)
-    return total, top
-
-
-@inline
-def _exact_sum(a, n, top, s, f, unit):
-    """Add Σ a[:n] (doubles with no bit below 2**-1022, |a| < 2**900, ``top`` the bits of
-    the largest |a|) to the digits s[f] in units of 2**-unit; a is consumed."""
-    while top != 0:
-        k = (top >> 52) - 1022 + M  # |a| < 2**((top >> 52) - 1022)
-        total, top = _level(a, n, k)
-        if total != 0:
-            _add_at(s, f, total, k - 53 + unit)
-
-
-@inline
-def _prepare(row, srow, n, c0, kb, hm1, base, bad_cell, idx, rx, hi, lo):
+def _prepare(row: np.ndarray, srow: np.ndarray, n: Scalar, c0: Scalar, kb: Scalar, hm1: Scalar,
+             base: Scalar, bad_cell: Scalar, idx: np.ndarray, rx: np.ndarray, hi: np.ndarray,
+             lo: np.ndarray) -> tuple[Scalar, ...]:
     """One branch-free pass (LLVM vectorizes it) over row[:n] with states srow[:n]:
 
     - idx[i] = the value's root cell (:func:`kernels.grid.root_cell`), or ``bad_cell``
@@ -201,7 +113,8 @@ def _prepare(row, srow, n, c0, kb, hm1, base, bad_cell, idx, rx, hi, lo):
 
 
 @inline
-def _bins(row, n, idx, ue, un, tied, cells, cf, slow):
+def _bins(row: np.ndarray, n: Scalar, idx: np.ndarray, ue: np.ndarray, un: np.ndarray,
+          tied: Scalar, cells: np.ndarray, cf: np.ndarray, slow: np.ndarray) -> Scalar:
     """counts[bin(x)] += 1 where the root cell idx[i] tells the bin
     (:func:`kernels.grid.cell_bin`); the others' positions go to ``slow``; returns their
     number."""
@@ -226,8 +139,11 @@ def _bins(row, n, idx, ue, un, tied, cells, cf, slow):
 
 
 @kernel
-def _update(values, state, center, k0, half, root, uedges, unext, tied, node_lo, node_scale,
-            node_off, node_n, cells, counts, icnt, minmax, s1, s2):
+def _update(values: np.ndarray, state: np.ndarray, center: np.ndarray, k0: np.ndarray,
+            half: np.ndarray, root: np.ndarray, uedges: np.ndarray, unext: np.ndarray,
+            tied: np.ndarray, node_lo: np.ndarray, node_scale: np.ndarray, node_off: np.ndarray,
+            node_n: np.ndarray, cells: np.ndarray, counts: np.ndarray, icnt: np.ndarray,
+            minmax: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> None:
     """values float64 [F, N]; state int8 [F, N]; the rest: see the module docstring.
 
     Per feature and chunk of CH events: one vectorized pass for the root cells (bad values
@@ -293,7 +209,8 @@ def _big(row: np.ndarray) -> int:
 class NumericSketch:
     """Histogram + counters + exact moments of F numeric features on one :class:`Grid`."""
 
-    def __init__(self, grid: Grid, counts, icnt, minmax, s1, s2) -> None:
+    def __init__(self, grid: Grid, counts: np.ndarray, icnt: np.ndarray, minmax: np.ndarray,
+                  s1: np.ndarray, s2: np.ndarray) -> None:
         self.grid = grid
         self.counts = counts
         self.icnt = icnt

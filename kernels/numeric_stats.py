@@ -45,7 +45,7 @@ from scipy.special import chdtrc, erfc
 from kernels.jit import kernel
 
 
-def ks_pvalue(d, n1, n2):
+def ks_pvalue(d: float | np.ndarray, n1: float | np.ndarray, n2: float | np.ndarray) -> float | np.ndarray:
     """Asymptotic two-sided p-value of the two-sample KS D: Kolmogorov's limiting law,
     ``kstwobign.sf(D * sqrt(n m / (n + m)))`` (``scipy.special.kolmogorov``; vectorized).
 
@@ -94,8 +94,8 @@ def _harmonic_many(n: np.ndarray) -> np.ndarray:
     big = (np.log(x) + 0.5772156649015329 + 0.5 / x
            - x2 * (1 / 12 - x2 * (1 / 120 - x2 / 252)))
     if n.min() >= 64:  # the usual case: no small n to look up
-        return big
-    return np.where(n < 64, _H_SMALL[np.minimum(n, 63)], big)
+        return np.asarray(big)
+    return np.asarray(np.where(n < 64, _H_SMALL[np.minimum(n, 63)], big))
 
 
 def _harmonic2_many(n: np.ndarray) -> np.ndarray:
@@ -103,8 +103,8 @@ def _harmonic2_many(n: np.ndarray) -> np.ndarray:
     x = 1.0 / np.maximum(n, 1).astype(np.float64)
     tail = x - x * x / 2 + x**3 / 6 - x**5 / 30 + x**7 / 42 - x**9 / 30
     if n.min() >= 64:
-        return math.pi**2 / 6 - tail
-    return np.where(n < 64, _H2_SMALL[np.minimum(n, 63)], math.pi**2 / 6 - tail)
+        return np.asarray(math.pi**2 / 6 - tail)
+    return np.asarray(np.where(n < 64, _H2_SMALL[np.minimum(n, 63)], math.pi**2 / 6 - tail))
 
 
 def _ad_sigma_many(n1: np.ndarray, n2: np.ndarray) -> np.ndarray:
@@ -121,8 +121,8 @@ def _ad_sigma_many(n1: np.ndarray, n2: np.ndarray) -> np.ndarray:
     b = (2 * g - 4) * k**2 + 8 * h * k + (2 * g - 14 * h - 4) * H - 8 * h + 4 * g - 6
     c = (6 * h + 2 * g - 2) * k**2 + (4 * h - 4 * g + 6) * k + (2 * h - 6) * H + 4 * h
     d = (2 * h + 6) * k**2 - 4 * h * k
-    return np.sqrt((a * Nf**3 + b * Nf**2 + c * Nf + d)
-                   / ((Nf - 1.0) * (Nf - 2.0) * (Nf - 3.0)))
+    return np.asarray(np.sqrt((a * Nf**3 + b * Nf**2 + c * Nf + d)
+                              / ((Nf - 1.0) * (Nf - 2.0) * (Nf - 3.0))))
 
 
 _AD_SIG = np.array([0.25, 0.1, 0.05, 0.025, 0.01, 0.005, 0.001])
@@ -194,7 +194,9 @@ def numeric_reference(cr: np.ndarray, edges: np.ndarray) -> NumericReference:
 
 
 @kernel
-def _numeric_stats(cw, nw_all, cr, nr_all, pr_all, fr_all, mr_all, step, dec_r, cut, out):
+def _numeric_stats(cw: np.ndarray, nw_all: np.ndarray, cr: np.ndarray, nr_all: np.ndarray,
+                   pr_all: np.ndarray, fr_all: np.ndarray, mr_all: np.ndarray, step: np.ndarray,
+                   dec_r: np.ndarray, cut: np.ndarray, out: np.ndarray) -> None:
     """Per feature row: the columns of NUMERIC_COLUMNS (same formulas as the per-statistic
     functions above, summed bin by bin in grid order; the reference-side terms come
     precomputed, see :class:`NumericReference`). Rows with an empty side are NaN."""
@@ -306,7 +308,11 @@ def numeric_stats(cw: np.ndarray, cr: np.ndarray | NumericReference,
     >>> float(s["ks"][0]), float(s["psi"][0]), float(s["js"][0])
     (0.0, 0.0, 0.0)
     """
-    ref = cr if isinstance(cr, NumericReference) else numeric_reference(cr, edges)
+    if isinstance(cr, NumericReference):
+        ref = cr
+    else:
+        assert edges is not None, "reference counts need their edges"
+        ref = numeric_reference(cr, edges)
     cw = np.ascontiguousarray(cw, np.int64)
     nw, nr = cw.sum(axis=1), ref.n
     out = np.empty((cw.shape[0], len(NUMERIC_COLUMNS)))
@@ -315,7 +321,7 @@ def numeric_stats(cw: np.ndarray, cr: np.ndarray | NumericReference,
     res = {c: out[:, i] for i, c in enumerate(NUMERIC_COLUMNS)}
     ok = (nw > 0) & (nr > 0)
     if ok.all():  # the usual case: no empty row to mask
-        res["ks_p"] = ks_pvalue(res["ks"], nw, nr)
+        res["ks_p"] = np.asarray(ks_pvalue(res["ks"], nw, nr))
     else:
         res["ks_p"] = np.where(ok, ks_pvalue(np.nan_to_num(res["ks"]), np.maximum(nw, 1),
                                              np.maximum(nr, 1)), np.nan)

@@ -46,8 +46,9 @@ table.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from kernels.jit import inline, kernel
+from kernels.jit import Scalar, inline, kernel
 from kernels.serial import pack_arrays, unpack_arrays
 
 EMPTY, PREDICTION, LABEL = 0, 1, 2
@@ -58,15 +59,17 @@ C = {name: i for i, name in enumerate(COUNTERS)}
 SLOT_BYTES = 30
 LOAD = 0.7
 MIN_CAPACITY = 1 << 10
+#: the waiting entries: keys, times, scores, cells, kinds, values
+Entries = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 @inline
-def _slot(h, mask):
+def _slot(h: Scalar, mask: Scalar) -> Scalar:
     return np.int64((h * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(20)) & mask
 
 
 @kernel
-def _find(keys, h, mask):
+def _find(keys: np.ndarray, h: Scalar, mask: Scalar) -> Scalar:
     """The slot of key ``h``, or -1 - (the empty slot where it would go)."""
     i = _slot(h, mask)
     while True:
@@ -79,7 +82,8 @@ def _find(keys, h, mask):
 
 
 @kernel
-def _delete(keys, time, score, cell, kind, value, i, mask):
+def _delete(keys: np.ndarray, time: np.ndarray, score: np.ndarray, cell: np.ndarray,
+            kind: np.ndarray, value: np.ndarray, i: Scalar, mask: Scalar) -> None:
     """Empty slot i and shift later entries of its probe run back (Knuth's algorithm R)."""
     j = i
     while True:
@@ -97,8 +101,11 @@ def _delete(keys, time, score, cell, kind, value, i, mask):
 
 
 @kernel
-def _add(is_label, hs, ts, ss, vs, cs, keys, time, score, cell, kind, value, counters,
-         limit, out_idx, out_time, out_score, out_pred, out_cell, out_label):
+def _add(is_label: Scalar, hs: np.ndarray, ts: np.ndarray, ss: np.ndarray, vs: np.ndarray,
+         cs: np.ndarray, keys: np.ndarray, time: np.ndarray, score: np.ndarray, cell: np.ndarray,
+         kind: np.ndarray, value: np.ndarray, counters: np.ndarray, limit: Scalar,
+         out_idx: np.ndarray, out_time: np.ndarray, out_score: np.ndarray, out_pred: np.ndarray,
+         out_cell: np.ndarray, out_label: np.ndarray) -> Scalar:
     """Join or store each row; joined rows go to out_* (prediction side's time / score /
     class / cell, the label); returns their number. Stops storing at ``limit`` entries."""
     mask = keys.shape[0] - 1
@@ -140,8 +147,9 @@ def _add(is_label, hs, ts, ss, vs, cs, keys, time, score, cell, kind, value, cou
 
 
 @kernel
-def _expire(keys, time, score, cell, kind, value, counters, label_wm, pred_wm, max_delay,
-            out_time, out_cell):
+def _expire(keys: np.ndarray, time: np.ndarray, score: np.ndarray, cell: np.ndarray,
+            kind: np.ndarray, value: np.ndarray, counters: np.ndarray, label_wm: Scalar,
+            pred_wm: Scalar, max_delay: Scalar, out_time: np.ndarray, out_cell: np.ndarray) -> Scalar:
     """Remove expired predictions (time + max_delay < label_wm; their time / cell go to
     out_*) and orphan labels (time < pred_wm); returns the number of expired predictions."""
     mask = keys.shape[0] - 1
@@ -168,7 +176,9 @@ def _expire(keys, time, score, cell, kind, value, counters, label_wm, pred_wm, m
 
 
 @kernel
-def _reinsert(hs, ts, ss, cs, ks, vs, keys, time, score, cell, kind, value):
+def _reinsert(hs: np.ndarray, ts: np.ndarray, ss: np.ndarray, cs: np.ndarray, ks: np.ndarray,
+              vs: np.ndarray, keys: np.ndarray, time: np.ndarray, score: np.ndarray,
+              cell: np.ndarray, kind: np.ndarray, value: np.ndarray) -> None:
     mask = keys.shape[0] - 1
     for r in range(hs.shape[0]):
         i = -1 - _find(keys, hs[r], mask)
@@ -225,17 +235,18 @@ class PendingStore:
             _reinsert(*entries, self.keys, self.time, self.score, self.cell, self.kind,
                       self.value)
 
-    def _entries(self) -> tuple[np.ndarray, ...]:
+    def _entries(self) -> Entries:
         """The waiting entries, sorted by key: keys, times, scores, cells, kinds, values."""
         used = np.flatnonzero(self.keys)
         used = used[np.argsort(self.keys[used], kind="stable")]
         return (self.keys[used], self.time[used], self.score[used], self.cell[used],
                 self.kind[used], self.value[used])
 
-    def _add(self, is_label: bool, keys, times, scores, values, cells) -> dict[str, np.ndarray]:
+    def _add(self, is_label: bool, keys: np.ndarray, times: np.ndarray, scores: np.ndarray,
+             values: np.ndarray, cells: np.ndarray) -> dict[str, np.ndarray]:
         n = keys.shape[0]
         self._reserve(n)
-        out = {"index": np.empty(n, np.int64), "time": np.empty(n, np.int64),
+        out: dict[str, np.ndarray] = {"index": np.empty(n, np.int64), "time": np.empty(n, np.int64),
                "score": np.empty(n), "pred": np.empty(n, np.int8),
                "cell": np.empty(n, np.int32), "label": np.empty(n, np.int8)}
         m = _add(is_label, keys, times, scores, values, cells, self.keys, self.time,
@@ -244,7 +255,8 @@ class PendingStore:
                  out["label"])
         return {k: v[:m] for k, v in out.items()}
 
-    def add_predictions(self, keys, times, scores, preds, cells) -> dict[str, np.ndarray]:
+    def add_predictions(self, keys: ArrayLike, times: ArrayLike, scores: ArrayLike,
+                        preds: ArrayLike, cells: ArrayLike) -> dict[str, np.ndarray]:
         """Predictions (id hashes uint64, event times ms, scores (NaN: none), classes int8,
         cells int32). Returns the joined rows: ``index`` (of the input row), ``time`` /
         ``score`` / ``pred`` / ``cell`` of the prediction and its ``label``."""
@@ -255,7 +267,8 @@ class PendingStore:
                          np.ascontiguousarray(preds, np.int8).reshape(n),
                          np.ascontiguousarray(cells, np.int32).reshape(n))
 
-    def add_labels(self, keys, times, labels) -> dict[str, np.ndarray]:
+    def add_labels(self, keys: ArrayLike, times: ArrayLike,
+                   labels: ArrayLike) -> dict[str, np.ndarray]:
         """Labels (id hashes, label event times ms, values int8); returns the joined rows as
         :meth:`add_predictions` does."""
         keys = np.ascontiguousarray(keys, np.uint64)
@@ -294,9 +307,9 @@ class PendingStore:
     def from_bytes(cls, b: bytes) -> "PendingStore":
         if b[:4] != b"PND1":
             raise ValueError("not a pending-label store (bad magic)")
-        head, counters, *entries = unpack_arrays(b[4:])
+        head, counters, hs, ts, ss, cs, ks, vs = unpack_arrays(b[4:])
         s = cls(int(head[0]), int(head[1]))
         s.counters = counters
         s._reserve(0)
-        _reinsert(*entries, s.keys, s.time, s.score, s.cell, s.kind, s.value)
+        _reinsert(hs, ts, ss, cs, ks, vs, s.keys, s.time, s.score, s.cell, s.kind, s.value)
         return s

@@ -48,10 +48,12 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from kernels.grid import float_bits
-from kernels.numeric import _add_at, _big, _carry_row
-from kernels.jit import inline, kernel
+from kernels.exact_sum import _add_at, _carry_row
+from kernels.jit import Scalar, inline, kernel
+from kernels.numeric import _big
 from kernels.serial import pack_arrays, unpack_arrays
 
 D = 40  # digits of an exact sum (2**-1074 units): terms below 2**6, up to 2**62 rows
@@ -63,7 +65,7 @@ LABELLED, POSITIVE, BAD_LABEL, NO_PREDICTION, BAD_SCORE = range(5)
 
 
 @inline
-def _add_exact(sums, c, j, x):
+def _add_exact(sums: np.ndarray, c: Scalar, j: Scalar, x: Scalar) -> None:
     """sums[c, j] += x exactly (x finite, >= 0)."""
     xb = float_bits(x)
     e = (xb >> 52) & 0x7FF
@@ -78,7 +80,9 @@ def _add_exact(sums, c, j, x):
 
 
 @kernel
-def _update(cell, label, pred, score, inner, conf, icnt, hist, ece, sums):
+def _update(cell: np.ndarray, label: np.ndarray, pred: np.ndarray, score: np.ndarray,
+            inner: np.ndarray, conf: np.ndarray, icnt: np.ndarray, hist: np.ndarray,
+            ece: np.ndarray, sums: np.ndarray) -> None:
     """Absorb the rows (see the module docstring); ``inner`` = the E-1 inner calibration
     edges."""
     n_fine = hist.shape[2]
@@ -126,7 +130,8 @@ class PerformanceSketch:
     """See the module docstring. Verbs: ``update``, ``merge``, ``to_bytes`` / ``from_bytes``,
     ``result(cells)``; ``fairness`` in :func:`kernels.performance_stats.label_fairness`."""
 
-    def __init__(self, conf, icnt, hist, ece, sums) -> None:
+    def __init__(self, conf: np.ndarray, icnt: np.ndarray, hist: np.ndarray, ece: np.ndarray,
+                  sums: np.ndarray) -> None:
         self.conf = conf
         self.icnt = icnt
         self.hist = hist
@@ -198,16 +203,16 @@ class PerformanceSketch:
         return cls(*unpack_arrays(b))
 
     # results -------------------------------------------------------------------------------
-    def _cells(self, cells) -> np.ndarray:
+    def _cells(self, cells: ArrayLike | None) -> np.ndarray:
         return np.arange(self.n_cells) if cells is None else np.asarray(cells, np.int64)
 
-    def exact_sum(self, j: int, cells=None) -> Fraction:
+    def exact_sum(self, j: int, cells: ArrayLike | None = None) -> Fraction:
         """Σ of accumulator ``j`` (0 log loss, 1 Brier, 2 + e score in calibration bin e)
         over ``cells``, exactly."""
         return Fraction(sum(_big(self.sums[c, j]) for c in self._cells(cells).tolist()),
                         1 << 1074)
 
-    def result(self, cells=None) -> dict[str, Any]:
+    def result(self, cells: ArrayLike | None = None) -> dict[str, Any]:
         """The figures of the rows in ``cells`` (default: all) as a plain record. Undefined
         figures (no rows, no positives, ...) are NaN; ``auc`` is NaN without both classes."""
         cs = self._cells(cells)

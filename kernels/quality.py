@@ -29,12 +29,17 @@ row they are in, with the median in their place.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kernels.forest import IsolationForest
-from kernels.jit import kernel
+from kernels.jit import Scalar, kernel
 from kernels.serial import pack_arrays, unpack_arrays
+
+if TYPE_CHECKING:  # kernels.window imports this module
+    from kernels.batch import ColumnBatch
+    from kernels.window import ReferenceProfile
 
 MAD_TO_SD = 1.4826
 QUANTILE_SPAN_SD = 6.180464612335626  # q0.999 - q0.001 of the standard normal, in sd
@@ -46,7 +51,8 @@ __all__ = ["IsolationForest", "QualityBounds", "QualitySketch", "reference_quali
 # -- kernels ---------------------------------------------------------------------------------
 
 @kernel
-def _intervals(values, state, range_lo, range_hi, z_lo, z_hi, range_counts, outliers):
+def _intervals(values: np.ndarray, state: np.ndarray, range_lo: np.ndarray, range_hi: np.ndarray,
+               z_lo: np.ndarray, z_hi: np.ndarray, range_counts: np.ndarray, outliers: np.ndarray) -> None:
     """Per feature: valid finite values below range_lo / above range_hi, and outside
     [z_lo, z_hi]. values float64 [F, N], state int8 [F, N]; adds into the int64 counters."""
     n_feat, n = values.shape
@@ -69,7 +75,7 @@ def _intervals(values, state, range_lo, range_hi, z_lo, z_hi, range_counts, outl
 
 
 @kernel
-def _delay(event_ms, ingest_ms, max_delay_ms, delay):
+def _delay(event_ms: np.ndarray, ingest_ms: np.ndarray, max_delay_ms: Scalar, delay: np.ndarray) -> None:
     """delay int64 [4] += events with both times (>= 0), events with lag > max_delay_ms
     (when max_delay_ms > 0), Σ max(0, lag) (saturating at int64 max), max of that."""
     events = 0
@@ -139,7 +145,7 @@ class QualityBounds:
             object.__setattr__(self, k, a)
 
     @classmethod
-    def from_profile(cls, profile, ranges: dict[str, tuple[float | None, float | None]]
+    def from_profile(cls, profile: ReferenceProfile, ranges: dict[str, tuple[float | None, float | None]]
                      | None = None, max_delay_ms: int = 0) -> "QualityBounds":
         """Bounds learned from ``profile.quality_stats`` with the profile's ``range_margin``
         ``m`` and ``outlier_z`` ``z``:
@@ -237,7 +243,7 @@ class QualitySketch:
                    np.zeros(n_features, np.int64), np.zeros(2, np.int64),
                    np.zeros(4, np.int64), enabled)
 
-    def update(self, batch) -> "QualitySketch":
+    def update(self, batch: ColumnBatch) -> "QualitySketch":
         """Absorb a :class:`~kernels.batch.ColumnBatch`; returns self."""
         if not self.enabled:
             return self
@@ -298,4 +304,5 @@ class QualitySketch:
         if len(arrays) != len(mine) or any(x.shape != y.shape or x.dtype != y.dtype
                                            for x, y in zip(arrays, mine)):
             raise ValueError("quality sketch bytes do not fit these bounds")
-        return cls(bounds, forest, *arrays)
+        range_counts, outliers, rows, delay = arrays
+        return cls(bounds, forest, range_counts, outliers, rows, delay)

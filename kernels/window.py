@@ -122,7 +122,7 @@ class ReferenceProfile:
               = None, score: np.ndarray | None = None, prediction: np.ndarray | None = None,
               label: np.ndarray | None = None, group: np.ndarray | None = None,
               n_bins: int = 1000, top_k: int = 16, max_categories: int = 256,
-              metadata: dict | None = None, *, outlier_z: float = 6.0,
+              metadata: dict[str, Any] | None = None, *, outlier_z: float = 6.0,
               range_margin: float = 0.1, n_trees: int = 25, sample_size: int = 256,
               contamination: float = 0.001, seed: int = 0) -> "ReferenceProfile":
         """A profile from reference columns: raw floats for ``numeric`` and ``score``
@@ -145,12 +145,13 @@ class ReferenceProfile:
         edges = np.array([quantile_grid(numeric[n], n_bins) for n in names]).reshape(
             len(names), n_bins + 1)
         se = quantile_grid(score if score is not None else np.zeros(0), n_bins)
-        cats = {}
+        cats: dict[str, list[str]] = {}
         for n, v in categorical.items():
             s = np.asarray(v, object)
             s = s[np.array([isinstance(x, str) for x in s], bool)] if s.size else s
-            u, c = np.unique(s.astype(str), return_counts=True) if s.size else ([], [])
-            order = np.lexsort((np.asarray(u), -np.asarray(c))) if len(u) else []
+            u, c = np.unique(s.astype(str), return_counts=True) if s.size else (
+                np.zeros(0, str), np.zeros(0, np.int64))
+            order = np.lexsort((u, -c)) if len(u) else np.zeros(0, np.int64)
             cats[n] = [str(u[i]) for i in order][:max_categories]
         groups = sorted({str(x) for x in group if x is not None}) if group is not None else []
         batch_rows = _rows(numeric, categorical, score, prediction, label, group)
@@ -211,7 +212,9 @@ class ReferenceProfile:
         prof.reference = WindowSketch.from_bytes(ref.tobytes(), prof) if ref.size else None
         return prof
 
-def _rows(numeric, categorical, score, prediction, label, group) -> int:
+def _rows(numeric: dict[str, np.ndarray], categorical: dict[str, np.ndarray],
+           score: np.ndarray | None, prediction: np.ndarray | None, label: np.ndarray | None,
+           group: np.ndarray | None) -> int:
     for cols in (numeric.values(), categorical.values(), [score, prediction, label, group]):
         for c in cols:
             if c is not None:
@@ -219,8 +222,10 @@ def _rows(numeric, categorical, score, prediction, label, group) -> int:
     return 0
 
 
-def reference_batch(prof: ReferenceProfile, numeric, categorical, score, prediction, label,
-                    group) -> ColumnBatch:
+def reference_batch(prof: ReferenceProfile, numeric: dict[str, np.ndarray],
+                      categorical: dict[str, np.ndarray], score: np.ndarray | None,
+                      prediction: np.ndarray | None, label: np.ndarray | None,
+                      group: np.ndarray | None) -> ColumnBatch:
     """Raw reference columns as a ColumnBatch in the profile's encodings."""
     names = prof.numeric_names
     given = [*numeric.values(), *categorical.values(),
@@ -377,4 +382,5 @@ class WindowSketch:
         return cls(NumericSketch(profile.grid, *a[1:6]),
                    NumericSketch(profile.score_grid, *a[6:11]),
                    CategoricalSketch(*a[11:15]), GroupSketch(a[15]), int(a[0][0]), profile,
-                   QualitySketch(ref.quality.bounds, profile.forest, *a[16:20], quality))
+                   QualitySketch(ref.quality.bounds, profile.forest, a[16], a[17], a[18], a[19],
+                                 quality))

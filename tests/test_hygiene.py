@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +27,21 @@ def test_mypy_strict_passes():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+#: kernel modules mypy may leave out, each with its reason (none may be added silently)
+NOT_STRICT_YET: dict[str, str] = {}
+
+
+def test_mypy_is_strict_on_every_kernel_module_and_the_records():
+    """pyproject's [tool.mypy] checks monitor/records.py and all of kernels/, strict; the
+    only modules left out are the ones NOT_STRICT_YET names."""
+    conf = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
+    assert conf["strict"] is True and "ignore_errors" not in conf
+    assert set(conf["files"]) == {"monitor/records.py", "kernels"}
+    left_out = {str(p.relative_to(ROOT)) for p in (ROOT / "kernels").glob("*.py")
+                if any(re.search(x, str(p.relative_to(ROOT))) for x in conf.get("exclude", []))}
+    assert left_out <= set(NOT_STRICT_YET), left_out - set(NOT_STRICT_YET)
+
+
 def test_numba_options_live_in_kernels_jit_only():
     """Every kernel compiles through kernels/jit.py (nogil, cache): no other module calls
     numba's njit / jit itself."""
@@ -34,3 +50,24 @@ def test_numba_options_live_in_kernels_jit_only():
                  for p in (ROOT / d).rglob("*.py")
                  if p.name != "jit.py" and pattern.search(p.read_text())]
     assert offenders == []
+
+
+MAX_LINES = 400
+#: modules allowed over MAX_LINES, each with its reason (only while its owner's split is in
+#: flight; drop the entry once the file is under the limit)
+OVER_LIMIT = {
+    "monitor/stage1/labels.py": "the labels helpers' module (#15), 402 lines when this test "
+                                "landed: theirs to split",
+    "monitor/pipeline.py": "the shared wiring file: this session's landings took it past "
+                           "400; the lead splits it once the branches that edit it landed",
+}
+
+
+def test_no_module_over_400_lines():
+    """Small files (~400 lines): a module of monitor/ or kernels/ that grows past the limit
+    is split by concern, not let grow."""
+    over = {str(p.relative_to(ROOT)): n for d in ("monitor", "kernels")
+            for p in sorted((ROOT / d).rglob("*.py"))
+            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    unexcused = {k: n for k, n in over.items() if k not in OVER_LIMIT}
+    assert not unexcused, f"modules over {MAX_LINES} lines: {unexcused}; split them by concern"

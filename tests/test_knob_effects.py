@@ -12,9 +12,7 @@ import copy
 import hashlib
 import hmac
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +31,7 @@ from monitor.stage2.evaluate import Evaluator, policy_from_config
 from monitor.topics import wanted_topics
 from tests.slack_server import SlackServer
 from tests.test_slack_sink import ALERTS, TOKEN, deliver_all
+from tests.test_webhook_sink import Receiver
 
 MIN = 60_000
 NO_BROKER = {"bootstrap.servers": "127.0.0.1:1"}
@@ -360,35 +359,6 @@ def test_slack_webhook_url_is_where_the_sink_posts(slack, tmp_path, monkeypatch,
 
 # -- generic webhooks and Alertmanager --------------------------------------------------------
 
-class Receiver:
-    """Records every POST; answers after ``delay_s``."""
-
-    def __init__(self, delay_s: float = 0.0) -> None:
-        self.got: list[tuple[str, dict, bytes]] = []
-        rec = self
-
-        class H(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                time.sleep(delay_s)
-                rec.got.append((self.path, dict(self.headers), body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture()
 def receiver():
     r = Receiver()
@@ -410,7 +380,7 @@ def test_webhook_url_is_where_alerts_go(receiver, tmp_path, monkeypatch, where):
     for x in ("a", "b"):
         value = receiver.url + f"/{x}" if where == "url" else f"HOOK_{x.upper()}"
         _webhook({"name": "ops", where: value}, tmp_path).sink.write(ALERTS[:1])
-    assert [p for p, _, _ in receiver.got] == ["/hook/a", "/hook/b"]
+    assert [p for p, _, _, _ in receiver.got] == ["/hooks/streamdrift/a", "/hooks/streamdrift/b"]
 
 
 def test_webhook_name_names_the_sink_and_its_group(tmp_path):
@@ -429,7 +399,7 @@ def test_webhook_signing_secret_signs_each_post(receiver, tmp_path, monkeypatch,
         value = "SIGN" if where == "signing_secret_env" else "sign"
         _webhook({"name": "ops", "url": receiver.url, where: value},
                  tmp_path).sink.write(ALERTS[:1])
-        _, headers, body = receiver.got[-1]
+        _, headers, body, _ = receiver.got[-1]
         want = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
         assert headers["X-Streamdrift-Signature"] == want
         sigs.append(headers["X-Streamdrift-Signature"])

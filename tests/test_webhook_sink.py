@@ -25,9 +25,10 @@ SECRET = "whsec-streamdrift-test"
 
 
 class Receiver:
-    """Records every POST (path, headers, body, time); answers the queued statuses first."""
+    """Records every POST (path, headers, body, time); answers the queued statuses first,
+    each after ``delay_s``."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay_s: float = 0.0) -> None:
         self.got: list[tuple[str, dict, bytes, float]] = []
         self.answers: deque = deque()
         rec = self
@@ -35,6 +36,7 @@ class Receiver:
         class H(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                time.sleep(delay_s)
                 rec.got.append((self.path, dict(self.headers), body, time.monotonic()))
                 status, headers = rec.answers.popleft() if rec.answers else (204, {})
                 self.send_response(status)
@@ -47,6 +49,7 @@ class Receiver:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.httpd.daemon_threads = True
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hooks/streamdrift"
 

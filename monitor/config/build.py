@@ -1,181 +1,28 @@
-"""Building the config: JSON Schema validation with messages that name each bad field by its
-path, and the cross-field checks and defaults that turn a schema-valid dict into the frozen
+"""Building the config: the cross-field checks and defaults that turn a schema-valid dict
+(validated by :mod:`monitor.config.validate`) into the frozen
 :class:`~monitor.config.MonitorConfig`. The public entry points are
 :func:`monitor.config.from_dict` and :func:`monitor.config.load`; this module is their inside.
-
->>> validate({"monitor": "m", "kafka": {"bootstrap": "k:9092"}, "stream": {"topic": "t"},
-...           "features": {"numeric": ["x"]}, "windows": {"size": "abc"},
-...           "reference": {"profile": "/r"}})
-Traceback (most recent call last):
-...
-monitor.errors.ConfigError: windows.size: expected a duration with its unit, like "60s" or "5m" (ms, s, m, h, d), above 0, got "abc"
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import difflib
-import json
 import os
 from collections.abc import Mapping
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
-import jsonschema
-
-from kernels.catalogue import CHECKS
 from monitor.config.settings import (
     BOOTSTRAP_ENV, HTTP_HOST_ENV, AlertsConfig, DeadLetterConfig, CategoricalChecks, ChecksConfig,
-    EventTimeConfig, FairnessChecks, FeatureRule, FeatureSettings, FeaturesConfig, FrozenMap,
+    EventTimeConfig, FairnessChecks, FeatureRule, FeaturesConfig, FrozenMap,
     HttpConfig, KafkaConfig, MonitorConfig, NumericChecks, OutputConfig, PredictionChecks,
     PredictionConfig, QualityChecks, ReferenceConfig, RegistryAuth, SaslConfig, Secret,
     SensitiveConfig, SlackConfig, StreamConfig, TlsConfig, TopicsConfig, TriggersConfig,
     WindowsConfig, parse_duration, AlertmanagerConfig, WebhookConfig)
 from monitor.errors import ConfigError
+from monitor.config.features import feature_settings
+from monitor.config.validate import (  # noqa: F401  (validate, SCHEMA_PATH: the package's)
+    _SECRET_KEYS, SCHEMA_PATH, _show, validate)
 from monitor.records import Silence
-
-#: ``monitor/schemas`` is the repository's ``schemas/`` (a link in the source tree, package
-#: data in the wheel): one path, found the same way in both
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "monitor-config.schema.json"
-_SECRET_KEYS = {"password", "token", "webhook_url", "key_password", "sasl.password",
-                "basic.auth.user.info", "bearer.auth.token",
-                "ssl.key.password", "sasl.oauthbearer.client.secret"}
-
-
-@lru_cache(maxsize=1)
-def _validator() -> jsonschema.Draft202012Validator:
-    schema = json.loads(SCHEMA_PATH.read_text())
-    return jsonschema.Draft202012Validator(schema)
-
-
-def validate(d: Any) -> None:
-    """Check ``d`` against the JSON Schema; raise one ConfigError listing every problem."""
-    if not isinstance(d, dict):
-        raise ConfigError("", f"expected a mapping at the top of the config, got {_show(d)}")
-    problems: dict[str, str] = {}
-    for err in sorted(_validator().iter_errors(d), key=lambda e: [str(x) for x in e.path]):
-        for path, msg in _explain(err):
-            problems.setdefault(path, msg)
-    if problems:
-        items = sorted(problems.items())
-        raise ConfigError(items[0][0], items[0][1], items)
-
-
-def _fmt_path(parts) -> str:
-    out = ""
-    for x in parts:
-        out += f"[{x}]" if isinstance(x, int) else (f".{x}" if out else str(x))
-    return out
-
-
-def _show(v: Any) -> str:
-    if isinstance(v, dict):
-        return "a mapping"
-    if isinstance(v, list):
-        return "a list"
-    s = json.dumps(v, default=str)
-    return s if len(s) <= 60 else s[:57] + "..."
-
-
-def _explain(err: jsonschema.ValidationError) -> list[tuple[str, str]]:
-    path = _fmt_path(err.absolute_path)
-    kw, schema, inst = err.validator, err.schema, err.instance
-    if kw == "additionalProperties":
-        known = sorted(schema.get("properties", {}))
-        out = []
-        for k in sorted(set(inst) - set(known), key=str):
-            msg = "unknown field"
-            if str(k) in _SECRET_KEYS:
-                msg += (f": secrets are never written in the config; give {k}_env (an "
-                        f"environment variable name) or {k}_file (a path) instead")
-            else:
-                near = difflib.get_close_matches(str(k), known, n=1) or \
-                    [x for x in known if x.startswith(str(k))][:1]
-                msg += f" (did you mean {near[0]!r}?)" if near else ""
-                msg += f"; expected one of: {', '.join(known)}" if known else ""
-            out.append((_fmt_path([*err.absolute_path, k]), msg))
-        return out
-    if kw == "required":
-        missing = err.message.split("'")[1] if "'" in err.message else err.message
-        return [(_fmt_path([*err.absolute_path, missing]), "required field is missing")]
-    if kw == "uniqueItems":
-        seen, dup = [], None
-        for x in inst:
-            if x in seen:
-                dup = x
-                break
-            seen.append(x)
-        return [(path, f"{_show(dup)} is listed more than once")]
-    if "a duration" in schema.get("x-expected", "") and _bare_number(inst):
-        return [(path, unitless(inst))]
-    if kw == "enum":
-        want = "one of " + ", ".join(json.dumps(x) for x in err.validator_value)
-    elif "x-expected" in schema:
-        want = schema["x-expected"]
-    elif kw == "type":
-        t = err.validator_value
-        want = " or ".join(t) if isinstance(t, list) else {
-            "object": "a mapping", "array": "a list", "integer": "an integer",
-            "number": "a number", "string": "a string", "boolean": "true or false",
-        }.get(t, t)
-    elif kw in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        op = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">",
-              "exclusiveMaximum": "<"}[kw]
-        want = f"a number {op} {err.validator_value}"
-    else:
-        want = err.message
-    return [(path, f"expected {want}, got {_show(inst)}")]
-
-
-def _bare_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def unitless(v: Any) -> str:
-    """The message for a duration given as a bare number: it names the fix.
-
-    >>> unitless(60)
-    '60 has no unit; write 60s or 60ms'
-    """
-    return f"{_show(v)} has no unit; write {_show(v)}s or {_show(v)}ms"
-
-
-def feature_settings(name: str, kind: str, checks: ChecksConfig,
-                     rules: list[FeatureRule]) -> FeatureSettings:
-    """One feature's settings: the floors of the catalogue's per-feature checks of its kind
-    (drift of its kind, the field-quality checks), from ``checks``, then every matching
-    rule in file order."""
-    base = checks.numeric if kind == "numeric" else checks.categorical
-    fam = f"{kind}_drift"
-    rows = [c for c in CHECKS if c.per_feature and c.floor_key and (
-        c.family == fam or (c.family == "quality" and (c.name != "unseen_rate"
-                                                       or kind == "categorical")))]
-    floors = {c.name: _config_value(checks, c.floor_key) for c in rows}
-    key_to_check = {(c.per_feature, c.floor_key.split(".")[-1]): c.name for c in rows}
-    s: dict[str, Any] = dict(name=name, kind=kind, drift_enabled=base.enabled,
-                             chi2=getattr(base, "chi2", True),
-                             quality_enabled=checks.quality.enabled)
-    for rule in rules:
-        if not rule.applies_to(name, kind):
-            continue
-        if rule.range is not None and kind == "numeric":
-            s["range"] = rule.range
-        for section, values in (("drift", rule.drift), ("quality", rule.quality)):
-            for key, v in values.items():
-                if key == "enabled":
-                    s[f"{section}_enabled"] = v
-                elif key == "chi2":
-                    s["chi2"] = v
-                elif (section, key) in key_to_check:
-                    floors[key_to_check[section, key]] = v
-    return FeatureSettings(**s, floors=FrozenMap(floors))
-
-
-def _config_value(checks: ChecksConfig, key: str) -> Any:
-    """The value of ``checks.<key>`` (a catalogue floor key like ``numeric.ks_floor``)."""
-    section, name = key.split(".")
-    return getattr(getattr(checks, section), name)
 
 
 class Builder:

@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 
+from monitor.config.checks import (  # noqa: F401  (part of the config types)
+    CategoricalChecks, ChecksConfig, FairnessChecks, NumericChecks, PredictionChecks,
+    QualityChecks)
 from monitor.errors import ConfigError
 from monitor.records import Silence  # noqa: F401  (the one silence type; config builds it)
 
@@ -230,81 +233,6 @@ class WindowsConfig:
 class ReferenceConfig:
     profile: Path
     rolling_windows: int = 0
-
-
-@dataclass(frozen=True)
-class NumericChecks:
-    """Numeric (and prediction score) drift: the switch and the floors. Defaults equal the
-    catalogue's (:mod:`kernels.catalogue`; tests/test_catalogue.py holds them equal)."""
-
-    enabled: bool = True
-    ks_floor: float = 0.04
-    ad_floor: float = 0.008
-    psi_floor: float = 0.035
-    wasserstein_floor: float = 0.15  # in reference standard deviations
-    js_floor: float = 0.075
-    hellinger_floor: float = 0.06
-    mean_shift_floor: float = 0.1  # in reference standard deviations
-    sd_ratio_floor: float = 0.1  # |sd / reference sd - 1|
-
-
-@dataclass(frozen=True)
-class PredictionChecks(NumericChecks):
-    """The score's drift floors (as numeric) and the predicted-class rate's floor."""
-
-    class_rate_floor: float = 0.05  # |window - reference| positive-class rate
-
-
-@dataclass(frozen=True)
-class CategoricalChecks:
-    enabled: bool = True
-    chi2: bool = True
-    chi2_floor: float = 0.1  # Cohen's w
-    psi_floor: float = 0.01
-    js_floor: float = 0.04
-    hellinger_floor: float = 0.035
-    unseen_rate_floor: float = 0.01
-
-
-@dataclass(frozen=True)
-class FairnessChecks:
-    enabled: bool = True
-    disparate_impact_min: float = 0.8
-    equalized_odds_max: float = 0.1
-    equal_opportunity_max: float = 0.1
-
-
-@dataclass(frozen=True)
-class QualityChecks:
-    enabled: bool = True
-    missing_rate_max: float = 0.05
-    type_error_rate_max: float = 0.01
-    nonfinite_rate_max: float = 0.01
-    out_of_range_rate_max: float = 0.01
-    null_rate_max: float = 0.01
-    outlier_rate_max: float = 0.01
-    row_outlier_rate_max: float = 0.02
-    bad_event_rate_max: float = 0.01
-    late_event_rate_max: float = 0.05
-    duplicate_rate_max: float = 0.01
-    volume_drop_max: float = 0.5
-    volume_spike_max: float = 1.0
-    volume_baseline_windows: int = 12
-    expected_events_per_window: int | None = None
-    max_event_delay_ms: int | None = None  # None: freshness is reported, never judged
-    stale_event_rate_max: float = 0.05
-    max_consumer_lag: int | None = None  # records behind; None: not judged
-
-
-@dataclass(frozen=True)
-class ChecksConfig:
-    family_level: float = 0.01
-    correction: str = "bonferroni"
-    numeric: NumericChecks = NumericChecks()
-    categorical: CategoricalChecks = CategoricalChecks()
-    prediction: PredictionChecks = PredictionChecks()
-    fairness: FairnessChecks = FairnessChecks()
-    quality: QualityChecks = QualityChecks()
 
 
 @dataclass(frozen=True)

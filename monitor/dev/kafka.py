@@ -165,27 +165,41 @@ class DevKafka:
                 f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.xml'}",
                 "-Djava.awt.headless=true", "-cp", f"{libs}/*", main, *args]
 
-    def start(self, timeout_s: float = 90.0) -> "DevKafka":
-        t0 = time.monotonic()
-        libs = ensure_jars()
-        if self.data_dir is None:
-            self.data_dir = Path(tempfile.mkdtemp(prefix="streamdrift-kafka-"))
-            self._own_dir = True
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.port = self.port or free_port()
-        controller = self.controller_port = self.controller_port or free_port()
-        log = self.log_to or self.data_dir / "broker.log"
-        (self.data_dir / "log4j2.xml").write_text(_LOG4J2.format(log=log))
-        props = self.data_dir / "server.properties"
-        props.write_text("\n".join([
-            "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.bootstrap.servers=127.0.0.1:{controller}",
+    # -- what a subclass (monitor.dev.secure_kafka.SecureKafka) changes ---------------------
+    #: the broker creates a topic a client names (the secured one does not)
+    auto_create_topics = True
+
+    def _prepare(self) -> None:
+        """Runs before the ports and config are written (the secured broker makes its PKI)."""
+
+    def _listener_properties(self, controller: int) -> list[str]:
+        return [
             f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller}",
             f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
             "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        ]
+
+    def _format_args(self) -> list[str]:
+        """Extra arguments of ``kafka-storage format`` (the secured broker's SCRAM users)."""
+        return []
+
+    def _admin_config(self) -> dict:
+        return {"bootstrap.servers": self.bootstrap}
+
+    def _hide(self, text: str) -> str:
+        """``text`` with every secret of this broker masked (the plain one has none)."""
+        return text
+
+    # -- start -------------------------------------------------------------------------------
+    def _properties(self, controller: int) -> list[str]:
+        assert self.data_dir is not None
+        return [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.bootstrap.servers=127.0.0.1:{controller}",
+            *self._listener_properties(controller),
             f"log.dirs={self.data_dir / 'logs'}",
             "num.partitions=1",
             "offsets.topic.replication.factor=1",
@@ -197,18 +211,35 @@ class DevKafka:
             "share.coordinator.state.topic.min.isr=1",
             "group.initial.rebalance.delay.ms=0",
             "group.min.session.timeout.ms=1000",
-            "auto.create.topics.enable=true",
+            f"auto.create.topics.enable={str(self.auto_create_topics).lower()}",
             "log.flush.interval.messages=9223372036854775807",
-        ]) + "\n")
+        ]
+
+    def start(self, timeout_s: float = 90.0) -> "DevKafka":
+        t0 = time.monotonic()
+        libs = ensure_jars()
+        if self.data_dir is None:
+            self.data_dir = Path(tempfile.mkdtemp(prefix="streamdrift-kafka-"))
+            self._own_dir = True
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._prepare()
+        self.port = self.port or free_port()
+        controller = self.controller_port = self.controller_port or free_port()
+        log = self.log_to or self.data_dir / "broker.log"
+        (self.data_dir / "log4j2.xml").write_text(_LOG4J2.format(log=log))
+        props = self.data_dir / "server.properties"
+        props.write_text("\n".join(self._properties(controller)) + "\n")
+        props.chmod(0o600)  # the secured broker's holds the admin password
         meta = self.data_dir / "logs" / "meta.properties"
         if not meta.exists():
             cid = self.cluster_id or self.cluster_id_for(str(uuid.uuid4()))
             fmt = subprocess.run(
                 self._java(libs, "kafka.tools.StorageTool", "format", "--standalone",
-                           f"--cluster-id={cid}", "-c", str(props)),
+                           f"--cluster-id={cid}", "-c", str(props), *self._format_args()),
                 capture_output=True, text=True)
             if fmt.returncode != 0:
-                raise KafkaUnavailable(f"kafka-storage format failed:\n{fmt.stdout}{fmt.stderr}")
+                raise KafkaUnavailable("kafka-storage format failed:\n"
+                                       + self._hide(fmt.stdout + fmt.stderr))
         out = open(self.data_dir / "broker.out", "ab")
         self.proc = subprocess.Popen(self._java(libs, "kafka.Kafka", str(props)),
                                      stdout=out, stderr=subprocess.STDOUT,
@@ -225,12 +256,14 @@ class DevKafka:
     def _wait_ready(self, timeout_s: float) -> None:
         from confluent_kafka.admin import AdminClient
 
+        assert self.proc is not None and self.data_dir is not None
         deadline = time.monotonic() + timeout_s
-        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
+        admin = AdminClient({**self._admin_config(), "log_level": 0})
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 tail = (self.data_dir / "broker.out").read_text()[-3000:]
-                raise KafkaUnavailable(f"the broker exited with {self.proc.returncode}:\n{tail}")
+                raise KafkaUnavailable(f"the broker exited with {self.proc.returncode}:\n"
+                                       + self._hide(tail))
             try:
                 md = admin.list_topics(timeout=1.0)
                 if md.brokers:

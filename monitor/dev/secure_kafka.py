@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import secrets
 import subprocess
-import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from monitor.dev.kafka import DevKafka, KafkaUnavailable, ensure_jars, free_port
+from monitor.dev.kafka import DevKafka, KafkaUnavailable, free_port
 
 MECHANISM = "SCRAM-SHA-512"
 AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
@@ -127,14 +126,19 @@ class SecureKafka(DevKafka):
     def admin_config(self) -> dict:
         return self.client_config("admin")
 
-    def _properties(self, controller: int) -> list[str]:
-        assert self.tls is not None and self.data_dir is not None
+    # -- what differs from the plain broker (monitor.dev.kafka.DevKafka) ---------------------
+    auto_create_topics = False
+
+    def _prepare(self) -> None:
+        assert self.data_dir is not None
+        self.tls = make_pki(self.data_dir / "tls", secrets.token_urlsafe(12))
+        self.ssl_port = self.ssl_port or free_port()
+
+    def _listener_properties(self, controller: int) -> list[str]:
+        assert self.tls is not None
         jaas = (f'org.apache.kafka.common.security.scram.ScramLoginModule required '
                 f'username="admin" password="{self.admin_password}";')
         return [
-            "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.bootstrap.servers=127.0.0.1:{controller}",
             f"listeners=SASL_SSL://127.0.0.1:{self.port},SSL://127.0.0.1:{self.ssl_port},"
             f"CONTROLLER://127.0.0.1:{controller}",
             f"advertised.listeners=SASL_SSL://127.0.0.1:{self.port},"
@@ -154,81 +158,21 @@ class SecureKafka(DevKafka):
             f"authorizer.class.name={AUTHORIZER}",
             "super.users=User:admin;User:ANONYMOUS",
             "allow.everyone.if.no.acl.found=false",
-            f"log.dirs={self.data_dir / 'logs'}",
-            "num.partitions=1",
-            "offsets.topic.replication.factor=1",
-            "offsets.topic.num.partitions=4",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "transaction.state.log.num.partitions=4",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
-            "group.initial.rebalance.delay.ms=0",
-            "group.min.session.timeout.ms=1000",
-            "auto.create.topics.enable=false",
-            "log.flush.interval.messages=9223372036854775807",
         ]
 
+    def _format_args(self) -> list[str]:
+        """The users, created at format time (no plaintext listener is needed to add them)."""
+        return [a for u, pw in self.users.items() for a in ("--add-scram", self.scram_arg(u, pw))]
+
+    def _admin_config(self) -> dict:
+        return self.admin_config
+
+    def _hide(self, text: str) -> str:
+        return _hide(text, self.users.values())
+
     def start(self, timeout_s: float = 90.0) -> SecureKafka:
-        t0 = time.monotonic()
-        libs = ensure_jars()
-        if self.data_dir is None:
-            self.data_dir = Path(tempfile.mkdtemp(prefix="streamdrift-secure-kafka-"))
-            self._own_dir = True
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.tls = make_pki(self.data_dir / "tls", secrets.token_urlsafe(12))
-        self.port = self.port or free_port()
-        self.ssl_port = self.ssl_port or free_port()
-        controller = free_port()
-        (self.data_dir / "log4j2.xml").write_text(
-            _log4j(self.log_to or self.data_dir / "broker.log"))
-        props = self.data_dir / "server.properties"
-        props.write_text("\n".join(self._properties(controller)) + "\n")
-        props.chmod(0o600)
-        if not (self.data_dir / "logs" / "meta.properties").exists():
-            cid = self.cluster_id_for(str(uuid.uuid4()))
-            scram = [a for u, pw in self.users.items() for a in ("--add-scram",
-                                                                 self.scram_arg(u, pw))]
-            fmt = subprocess.run(
-                self._java(libs, "kafka.tools.StorageTool", "format", "--standalone",
-                           f"--cluster-id={cid}", "-c", str(props), *scram),
-                capture_output=True, text=True)
-            if fmt.returncode != 0:
-                raise KafkaUnavailable("kafka-storage format (with --add-scram) failed:\n"
-                                       + _hide(fmt.stdout + fmt.stderr, self.users.values()))
-        out = open(self.data_dir / "broker.out", "ab")
-        from monitor.dev.kafka import _die_with_parent
-
-        self.proc = subprocess.Popen(self._java(libs, "kafka.Kafka", str(props)),
-                                     stdout=out, stderr=subprocess.STDOUT,
-                                     preexec_fn=_die_with_parent)
-        out.close()
-        try:
-            self._wait_ready(timeout_s - (time.monotonic() - t0))
-        except BaseException:
-            self.stop()
-            raise
-        self.started_in_s = time.monotonic() - t0
+        super().start(timeout_s)
         return self
-
-    def _wait_ready(self, timeout_s: float) -> None:
-        from confluent_kafka.admin import AdminClient
-
-        deadline = time.monotonic() + timeout_s
-        admin = AdminClient({**self.admin_config, "log_level": 0})
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                tail = (self.data_dir / "broker.out").read_text()[-3000:]
-                raise KafkaUnavailable(f"the secured broker exited with {self.proc.returncode}:"
-                                       f"\n{_hide(tail, self.users.values())}")
-            try:
-                if admin.list_topics(timeout=1.0).brokers:
-                    return
-            except Exception:  # not up yet
-                pass
-            time.sleep(0.2)
-        raise KafkaUnavailable(f"the secured broker did not answer within {timeout_s:.0f}s "
-                               f"(log: {self.data_dir / 'broker.out'})")
 
     # -- ACLs ------------------------------------------------------------------------------
     def allow(self, user: str, grants: list[tuple[str, str, str, str]],
@@ -238,9 +182,28 @@ class SecureKafka(DevKafka):
         from confluent_kafka.admin import AdminClient
 
         admin = AdminClient(self.admin_config)
-        for f in admin.create_acls([acl_binding(user, *g) for g in grants],
-                                   request_timeout=timeout_s).values():
+        bindings = [acl_binding(user, *g) for g in grants]
+        for f in admin.create_acls(bindings, request_timeout=timeout_s).values():
             f.result()
+        # the authorizer applies them from the metadata log a moment after the answer (under
+        # load, long enough for a check right after to see none): wait until it lists them
+        from confluent_kafka.admin import (AclBindingFilter, AclOperation, AclPermissionType,
+                                           ResourcePatternType, ResourceType)
+
+        def key(b: Any) -> tuple:
+            return (b.restype, b.name, b.resource_pattern_type, b.principal, b.operation)
+
+        flt = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, f"User:{user}",
+                               None, AclOperation.ANY, AclPermissionType.ANY)
+        want = {key(b) for b in bindings}
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            have = {key(b) for b in admin.describe_acls(flt, request_timeout=timeout_s).result()}
+            if want <= have:
+                return
+            time.sleep(0.1)
+        raise KafkaUnavailable(f"the ACLs granted to {user} did not take effect in "
+                               f"{timeout_s:.0f}s")
 
     def deny(self, user: str, grants: list[tuple[str, str, str, str]],
              timeout_s: float = 15.0) -> None:
@@ -274,12 +237,6 @@ def _hide(text: str, values) -> str:
     for v in values:
         text = text.replace(v, "***")
     return text
-
-
-def _log4j(log: Path) -> str:
-    from monitor.dev.kafka import _LOG4J2
-
-    return _LOG4J2.format(log=log)
 
 
 def main(argv: list[str] | None = None) -> int:

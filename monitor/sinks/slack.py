@@ -37,26 +37,21 @@ from __future__ import annotations
 
 import json
 import logging
-import random
-import time
-import urllib.error
-from collections import OrderedDict
 from collections.abc import Sequence
 from http.client import HTTPException
-from typing import Any, Protocol
+from typing import Protocol
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry import RetryHandler, RetryIntervalCalculator
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.http_retry.request import HttpRequest
-from slack_sdk.http_retry.response import HttpResponse
-from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook import WebhookClient
 
 from monitor.records import Alert
 from monitor.sinks import SinkHealth, SinkRejected, SinkUnavailable
+from monitor.sinks.http_retry import SeenIds, permanent
 from monitor.sinks.slack_blocks import mark_resolved, render, window_text
+from monitor.sinks.slack_retry import (  # noqa: F401  (AlreadyPosted, refused: the sink's API)
+    AlreadyPosted, CappedBackoff, ReconcilingRetryHandler, refused, retry_handlers)
 
 METADATA_EVENT = "streamdrift_alert"
 #: Slack error codes that the same request will meet again until someone changes the config
@@ -104,97 +99,6 @@ def redacting_logger(name: str, *secrets: str) -> logging.Logger:
     return lg
 
 
-# -- retry handlers ---------------------------------------------------------------------
-
-class CappedBackoff(RetryIntervalCalculator):
-    """``min(cap, base * 2**attempt)`` scaled by a random factor in [0.5, 1]."""
-
-    def __init__(self, base_s: float = 0.5, cap_s: float = 30.0) -> None:
-        self.base_s, self.cap_s = base_s, cap_s
-
-    def calculate_sleep_duration(self, current_attempt: int) -> float:
-        return min(self.cap_s, self.base_s * 2 ** current_attempt) * (0.5 + 0.5 * random.random())
-
-
-class AlreadyPosted(Exception):
-    """Reconciliation found the message a lost answer was about."""
-
-    def __init__(self, ts: str) -> None:
-        self.ts = ts
-        super().__init__(f"already posted as {ts}")
-
-
-def refused(error: BaseException | None) -> bool:
-    """The connection was refused: the request never reached the server."""
-    if isinstance(error, urllib.error.URLError):
-        error = error.reason if isinstance(error.reason, BaseException) else None
-    return isinstance(error, ConnectionRefusedError)
-
-
-class ReconcilingRetryHandler(RetryHandler):
-    """Capped backoff; before a ``chat.postMessage`` is sent again, ``reconcile(request) ->
-    ts | None`` looks for the message the failed attempt may have posted after all."""
-
-    def __init__(self, reconcile: Any = None, max_retry_count: int = 8,
-                 interval_calculator: RetryIntervalCalculator | None = None) -> None:
-        super().__init__(max_retry_count, interval_calculator or CappedBackoff())
-        self.reconcile = reconcile
-
-    def _maybe_acted(self, error: Exception | None) -> bool:
-        return True
-
-    def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
-                                 response: HttpResponse | None = None,
-                                 error: Exception | None = None) -> None:
-        time.sleep(self.interval_calculator.calculate_sleep_duration(state.current_attempt))
-        state.increment_current_attempt()
-        if (self.reconcile is not None and self._maybe_acted(error)
-                and request.url.endswith("/chat.postMessage")):
-            ts = self.reconcile(request)
-            if ts is not None:
-                raise AlreadyPosted(ts)
-        state.next_attempt_requested = True
-
-
-class HttpStatusRetryHandler(ReconcilingRetryHandler):
-    """Retries 5xx answers (the SDK's own handler covers 500/503 only, and re-sends without
-    looking: Slack may have posted before its gateway failed)."""
-
-    def __init__(self, reconcile: Any = None, max_retry_count: int = 8,
-                 interval_calculator: RetryIntervalCalculator | None = None,
-                 statuses: Sequence[int] = (500, 502, 503, 504)) -> None:
-        super().__init__(reconcile, max_retry_count, interval_calculator)
-        self.statuses = tuple(statuses)
-
-    def _can_retry(self, *, state: RetryState, request: HttpRequest,
-                   response: HttpResponse | None = None, error: Exception | None = None) -> bool:
-        return response is not None and response.status_code in self.statuses
-
-
-class TransportRetryHandler(ReconcilingRetryHandler):
-    """Timeouts and connection errors; a refused connection never reached Slack, so only the
-    others are reconciled."""
-
-    ERRORS = (TimeoutError, urllib.error.URLError, ConnectionError, HTTPException, OSError)
-
-    def _can_retry(self, *, state: RetryState, request: HttpRequest,
-                   response: HttpResponse | None = None, error: Exception | None = None) -> bool:
-        if response is not None or error is None or isinstance(error, urllib.error.HTTPError):
-            return False
-        return isinstance(error, self.ERRORS)
-
-    def _maybe_acted(self, error: Exception | None) -> bool:
-        return not refused(error)
-
-
-def retry_handlers(retries: int = 8, base_s: float = 0.5, cap_s: float = 30.0,
-                   reconcile: Any = None) -> list[RetryHandler]:
-    calc = CappedBackoff(base_s, cap_s)
-    return [RateLimitErrorRetryHandler(max_retry_count=retries),
-            HttpStatusRetryHandler(reconcile, retries, calc),
-            TransportRetryHandler(reconcile, retries, calc)]
-
-
 # -- the sink ---------------------------------------------------------------------------
 
 class SlackSink:
@@ -238,7 +142,7 @@ class SlackSink:
         del secret
         self._rejected: str | None = None      # the permanent error last met, until fixed
         self._channel_id: str | None = None
-        self._done: OrderedDict[str, str] = OrderedDict()      # alert id -> ts
+        self._done: SeenIds[str] = SeenIds()                   # alert id -> ts
         self._roots: dict[str, tuple[str, list]] = {}           # alert id -> (text, blocks)
         self._in_doubt: set[str] = set()
         self._verify_next = True   # a previous process may have posted the alert at our offset
@@ -259,8 +163,9 @@ class SlackSink:
 
     def deliver(self, alert: Alert) -> str:
         """Post ``alert`` unless it is already in the channel; returns its message ts."""
-        if alert.alert_id in self._done:
-            return self._done[alert.alert_id]
+        done = self._done.get(alert.alert_id)
+        if done is not None:
+            return done
         try:
             if self._rejected is not None:
                 self._recheck_config()
@@ -329,9 +234,7 @@ class SlackSink:
         if alert.kind == "resolved" and alert.thread_resolved and parent_ts:
             self._mark_root(alert, parent_ts)
         self._in_doubt.discard(alert.alert_id)
-        self._done[alert.alert_id] = ts
-        while len(self._done) > 10_000:
-            self._done.popitem(last=False)
+        self._done.add(alert.alert_id, ts)
         return ts
 
     def _mark_root(self, alert: Alert, root_ts: str) -> None:
@@ -439,7 +342,7 @@ class SlackWebhookSink:
         self._url = webhook_url
         self._client = self._make_client()
         self._rejected = False
-        self._done: OrderedDict[str, None] = OrderedDict()
+        self._done: SeenIds[None] = SeenIds()
 
     def _make_client(self) -> WebhookClient:
         url = _reveal(self._url)   # read again: a fixed URL file is picked up
@@ -471,7 +374,7 @@ class SlackWebhookSink:
         except (OSError, HTTPException) as e:
             raise SinkUnavailable(self.name, f"{type(e).__name__} for alert {a.alert_id}",
                                   min(self.backoff_cap_s, 5.0), kind="transport") from None
-        if 400 <= r.status_code < 500 and r.status_code != 429:
+        if permanent(r.status_code):
             self._rejected = True
             body = (r.body or "").strip()
             kind = body if body.replace("_", "").isalpha() and len(body) < 40 else \
@@ -482,6 +385,4 @@ class SlackWebhookSink:
             raise SinkUnavailable(self.name, f"HTTP {r.status_code} for alert {a.alert_id}",
                                   min(self.backoff_cap_s, 5.0), kind=f"http_{r.status_code}")
         self._rejected = False
-        self._done[a.alert_id] = None
-        while len(self._done) > 10_000:
-            self._done.popitem(last=False)
+        self._done.add(a.alert_id)

@@ -22,7 +22,6 @@ import hmac
 import time
 import urllib.error
 import urllib.request
-from collections import OrderedDict
 from collections.abc import Sequence
 from http.client import HTTPException
 from typing import Protocol
@@ -31,8 +30,8 @@ import orjson
 
 from monitor.records import Alert
 from monitor.sinks import SinkHealth, SinkRejected, SinkUnavailable
+from monitor.sinks.http_retry import SeenIds, permanent
 
-RETRY_STATUSES = frozenset({408, 425, 429})
 
 
 class SecretLike(Protocol):
@@ -65,7 +64,7 @@ class WebhookSink:
         self.rejected_retry_s = rejected_retry_s
         self.health = SinkHealth(name)
         self._url, self._secret = url, signing_secret
-        self._done: OrderedDict[str, None] = OrderedDict()
+        self._done: SeenIds[None] = SeenIds()
 
     def __repr__(self) -> str:
         return f"WebhookSink(name={self.name!r}, url=***)"
@@ -80,9 +79,7 @@ class WebhookSink:
                 self.health.record(e)
                 raise
             self.health.delivered_one()
-            self._done[a.alert_id] = None
-            while len(self._done) > 10_000:
-                self._done.popitem(last=False)
+            self._done.add(a.alert_id)
 
     def _send(self, a: Alert) -> None:
         url, secret = _reveal(self._url), _reveal(self._secret)   # read now: files rotate
@@ -105,7 +102,7 @@ class WebhookSink:
                     return
             except urllib.error.HTTPError as e:
                 code = e.code
-                if 400 <= code < 500 and code not in RETRY_STATUSES:
+                if permanent(code):
                     raise SinkRejected(self.name, f"http_{code}", f"the webhook refused alert "
                                        f"{a.alert_id}: fix the URL or the receiver",
                                        self.rejected_retry_s) from None
