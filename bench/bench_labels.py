@@ -42,7 +42,8 @@ from bench.report import median, publish
 from kernels.pending import LOAD, MIN_CAPACITY, SLOT_BYTES, PendingStore
 from kernels.performance import PerformanceSketch
 from monitor.dev.labelled import labelled_stream
-from monitor.stage1.labels import Cells, PartitionLabels
+from monitor.stage1.cells import Cells
+from monitor.stage1.labels import PartitionLabels
 
 BATCH = 10_000
 WINDOW_MS = 10_000

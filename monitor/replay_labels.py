@@ -24,7 +24,8 @@ from kernels.performance import PerformanceSketch
 from monitor.config import MonitorConfig
 from monitor.errors import StreamdriftError
 from monitor.stage1.columns import id_column, id_hashes, outcome_codes
-from monitor.stage1.labels import Cells, PartitionLabels
+from monitor.stage1.cells import Cells
+from monitor.stage1.labels import PartitionLabels
 from monitor.stage2.performance import (PerformanceRules, PerformanceWindows,
                                         findings_as_checks, performance_findings,
                                         performance_report, reference_performance)

@@ -24,7 +24,8 @@ from kernels import ReferenceProfile
 from monitor.access import needs
 from monitor.config import from_dict, registry_options
 from monitor.errors import ConfigError, StreamdriftError
-from monitor.pipeline import load_profile, make_sinks
+from monitor.pipeline import load_profile
+from monitor.sinks.from_config import make_sinks
 from monitor.records import CheckResult, WindowReport
 from monitor.sinks import SinkUnavailable
 from monitor.stage2.evaluate import Evaluator, policy_from_config

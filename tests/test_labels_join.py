@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from monitor.dev.labelled import labelled_stream
-from monitor.stage1.labels import Cells, PartitionLabels
+from monitor.stage1.cells import Cells
+from monitor.stage1.labels import PartitionLabels
 from monitor.stage2.performance import (PerformanceRules, PerformanceWindows,
                                         performance_findings, performance_report,
                                         reference_performance)

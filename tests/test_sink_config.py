@@ -7,7 +7,7 @@ import pytest
 
 from monitor import config as C
 from monitor.errors import ConfigError
-from monitor.pipeline import make_sinks
+from monitor.sinks.from_config import make_sinks
 
 BASE = {"monitor": "loan", "kafka": {"bootstrap": "127.0.0.1:1"}, "stream": {"topic": "t"},
         "features": {"numeric": ["x"]}, "windows": {"size": "1m"},

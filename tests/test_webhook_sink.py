@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from monitor import config as C
-from monitor.pipeline import make_sinks
+from monitor.sinks.from_config import make_sinks
 from monitor.sinks import SinkRejected, SinkUnavailable
 from monitor.sinks.webhook import WebhookSink
 from tests.test_slack_sink import ALERTS

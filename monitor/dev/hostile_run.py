@@ -27,6 +27,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from monitor.dev.hostile import BAD_KINDS, expected_reasons, hostile
+from monitor.dev.kafka import _die_with_parent
 from monitor.dev.synthetic import Scenario, generate, to_json
 
 WINDOW_MS, RATE, START_MS = 3000, 10_000, 1_767_225_600_000
@@ -100,7 +101,7 @@ def run_hostile(bootstrap: str, workdir: Path, n_good: int = 100_000, n_bad: int
     proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "run", "-c",
                              str(workdir / "monitor.yaml"), "--log-level", "info"], cwd=ROOT,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=log,
-                            stderr=subprocess.STDOUT)
+                            stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
     run = HostileRun(expected, {}, {}, 0, kinds=len({k for k, _ in bad}))
     dlq = _reader(bootstrap, cfg.topics.dead_letter)
     reports = _reader(bootstrap, cfg.topics.reports)

@@ -41,7 +41,8 @@ import pyarrow.json as pj
 
 from monitor.faults import fault_point
 from monitor.stage1.columns import id_column, id_hashes, message_columns, outcome_codes
-from monitor.stage1.labels import Cells, PartitionLabels
+from monitor.stage1.cells import Cells
+from monitor.stage1.labels import PartitionLabels
 from monitor.stage1.partials import PartialMessage
 from monitor.stage1.state_topic import load_states
 

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kernels.performance import PerformanceSketch, label_fairness
-from monitor.stage1.labels import Cells, PerformancePartial
+from monitor.stage1.cells import Cells
+from monitor.stage1.labels import PerformancePartial
 
 FIGURES = ("accuracy", "recall", "precision", "auc")
 

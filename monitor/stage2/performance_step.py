@@ -39,7 +39,8 @@ from typing import Any
 import orjson
 
 from monitor.records import WindowReport
-from monitor.stage1.labels import Cells, PerformancePartial
+from monitor.stage1.cells import Cells
+from monitor.stage1.labels import PerformancePartial
 from monitor.stage1.partials import PartialMessage
 from monitor.stage2.performance import (PerformanceRules, PerformanceWindows,
                                         findings_as_checks, performance_findings,
