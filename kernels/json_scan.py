@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.jit import Scalar, kernel
+from kernels.jit import Scalar, inline, kernel
 
 T_ABSENT, T_INT, T_FLOAT, T_STR, T_TRUE, T_FALSE, T_NULL = 0, 1, 2, 3, 4, 5, 6
 MAX_DIGITS = 800
@@ -114,13 +114,40 @@ def scan(buf: np.ndarray, starts: np.ndarray, skip: np.ndarray, table: FieldTabl
 
 # One function, no calls: numba passes arrays to a call by reference-counted struct, which
 # made a scanner built of small helpers five times slower than this straight loop.
+
+@inline
+def probe(slots: np.ndarray, hashes: np.ndarray, words: np.ndarray, offs: np.ndarray,
+          names: np.ndarray, buf: np.ndarray, ka: Scalar, n: Scalar, x0: Scalar, x1: Scalar,
+          absent: Scalar) -> Scalar:
+    """The entry of the name ``buf[ka:ka+n]`` (first 16 bytes packed in ``x0``, ``x1``) in
+    an open-addressing table (``slots`` of entry numbers, -1 empty, with their ``hashes``;
+    entry g's bytes are ``names[offs[g]:offs[g+1]]``, its first 16 packed in ``words[g]``),
+    or ``absent``. Linear probing; the table is at most half full, so it ends."""
+    mask = hashes.shape[0] - 1
+    h = ((np.uint64(n) * np.uint64(_K1)) ^ x0) * np.uint64(_K2)
+    h = (h ^ x1) * np.uint64(_K2)
+    h ^= h >> np.uint64(29)
+    j = np.int64(h & np.uint64(mask))
+    while slots[j] >= 0:
+        g = slots[j]
+        if hashes[j] == h and words[g, 0] == x0 and words[g, 1] == x1 \
+                and offs[g + 1] - offs[g] == n:
+            same = True
+            for q in range(16, n):
+                if names[offs[g] + q] != buf[ka + q]:
+                    same = False
+                    break
+            if same:
+                return g
+        j = (j + 1) & mask
+    return absent
+
 @kernel
 def _scan(buf: np.ndarray, starts: np.ndarray, skip: np.ndarray, hashes: np.ndarray,
           slots: np.ndarray, names: np.ndarray, offs: np.ndarray, words: np.ndarray,
           tok: np.ndarray, num: np.ndarray, a: np.ndarray, b: np.ndarray, fb: np.ndarray,
           slow: np.ndarray, special: np.ndarray, pow10: np.ndarray) -> Scalar:
     k = 0
-    mask = hashes.shape[0] - 1
     prev_a = np.zeros(64, np.int64)  # per key position: the last key seen there
     prev_len = np.full(64, -1, np.int64)
     prev_f = np.full(64, -1, np.int64)
@@ -182,24 +209,7 @@ def _scan(buf: np.ndarray, starts: np.ndarray, skip: np.ndarray, hashes: np.ndar
                 kb = p
                 p += 1
                 n = kb - ka
-                h = ((np.uint64(n) * np.uint64(_K1)) ^ x0) * np.uint64(_K2)
-                h = (h ^ x1) * np.uint64(_K2)
-                h ^= h >> np.uint64(29)
-                f = -1
-                j = np.int64(h & np.uint64(mask))
-                while slots[j] >= 0:
-                    g = slots[j]
-                    if hashes[j] == h and words[g, 0] == x0 and words[g, 1] == x1 \
-                            and offs[g + 1] - offs[g] == n:
-                        same = True
-                        for q in range(16, n):
-                            if names[offs[g] + q] != buf[ka + q]:
-                                same = False
-                                break
-                        if same:
-                            f = g
-                            break
-                    j = (j + 1) & mask
+                f = probe(slots, hashes, words, offs, names, buf, ka, n, x0, x1, -1)
                 if pos < prev_len.shape[0]:
                     prev_a[pos], prev_len[pos], prev_f[pos] = ka, kb - ka, f
             pos += 1

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels.jit import Scalar, kernel
-from kernels.json_scan import _K1, _K2, FieldTable
+from kernels.json_scan import FieldTable, probe
 
 def gather(buf: np.ndarray, a: np.ndarray, b: np.ndarray, code: np.ndarray,
            missing: bytes, type_error: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -92,7 +92,6 @@ def _span_codes(buf: np.ndarray, a: np.ndarray, b: np.ndarray, tok: np.ndarray,
                 hashes: np.ndarray, slots: np.ndarray, names: np.ndarray, offs: np.ndarray,
                 words: np.ndarray, out: np.ndarray, missing: Scalar, null: Scalar,
                 type_error: Scalar, unseen: Scalar) -> None:
-    mask = hashes.shape[0] - 1
     for i in range(tok.shape[0]):
         t = tok[i]
         if t == 0:
@@ -113,25 +112,7 @@ def _span_codes(buf: np.ndarray, a: np.ndarray, b: np.ndarray, tok: np.ndarray,
                 x0 |= np.uint64(buf[ka + q]) << np.uint64(8 * q)
             else:
                 x1 |= np.uint64(buf[ka + q]) << np.uint64(8 * q - 64)
-        h = ((np.uint64(n) * np.uint64(_K1)) ^ x0) * np.uint64(_K2)
-        h = (h ^ x1) * np.uint64(_K2)
-        h ^= h >> np.uint64(29)
-        code = unseen
-        j = np.int64(h & np.uint64(mask))
-        while slots[j] >= 0:
-            g = slots[j]
-            if hashes[j] == h and words[g, 0] == x0 and words[g, 1] == x1 \
-                    and offs[g + 1] - offs[g] == n:
-                same = True
-                for q in range(16, n):
-                    if names[offs[g] + q] != buf[ka + q]:
-                        same = False
-                        break
-                if same:
-                    code = g
-                    break
-            j = (j + 1) & mask
-        out[i] = code
+        out[i] = probe(slots, hashes, words, offs, names, buf, ka, n, x0, x1, unseen)
 
 
 @kernel
