@@ -29,7 +29,7 @@ row they are in, with the median in their place.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -37,9 +37,21 @@ from kernels.forest import IsolationForest
 from kernels.jit import Scalar, kernel
 from kernels.serial import pack_arrays, unpack_arrays
 
-if TYPE_CHECKING:  # kernels.window imports this module
+if TYPE_CHECKING:
     from kernels.batch import ColumnBatch
-    from kernels.window import ReferenceProfile
+
+
+class ProfileStats(Protocol):
+    """What the bounds need of a reference profile (:class:`kernels.window.ReferenceProfile`,
+    which imports this module)."""
+
+    @property
+    def numeric_names(self) -> list[str]: ...
+
+    @property
+    def quality_settings(self) -> dict[str, Any]: ...
+
+    quality_stats: np.ndarray
 
 MAD_TO_SD = 1.4826
 QUANTILE_SPAN_SD = 6.180464612335626  # q0.999 - q0.001 of the standard normal, in sd
@@ -145,7 +157,7 @@ class QualityBounds:
             object.__setattr__(self, k, a)
 
     @classmethod
-    def from_profile(cls, profile: ReferenceProfile, ranges: dict[str, tuple[float | None, float | None]]
+    def from_profile(cls, profile: ProfileStats, ranges: dict[str, tuple[float | None, float | None]]
                      | None = None, max_delay_ms: int = 0) -> "QualityBounds":
         """Bounds learned from ``profile.quality_stats`` with the profile's ``range_margin``
         ``m`` and ``outlier_z`` ``z``:

@@ -86,7 +86,7 @@ def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_00
     from monitor.progress import bar
 
     from monitor.stage2.evaluate import Evaluator
-    from monitor.pipeline import make_decoder, merge_sketches, window_parts
+    from monitor.stages import make_decoder, merge_sketches, window_parts
 
     summary = summary if summary is not None else ReplaySummary()
     summary.rows = table.num_rows

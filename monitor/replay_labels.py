@@ -47,7 +47,7 @@ def slicing(cfg: MonitorConfig, profile) -> tuple[Cells, list[str], list[str], l
 
 
 def _predictions(cfg, profile, table: pa.Table, rows: list[int]):
-    from monitor.pipeline import make_decoder
+    from monitor.stage1.decode import decoder_for as make_decoder
 
     return prediction_columns(cfg, make_decoder(cfg, profile).decode_table(table).batch, rows)
 

@@ -105,7 +105,7 @@ class SourceProcess:
 def child_main(cfg: Any, index: int, conn: Any, loglevel: str, parent_pid: int) -> None:
     """A stage-1 process: the supervised source stage, its stats sent to the parent."""
     from monitor.config import kafka_client_config
-    from monitor.pipeline import load_profile, make_source
+    from monitor.stages import load_profile, make_source
 
     logging.basicConfig(level=loglevel.upper() if loglevel != "warn" else "WARNING",
                         format=f"%(asctime)s source-{index} %(name)s %(levelname)s %(message)s")

@@ -75,3 +75,44 @@ def test_bench_never_imports_tests():
     offenders = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "bench").rglob("*.py"))
                  if pattern.search(p.read_text())]
     assert offenders == []
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """monitor/ and kernels/ module -> the modules of monitor/ and kernels/ it imports
+    anywhere in its body (function-level imports too: a cycle is a cycle however late)."""
+    import ast
+
+    files = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+             for d in ("monitor", "kernels") for p in (ROOT / d).rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                       [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+                       if isinstance(node, ast.ImportFrom) and not node.level else [])
+            deps |= {t for t in targets if t in files and t != name}
+        graph[name] = deps
+    return graph
+
+
+def test_no_import_cycles():
+    """Imports go one way (cli -> pipeline -> stages -> stage2 -> stage1 -> kernels): no
+    module of monitor/ or kernels/ reaches itself through its imports."""
+    graph = _module_imports()
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(m: str, path: list[str]) -> None:
+        state[m] = 1
+        for d in sorted(graph[m]):
+            if state.get(d) == 1:
+                cycles.append(path[path.index(d):] + [d])
+            elif d not in state:
+                visit(d, path + [d])
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+    assert cycles == []

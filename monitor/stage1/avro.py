@@ -21,6 +21,7 @@ from monitor.config import registry_options
 from monitor.errors import DecodeError
 from monitor.stage1.assemble import MALFORMED
 from monitor.stage1.schema_registry import SchemaRegistry, UnknownSchemaError
+from monitor.stage1.decoded import BadMessage
 
 
 def decode_avro(dec: Any, values: list[bytes | None], offsets: np.ndarray,
@@ -37,7 +38,6 @@ def decode_avro(dec: Any, values: list[bytes | None], offsets: np.ndarray,
 
 
 def _record(dec: Any, i: int, offset: int, v: bytes | None) -> Any:
-    from monitor.stage1.decode import BadMessage
 
     if v is None:
         return BadMessage(i, offset, MALFORMED, "null value (tombstone)")

@@ -41,8 +41,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import keyword
-from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any, Union
 
 import msgspec
@@ -54,6 +52,7 @@ from monitor.config import MonitorConfig
 from monitor.errors import DecodeError, SchemaRegistryError
 from monitor.stage1.assemble import (BAD_EVENT_TIME, MALFORMED, MISSING_EVENT_TIME, build,
                                      convert)
+from monitor.stage1.decoded import BadMessage, Decoded, Sample, _Kind
 from monitor.stage1.columns import (F_MISSING, F_TYPE, S_MISSING, S_TYPE, category_hash,
                                     id_column, iso_text, number, value_set,
                                     BadValue as _BadValue, checked_unicode as _unicode)
@@ -68,58 +67,8 @@ __all__ = ["BadMessage", "Decoded", "Decoder", "from_arrow", "category_hash", "R
 
 REASONS = (MALFORMED, MISSING_EVENT_TIME, BAD_EVENT_TIME, UNDECODABLE)
 
-Sample = tuple[int, int, tuple[str, ...]]  # (index in the input, offset, unknown fields)
 _ABSENT = object()
 SAMPLE_EVERY = 64  # messages at offsets divisible by this are parsed in full for new fields
-
-
-@dataclass(frozen=True)
-class BadMessage:
-    """A message left out of the batch: its index in the input, offset, reason (one of
-    :data:`REASONS`) and a short error text for the dead-letter headers."""
-
-    index: int
-    offset: int
-    reason: str
-    error: str
-
-
-@dataclass(frozen=True)
-class Decoded:
-    """What one decode call produced.
-
-    ``field_errors[field]`` counts ``missing`` / ``null`` / ``type_error`` among the good
-    events; ``samples`` lists, for each good message at an offset divisible by
-    ``sample_every`` (a rule on offsets, so it does not depend on batch boundaries), its offset
-    and the fields it carries that are neither read nor known (``stream.known_fields``, the
-    reference's columns): a new field in the producer's schema. ``unexpected_fields`` and
-    ``sampled`` sum them up. ``absent_fields`` lists configured fields absent from every good
-    event (a field that disappeared). ``fallback`` says whether the batch took the slow path.
-    """
-
-    batch: ColumnBatch
-    bad: list[BadMessage]
-    field_errors: dict[str, dict[str, int]]
-    absent_fields: tuple[str, ...] = ()
-    fallback: bool = False
-    samples: list[Sample] = field(default_factory=list)
-    fallback_messages: int = 0  # JSON messages the compiled scanner left to the general path
-
-    @property
-    def unexpected_fields(self) -> dict[str, int]:
-        return dict(Counter(name for _, _, names in self.samples for name in names))
-
-    @property
-    def sampled(self) -> int:
-        return len(self.samples)
-
-    @property
-    def bad_counts(self) -> dict[str, int]:
-        return dict(Counter(b.reason for b in self.bad))
-
-
-class _Kind:
-    NUM, STR, OUTCOME, ID = "num", "str", "outcome", "id"
 
 
 class Decoder:
@@ -382,6 +331,13 @@ class Decoder:
         from monitor.stage1.tables import decode_table
 
         return decode_table(self, table, offsets, timestamps_ms, first_offset)
+
+
+def decoder_for(cfg: MonitorConfig, profile: Any) -> "Decoder":
+    """The decoder of ``cfg``'s fields, with the profile's categories, groups and fields."""
+    cats = {name: list(profile.categories[name]) for name in cfg.features.categorical}
+    fields = profile.metadata.get("fields") or ()
+    return Decoder(cfg, cats, list(profile.groups), known_fields=tuple(fields))
 
 
 def from_arrow(table: pa.Table, cfg: MonitorConfig, categories: dict[str, list[str]],

@@ -10,7 +10,7 @@ are already bad in the decoder (``bad_event_time``). A message without a Kafka t
 compared with the wall clock.
 
 >>> import numpy as np
->>> from monitor.stage1.decode import Decoded
+>>> from monitor.stage1.decoded import Decoded
 >>> from kernels.batch import ColumnBatch
 >>> b = ColumnBatch.empty(0, 0)
 >>> b = b.take(np.zeros(0, np.int64))
@@ -38,7 +38,7 @@ import time
 import numpy as np
 
 from monitor.errors import ConfigError
-from monitor.stage1.decode import BadMessage, Decoded
+from monitor.stage1.decoded import BadMessage, Decoded
 
 FUTURE_EVENT_TIME = "future_event_time"
 UNIT_FIELD = "stream.event_time.unit"

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from monitor.stage1.columns import F_MISSING, S_MISSING, arrow_to_float, arrow_to_string
+from monitor.stage1.decoded import Decoded, _Kind
 
 
 def decode_table(dec: Any, table: pa.Table, offsets: np.ndarray | None = None,
@@ -19,7 +20,6 @@ def decode_table(dec: Any, table: pa.Table, offsets: np.ndarray | None = None,
     """``dec.decode_table``: ``offsets`` default to row numbers from ``first_offset``;
     ``timestamps_ms`` stand in for Kafka timestamps when the config has no event-time field
     (default: all missing)."""
-    from monitor.stage1.decode import Decoded, _Kind
 
     n = table.num_rows
     offsets = (np.arange(first_offset, first_offset + n, dtype=np.int64)
