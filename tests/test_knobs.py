@@ -26,7 +26,7 @@ SCHEMA = json.loads((ROOT / "schemas" / "monitor-config.schema.json").read_text(
 
 C, Q, K, A, W, E, T = ("test_config", "test_quality", "test_knobs", "test_alert_policy",
                        "test_windows", "test_setting_effects", "test_trigger_sink")
-X, XK = "test_knob_effects", "test_knob_effects_kafka"
+X, XK, XL = "test_knob_effects", "test_knob_effects_kafka", "test_knob_effects_labels"
 EFFECT: dict[str, list[str]] = {
     # the CLI silences on topics.silences, stage 2 restores from topics.stage2_state
     "topics.silences": ["test_stage2_restart::test_kill_9_of_stage_2_while_an_alert_fires"],
@@ -188,18 +188,28 @@ EFFECT: dict[str, list[str]] = {
         "test_sink_config::test_alertmanager_section_reaches_the_sink",
         "test_alertmanager::test_escalation_replaces_the_warning_and_a_restarted_sink_keeps_"
         "resending"],
+    # labels: each key judged twice over the same files by replay --labels' code path
+    **{f"labels.{key}": [f"{XL}::test_{name}"] for key, name in (
+        ("id_field", "id_field_picks_the_column_labels_are_joined_by"),
+        ("label_field", "label_field_picks_the_outcome_column"),
+        ("event_time_field", "event_time_field_decides_when_a_label_arrived"),
+        ("max_delay", "max_delay_expires_labels_later_than_it"),
+        ("positive_label", "positive_label_names_the_positive_outcome"),
+        ("min_labelled", "min_labelled_holds_back_judgement"),
+        ("n_bins", "n_bins_sets_the_auc_error_bound"),
+        ("slices.keys", "slice_keys_choose_the_slices"),
+        ("slices.top_k", "slice_top_k_sets_how_many_categories_stand_alone"),
+        ("slices.min_size", "slice_min_size_holds_back_slices_not_the_window"),
+        ("checks.alpha", "alpha_is_the_family_error_budget"),
+        ("checks.max_drop", "max_drop_is_the_smallest_drop_that_alerts"),
+        ("checks.floors", "floors_judge_a_figure_against_an_absolute_minimum"))},
+    # the live join reads labels from the configured topic (a fresh one per test): the
+    # labelled counts asserted there only exist if the monitor consumed that topic
+    "labels.topic": ["test_labels_live::test_live_labels_with_a_restart_of_each_stage"],
 }
 
 #: keys without a test that shows their effect yet (see the module docstring)
-GAPS = {
-    # the labels and model sections: their owners (delayed labels, model identity) are
-    # changing them and name the tests that show each key's effect here
-    "labels.checks.alpha", "labels.checks.floors",
-    "labels.checks.max_drop", "labels.event_time_field", "labels.id_field",
-    "labels.label_field", "labels.max_delay", "labels.min_labelled", "labels.n_bins",
-    "labels.positive_label", "labels.slices.keys", "labels.slices.min_size",
-    "labels.slices.top_k", "labels.topic",
-}
+GAPS: set[str] = set()
 
 
 def _resolve(node: dict) -> dict:
