@@ -36,8 +36,8 @@ def config(tmp, bootstrap, preds, labels) -> dict:
     d = replay_config(tmp)
     d["monitor"] = f"labels-live-{preds[-6:]}"
     d["kafka"] = {"bootstrap": bootstrap, "session_timeout_ms": 6000}
-    d["stream"].update(topic=preds, snapshot_interval=1000)
-    d["windows"].update(idle_timeout=2000, min_events=100)
+    d["stream"].update(topic=preds, snapshot_interval="1s")
+    d["windows"].update(idle_timeout="2s", min_events=100)
     d["labels"]["topic"] = labels
     d["alerts"] = {"confirm_windows": 1, "resolve_windows": 1}
     d["http"] = {"host": "127.0.0.1", "port": 0}
