@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -75,7 +76,7 @@ def main(a: argparse.Namespace) -> int:
     from confluent_kafka.admin import AdminClient, NewTopic
 
     from monitor.config import from_dict
-    from monitor.dev.kafka import DevKafka, free_port, stop_process
+    from monitor.dev.kafka import DevKafka, free_port
     from monitor.profile import build_profile, save_profile
 
     out = Path(a.out).resolve()
@@ -196,8 +197,12 @@ def main(a: argparse.Namespace) -> int:
                 print("\nstopping ...", flush=True)
         return 0
     finally:
-        if monitor_proc is not None:
-            stop_process(monitor_proc, 20)
+        if monitor_proc is not None and monitor_proc.poll() is None:
+            monitor_proc.send_signal(signal.SIGTERM)
+            try:
+                monitor_proc.wait(20)
+            except subprocess.TimeoutExpired:
+                monitor_proc.kill()
         broker.stop()
 
 
