@@ -5,19 +5,22 @@ Input: the batch's bytes concatenated (``buf``) with ``starts`` (N+1 offsets; me
 bytes to the configured field index (open addressing on a hash of the key's length and end bytes, keys compared byte
 for byte). For every message and configured field the scan writes:
 
-- ``tok[f, i]``: the token kind (:data:`T_ABSENT`, :data:`T_INT`, :data:`T_FLOAT`,
+- ``tok[i, f]``: the token kind (:data:`T_ABSENT`, :data:`T_INT`, :data:`T_FLOAT`,
   :data:`T_STR`, :data:`T_TRUE`, :data:`T_FALSE`, :data:`T_NULL`);
-- ``num[f, i]``: a number's value when the exact fast path applies (Clinger: at most 19
+- ``num[i, f]``: a number's value when the exact fast path applies (Clinger: at most 19
   significant digits, mantissa <= 2**53, |decimal exponent| <= 22, so one correctly rounded
   multiplication or division by an exact power of ten); other numbers are listed in ``slow``
   (field, message) with their text span, for a correctly rounded conversion elsewhere;
-- ``a[f, i]``, ``b[f, i]``: the byte span of a string's content or of a number's text.
+- ``a[i, f]``, ``b[i, f]``: the byte span of a string's content or of a number's text.
 
 A message the scan does not fully understand is flagged in ``fallback`` and left to the
 general decoder: not an object, a nested array or object, any escape or non-ASCII byte in a
 string or key, a configured field twice, NaN / Infinity, numbers with more than 800 digits or
-a decimal exponent past 308, a byte-order mark, trailing bytes. The scan never reads outside
-a message and never raises.
+a decimal exponent past 308, a byte-order mark, trailing bytes. The scan never uses a byte
+outside a message and never raises: it compares keys and skips string bytes eight at a time
+(:mod:`kernels.byte_words`), so the buffer ends in :data:`~kernels.byte_words.PAD` zero bytes
+(:func:`scan` adds them to a copy when the caller did not). The outputs are written message
+by message (``[N, F]`` arrays, handed out transposed as ``[F, N]`` views).
 
 An integer token is an integer: ``-0`` is 0 (as every JSON parser that reads integers does).
 
@@ -37,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kernels.byte_words import PAD, first_special, same_bytes
 from kernels.jit import Scalar, inline, kernel
 
 T_ABSENT, T_INT, T_FLOAT, T_STR, T_TRUE, T_FALSE, T_NULL = 0, 1, 2, 3, 4, 5, 6
@@ -66,9 +70,13 @@ def _key_hash_py(b: bytes) -> int:
 
 
 class FieldTable:
-    """The configured field names as an open-addressing hash table for :func:`scan`."""
+    """The configured field names as an open-addressing hash table for :func:`scan`;
+    ``known`` names are looked up too (a message with a key in neither list is flagged in
+    ``Scan.unknown``) but not read."""
 
-    def __init__(self, names: list[bytes]) -> None:
+    def __init__(self, names: list[bytes], known: tuple[bytes, ...] = ()) -> None:
+        self.n = len(names)
+        names = list(names) + sorted(set(known) - set(names))
         size = 16
         while size < 4 * max(1, len(names)):
             size *= 2
@@ -83,7 +91,6 @@ class FieldTable:
         self.names = np.frombuffer(b"".join(names), np.uint8) if names else np.zeros(0, np.uint8)
         self.words = np.array([_words(n) for n in names] or np.zeros((0, 2)), np.uint64)
         self.offsets = np.cumsum([0] + [len(n) for n in names]).astype(np.int64)
-        self.n = len(names)
 
 
 @dataclass
@@ -93,6 +100,7 @@ class Scan:
     a: np.ndarray  # int64 [F, N] span start
     b: np.ndarray  # int64 [F, N] span end
     fallback: np.ndarray  # bool [N]
+    unknown: np.ndarray  # bool [N]: a key neither configured nor known (when not fallback)
     slow_field: np.ndarray  # int32 [S]
     slow_msg: np.ndarray  # int64 [S]
 
@@ -100,16 +108,29 @@ class Scan:
 def scan(buf: np.ndarray, starts: np.ndarray, skip: np.ndarray, table: FieldTable) -> Scan:
     """Scan every message (see the module docstring)."""
     n, f = starts.shape[0] - 1, table.n
-    tok = np.zeros((f, n), np.int8)
-    num = np.zeros((f, n), np.float64)
-    a = np.zeros((f, n), np.int64)
-    b = np.zeros((f, n), np.int64)
+    tok = np.zeros((n, f), np.int8)
+    num = np.zeros((n, f), np.float64)
+    a = np.zeros((n, f), np.int64)
+    b = np.zeros((n, f), np.int64)
     fb = np.zeros(n, np.bool_)
+    unknown = np.zeros(n, np.bool_)
     slow = np.empty((2, max(1, f * n)), np.int64)
+    end = int(starts[-1]) if n else 0
+    if buf.shape[0] < end + PAD or buf[buf.shape[0] - PAD:].any():
+        buf = padded(buf[:end])
     k = _scan(buf, np.ascontiguousarray(starts, np.int64), skip, table.hashes, table.slots,
-              table.names, table.offsets, table.words, tok, num, a, b, fb, slow, _SPECIAL,
-              _POW10)
-    return Scan(tok, num, a, b, fb, slow[0, :k].astype(np.int32), slow[1, :k])
+              table.names, table.offsets, table.words, f, tok, num, a, b, fb, unknown, slow,
+              _SPECIAL, _POW10)
+    return Scan(tok.T, num.T, a.T, b.T, fb, unknown, slow[0, :k].astype(np.int32),
+                slow[1, :k])
+
+
+def padded(buf: np.ndarray) -> np.ndarray:
+    """``buf`` followed by the :data:`~kernels.byte_words.PAD` zero bytes :func:`scan` reads
+    words into (a copy; callers that join a batch add them while joining)."""
+    out = np.zeros(buf.shape[0] + PAD, np.uint8)
+    out[:buf.shape[0]] = buf
+    return out
 
 
 # One function, no calls: numba passes arrays to a call by reference-counted struct, which
@@ -145,8 +166,9 @@ def probe(slots: np.ndarray, hashes: np.ndarray, words: np.ndarray, offs: np.nda
 @kernel
 def _scan(buf: np.ndarray, starts: np.ndarray, skip: np.ndarray, hashes: np.ndarray,
           slots: np.ndarray, names: np.ndarray, offs: np.ndarray, words: np.ndarray,
-          tok: np.ndarray, num: np.ndarray, a: np.ndarray, b: np.ndarray, fb: np.ndarray,
-          slow: np.ndarray, special: np.ndarray, pow10: np.ndarray) -> Scalar:
+          nf: Scalar, tok: np.ndarray, num: np.ndarray, a: np.ndarray, b: np.ndarray,
+          fb: np.ndarray, unknown: np.ndarray, slow: np.ndarray, special: np.ndarray,
+          pow10: np.ndarray) -> Scalar:
     k = 0
     prev_a = np.zeros(64, np.int64)  # per key position: the last key seen there
     prev_len = np.full(64, -1, np.int64)
@@ -186,11 +208,7 @@ def _scan(buf: np.ndarray, starts: np.ndarray, skip: np.ndarray, hashes: np.ndar
                 n = prev_len[pos]
                 pa = prev_a[pos]
                 if ka + n < end and buf[ka + n] == 34:
-                    hit = True
-                    for q in range(n):
-                        if buf[ka + q] != buf[pa + q]:
-                            hit = False
-                            break
+                    hit = same_bytes(buf, ka, pa, n)
                     if hit:
                         f = prev_f[pos]
                         p = ka + n + 1
@@ -213,7 +231,11 @@ def _scan(buf: np.ndarray, starts: np.ndarray, skip: np.ndarray, hashes: np.ndar
                 if pos < prev_len.shape[0]:
                     prev_a[pos], prev_len[pos], prev_f[pos] = ka, kb - ka, f
             pos += 1
-            if f >= 0 and tok[f, i] != 0:
+            if f < 0:
+                unknown[i] = True
+            elif f >= nf:
+                f = -1  # a known field this decoder does not read
+            elif tok[i, f] != 0:
                 break  # a configured field twice
             while p < end and (buf[p] == 32 or buf[p] == 10 or buf[p] == 13 or buf[p] == 9):
                 p += 1
@@ -231,8 +253,7 @@ def _scan(buf: np.ndarray, starts: np.ndarray, skip: np.ndarray, hashes: np.ndar
             if c == 34:
                 p += 1
                 va = p
-                while p < end and not special[buf[p]]:
-                    p += 1
+                p = first_special(buf, p)
                 if p >= end or buf[p] != 34:
                     break
                 vb = p
@@ -298,12 +319,12 @@ def _scan(buf: np.ndarray, starts: np.ndarray, skip: np.ndarray, hashes: np.ndar
                 vb = p
                 if f >= 0:
                     if t == 1 and m == 0:
-                        num[f, i] = 0.0  # integer zero, "-0" included
+                        num[i, f] = 0.0  # integer zero, "-0" included
                     elif not (digits > sig and sig == 19) and m <= two53 and e10 >= -22 \
                             and e10 <= 22:
                         v = float(m)
                         v = v * pow10[e10] if e10 >= 0 else v / pow10[-e10]
-                        num[f, i] = -v if neg else v
+                        num[i, f] = -v if neg else v
                     else:
                         slow[0, k] = f
                         slow[1, k] = i
@@ -323,10 +344,10 @@ def _scan(buf: np.ndarray, starts: np.ndarray, skip: np.ndarray, hashes: np.ndar
             else:
                 break  # nested, or not JSON
             if f >= 0:
-                tok[f, i] = t
+                tok[i, f] = t
                 if t <= 3:
-                    a[f, i] = va
-                    b[f, i] = vb
+                    a[i, f] = va
+                    b[i, f] = vb
             while p < end and (buf[p] == 32 or buf[p] == 10 or buf[p] == 13 or buf[p] == 9):
                 p += 1
             if p < end and buf[p] == 44:

@@ -176,7 +176,7 @@ class Decoder:
         offsets = np.asarray(offsets, np.int64)
         ts = np.asarray(timestamps_ms, np.int64)
         n = len(values)
-        c, slow = self._native.convert(values)
+        c, slow, odd_keys = self._native.convert(values)
         bad: list[BadMessage] = []
         good_idx = np.arange(n, dtype=np.int64)
         if slow.size:
@@ -189,7 +189,8 @@ class Decoder:
                 c = c.take(good_idx)
         batch, bad, errors, absent = build(self, c, len(good_idx), offsets[good_idx],
                                            ts[good_idx], good_idx, bad, BadMessage)
-        samples = self._sample_keys(values, offsets, good_idx, bad) if self.sample_every else []
+        samples = self._sample_keys(values, offsets, good_idx, bad, odd_keys) \
+            if self.sample_every else []
         return Decoded(batch=batch, bad=sorted(bad, key=lambda b: b.index), field_errors=errors,
                        absent_fields=absent, fallback=bool(slow.size), samples=samples,
                        fallback_messages=int(slow.size))
@@ -313,16 +314,22 @@ class Decoder:
                        field_errors=decoded[2], absent_fields=decoded[3], fallback=fallback,
                        samples=samples)
 
-    def _sample_keys(self, values, offsets, good_idx, bad) -> list[Sample]:
+    def _sample_keys(self, values, offsets, good_idx, bad, odd_keys=None) -> list[Sample]:
         """One :data:`Sample` per good message whose offset is divisible by ``sample_every``
         (one message in ``sample_every`` is read in full for its top-level keys). Never
-        raises; names are bounded (see :class:`~monitor.stage1.schema_names.NewFieldNames`)."""
+        raises; names are bounded (see :class:`~monitor.stage1.schema_names.NewFieldNames`).
+        ``odd_keys`` (the compiled path's) marks the messages that may hold a new name: the
+        others' keys were all looked up by the scan, so they have none and are not read
+        again."""
         pick = good_idx[offsets[good_idx] % self.sample_every == 0]
         if pick.size == 0:
             return []
         dropped = {b.index for b in bad}
-        return [(i, int(offsets[i]), self._new_names.of(top_level_keys(values[i]), self.known))
-                for i in pick.tolist() if i not in dropped]
+        of, known = self._new_names.of, self.known
+        if odd_keys is None:
+            odd_keys = np.ones(len(values), np.bool_)
+        return [(i, int(offsets[i]), of(top_level_keys(values[i]), known) if odd else ())
+                for i, odd in zip(pick.tolist(), odd_keys[pick].tolist()) if i not in dropped]
 
     # -- tables (replay, profile build; monitor/stage1/tables.py) ----------------------------
     def decode_table(self, table: pa.Table, offsets: np.ndarray | None = None,

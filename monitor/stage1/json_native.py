@@ -20,6 +20,8 @@ message for message (the differential tests hold it).
 
 from __future__ import annotations
 
+import io
+import threading
 from typing import Any
 
 import numpy as np
@@ -28,6 +30,7 @@ import pyarrow.compute as pc
 
 from kernels.batch import (CAT_MISSING, CAT_NULL, CAT_TYPE_ERROR, CAT_UNSEEN, MISSING, NULL,
                            TYPE_ERROR, VALID)
+from kernels.byte_words import PAD
 from kernels.json_scan import (T_ABSENT, T_FALSE, T_FLOAT, T_INT, T_NULL, T_STR, T_TRUE,
                                FieldTable, scan)
 from kernels.json_values import ValueTable, gather, span_codes, span_equals, span_hashes
@@ -35,6 +38,7 @@ from monitor.stage1.assemble import Converted, convert, times_from_numbers
 from monitor.stage1.columns import S_MISSING, S_TYPE, category_hash, iso_column
 
 _SM, _ST = S_MISSING.encode(), S_TYPE.encode()
+_PAD = bytes(PAD)
 _NUM_STATE = np.full(8, TYPE_ERROR, np.int8)  # token kind -> state of a number field
 _NUM_STATE[[T_INT, T_FLOAT]] = VALID
 _NUM_STATE[T_ABSENT] = MISSING
@@ -48,9 +52,11 @@ class NativeJson:
         self.dec = dec
         self.fields = list(dec.fields)
         self.index = {f: j for j, f in enumerate(self.fields)}
-        self.table = FieldTable([f.encode("utf-8", "surrogatepass") for f in self.fields])
+        self.table = FieldTable([f.encode("utf-8", "surrogatepass") for f in self.fields],
+                                tuple(k.encode("utf-8", "surrogatepass") for k in dec.known))
         self.values = {f: ValueTable([v.encode("utf-8", "surrogatepass") for v in vals])
                        for f, vals in dec.categories.items()}
+        self._local = threading.local()
         self.groups = ValueTable([g.encode("utf-8", "surrogatepass") for g in dec.groups])
 
     # -- the batch ---------------------------------------------------------------------------
@@ -63,10 +69,28 @@ class NativeJson:
             values = [b"" if v is None else v for v in values]
         starts = np.zeros(n + 1, np.int64)
         np.cumsum(np.fromiter(map(len, values), np.int64, n), out=starts[1:])
-        return np.frombuffer(b"".join(values), np.uint8), starts, skip
+        return self._join(values), starts, skip
 
-    def convert(self, values: list) -> tuple[Converted, np.ndarray]:
-        """Columns of every message, and the messages left to the general path."""
+    def _join(self, values: list) -> np.ndarray:
+        """The values one after the other, then PAD zero bytes (the scan reads words), in a
+        buffer kept from batch to batch (one per thread): a fresh 6 MB ``bytes`` per batch
+        costs as much again in page faults as the copy itself (bench_decode)."""
+        out = getattr(self._local, "io", None)
+        try:
+            if out is None:
+                raise BufferError
+            out.seek(0)
+            out.writelines(values)
+        except BufferError:  # first use, or an array of the last batch still holds it
+            out = self._local.io = io.BytesIO()
+            out.writelines(values)
+        out.write(_PAD)
+        return np.frombuffer(out.getbuffer(), np.uint8, out.tell())
+
+    def convert(self, values: list) -> tuple[Converted, np.ndarray, np.ndarray]:
+        """Columns of every message, the messages left to the general path, and the
+        messages whose keys must be read for new field names (those left, and those with a
+        key the decoder does not know)."""
         buf, starts, skip = self.buffer(values)
         s = scan(buf, starts, skip, self.table)
         fb = s.fallback
@@ -96,7 +120,7 @@ class NativeJson:
         if d.id_field:
             c.ids, odd = self._ids(buf, s, d.id_field)
             fb |= odd
-        return c, np.flatnonzero(fb)
+        return c, np.flatnonzero(fb), fb | s.unknown
 
     # -- per kind ----------------------------------------------------------------------------
     def _slow_numbers(self, buf, s) -> np.ndarray:
