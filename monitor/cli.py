@@ -82,6 +82,14 @@ def cmd_profile_build(a: argparse.Namespace) -> int:
     profile = build_profile(cfg, a.input, max_rows=a.max_rows)
     save_profile(profile, a.output)
     print(f"profile {profile.profile_id} written to {a.output}")
+    if cfg.slices is not None:  # the reference per slice (monitor/stage2/slices.py)
+        from monitor.files import read_table
+        from monitor.stage2.slices import build_reference, reference_path, write_reference
+
+        table = read_table(a.input)
+        table = table.slice(0, a.max_rows) if a.max_rows is not None else table
+        write_reference(a.output, profile, build_reference(cfg, profile, table))
+        print(f"reference per slice written to {reference_path(a.output)}")
     if a.labels:
         from monitor.files import read_table
         from monitor.replay_labels import reference_path, reference_sketch, slicing

@@ -52,9 +52,16 @@ def window_parts(cfg: MonitorConfig, profile) -> dict[str, Any]:
 
     bounds = quality_bounds(cfg, profile)
     on = cfg.checks.quality.enabled
-    return {"new_sketch": lambda: WindowSketch.empty(profile, bounds, on),
-            "load_sketch": lambda b: WindowSketch.from_bytes(b, profile, bounds, on),
-            "new_dedup": DuplicateFilter if cfg.stream.event_id_field and on else None}
+    parts = {"new_sketch": lambda: WindowSketch.empty(profile, bounds, on),
+             "load_sketch": lambda b: WindowSketch.from_bytes(b, profile, bounds, on),
+             "new_dedup": DuplicateFilter if cfg.stream.event_id_field and on else None}
+    if cfg.slices is not None:  # per-slice counts ride the same sketch (stage1/slices.py)
+        from monitor.stage1.slices import SliceLayout, sliced_parts
+
+        sl = cfg.slices
+        layout = SliceLayout.build(profile, sl.keys, sl.top_k, sl.bins)
+        parts.update(sliced_parts(parts["new_sketch"], parts["load_sketch"], layout))
+    return parts
 
 
 def make_source(cfg: MonitorConfig, profile, client: dict[str, Any]):

@@ -206,6 +206,11 @@ EFFECT: dict[str, list[str]] = {
     # the live join reads labels from the configured topic (a fresh one per test): the
     # labelled counts asserted there only exist if the monitor consumed that topic
     "labels.topic": ["test_labels_live::test_live_labels_with_a_restart_of_each_stage"],
+    # drift and quality per slice: each key changes the slices a window report judges
+    **{f"slices.{key}": [f"test_slice_knobs::test_{name}"] for key, name in (
+        ("keys", "keys_choose_the_slices"), ("top_k", "top_k_sets_how_many_values_are_slices"),
+        ("min_size", "min_size_decides_which_slices_are_judged"),
+        ("bins", "bins_set_the_drift_bins_of_a_slice"))},
 }
 
 #: keys without a test that shows their effect yet (see the module docstring)

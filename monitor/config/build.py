@@ -113,9 +113,12 @@ class Builder:
         model = build_model(d.get("model"), name)
         labels = build_labels(d.get("labels"), self.bad, features.categorical,
                               prediction.positive_label, stream.event_id_field)
+        from monitor.config.slices import build_slices
+
+        slices = build_slices(d.get("slices"), self.bad, features.categorical)
         if self.problems:
             raise ConfigError(self.problems[0][0], self.problems[0][1], self.problems)
-        return MonitorConfig(model=model, labels=labels, monitor=name, kafka=kafka, stream=stream, features=features,
+        return MonitorConfig(model=model, labels=labels, slices=slices, monitor=name, kafka=kafka, stream=stream, features=features,
                              prediction=prediction, sensitive=sensitive, windows=windows,
                              reference=reference, checks=checks, topics=topics, output=output,
                              alerts=alerts, slack=slack, triggers=triggers, http=http,

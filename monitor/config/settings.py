@@ -342,6 +342,7 @@ class MonitorConfig:
     source: Path | None = None  # the file it was loaded from
     model: Any = None  # monitor.config.labels.ModelConfig (name defaults to the monitor's)
     labels: Any = None  # monitor.config.labels.LabelsConfig, or None: no delayed labels
+    slices: Any = None  # monitor.config.slices.DriftSlicesConfig, or None: no drift slices
 
     def feature(self, name: str) -> FeatureSettings:
         """The effective settings of feature ``name`` (KeyError if it is not configured)."""

@@ -104,6 +104,7 @@ def rules_from_config(cfg: MonitorConfig) -> list[CheckRule]:
             check = CATALOGUE[fam, check_name]
             floor = floor_of(check, value) if check_enabled(cfg, check, name) else INF
             rules.append(_rule(check, floor, name))
+            rules.append(_rule(check, floor, f"{name}@*"))  # its slices (stage2/slices.py)
     for check in CHECKS:
         if not check.alerts or not check_enabled(cfg, check):
             rules.append(_rule(check, INF))
@@ -154,6 +155,14 @@ class Evaluator:
         self.categorical = set(cfg.features.categorical)
         self.quality = QualityChecks(cfg, profile)
         self._enabled: dict[tuple[str, str, str], bool] = {}
+        self.slices = None
+        if getattr(cfg, "slices", None) is not None:
+            from monitor.stage1.slices import SliceLayout
+            from monitor.stage2.slices import SliceChecks
+
+            sl = cfg.slices
+            self.slices = SliceChecks(cfg, profile, SliceLayout.build(
+                profile, sl.keys, sl.top_k, sl.bins), self.enabled)
         model = cfg.model
         self.model = model.name if model is not None else cfg.monitor
         self.model_version = model.version if model is not None else "unversioned"
@@ -202,6 +211,10 @@ class Evaluator:
                                and r.feature in hist else {})}))
         quality, qchecks = self.quality.checks(w) if cfg.checks.quality.enabled else ({}, [])
         checks += qchecks
+        if self.slices is not None and getattr(w.sketch, "slices", None) is not None:
+            section, schecks = self.slices.checks(w.sketch.slices)
+            quality = {**quality, "slices": section}
+            checks += [c for c in schecks if c.family == "quality" or enough]
         report = WindowReport(
             monitor=cfg.monitor, window_start_ms=w.start_ms, window_end_ms=w.end_ms,
             profile_id=profile_id, events=w.events, late_events=w.late_events,
