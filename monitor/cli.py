@@ -221,8 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="source: consume + sketch; aggregate: merge windows, report, alert; "
                         "sinks: deliver alerts to Slack and retraining triggers")
     r.add_argument("--log-level", default="info", choices=["debug", "info", "warn", "error"])
-    r.add_argument("--source-processes", type=_processes, default=1, metavar="N",
-                   help="run stage 1 in N processes (consumer-group members; one per core)")
+    r.add_argument("--source-processes", type=_processes, default=None, metavar="N",
+                   help="run stage 1 in N processes (consumer-group members; one per core); "
+                        "overrides the config's stage1.processes")
     r.set_defaults(func=cmd_run)
 
     ck = sub.add_parser("check", help="before a deployment: connection, credentials, TLS, "

@@ -51,9 +51,10 @@ def status_page(cfg: MonitorConfig, client: dict[str, Any], source, publisher, h
 
 
 def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info",
-        source_processes: int = 1) -> int:
+        source_processes: int | None = None) -> int:
     """Run the monitor until SIGINT / SIGTERM. ``stage``: all | source | aggregate | sinks.
-    ``source_processes`` > 1 runs stage 1 in that many child processes (:mod:`monitor.workers`).
+    Stage 1 runs in ``source_processes`` child processes (:mod:`monitor.workers`) when that
+    is more than 1; None takes the config's ``stage1.processes``.
 
     Every thread-run stage is supervised (:mod:`monitor.supervise`): restarted with backoff
     when it fails, the process ended non-zero when it keeps failing. ``/health`` tells."""
@@ -72,6 +73,8 @@ def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info",
     health.extra_checks.append(_kafka_wait_check(cfg))
     supervisors: list[Supervisor] = []
     procs = None  # stage 1 in child processes (monitor/workers.py)
+    if source_processes is None:
+        source_processes = cfg.stage1.processes
     if stage in ("all", "source") and source_processes > 1:
         from monitor.workers import SourceProcesses
 

@@ -47,6 +47,8 @@ EFFECT: dict[str, list[str]] = {
     "kafka.tls.check_hostname": [f"{C}::test_kafka_client_config_sasl_tls"],
     "kafka.properties": [f"{C}::test_kafka_client_config_sasl_tls"],
     "stream.format": ["test_decode::test_avro_round_trip"],
+    "stage1.processes": ["test_stage1_processes::"
+                         "test_stage1_processes_sets_the_processes_and_the_flag_overrides_it"],
     "stream.schema_registry_url": ["test_decode::test_avro_round_trip",
                                    "test_decode::test_avro_registry_down_raises"],
     "stream.event_time.field": ["test_decode::test_event_time_units"],

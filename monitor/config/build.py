@@ -17,7 +17,7 @@ from monitor.config.settings import (
     HttpConfig, KafkaConfig, MonitorConfig, NumericChecks, OutputConfig, PredictionChecks,
     PredictionConfig, QualityChecks, ReferenceConfig, RegistryAuth, SaslConfig, Secret,
     SensitiveConfig, SlackConfig, StreamConfig, TlsConfig, TopicsConfig, TriggersConfig,
-    WindowsConfig, parse_duration, AlertmanagerConfig, WebhookConfig)
+    WindowsConfig, parse_duration, AlertmanagerConfig, WebhookConfig, Stage1Config)
 from monitor.errors import ConfigError
 from monitor.config.features import feature_settings
 from monitor.config.validate import (  # noqa: F401  (validate, SCHEMA_PATH: the package's)
@@ -105,6 +105,7 @@ class Builder:
             self.bad("topics.retention.triggers", "must be at least triggers.cooldown: the "
                      "cooldowns are rebuilt from the triggers topic after a restart")
         dead_letter = self.dead_letter(d.get("dead_letter") or {})
+        stage1 = Stage1Config(**(d.get("stage1") or {}))
         http = HttpConfig(**{**(d.get("http") or {}),
                              **({"host": self.env[HTTP_HOST_ENV]} if self.env.get(HTTP_HOST_ENV)
                                 else {})})
@@ -122,7 +123,8 @@ class Builder:
                              prediction=prediction, sensitive=sensitive, windows=windows,
                              reference=reference, checks=checks, topics=topics, output=output,
                              alerts=alerts, slack=slack, triggers=triggers, http=http,
-                             dead_letter=dead_letter, alertmanager=am, webhooks=hooks)
+                             dead_letter=dead_letter, alertmanager=am, webhooks=hooks,
+                             stage1=stage1)
 
     def kafka(self, k: dict, name: str) -> KafkaConfig:
         b = k.get("bootstrap", "")

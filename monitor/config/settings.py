@@ -253,6 +253,14 @@ class TopicsConfig:
 
 
 @dataclass(frozen=True)
+class Stage1Config:
+    """How stage 1 runs: ``processes`` stage-1 processes under one worker (consumer-group
+    members, one per core; :mod:`monitor.workers`). ``run --source-processes N`` overrides."""
+
+    processes: int = 1
+
+
+@dataclass(frozen=True)
 class DeadLetterConfig:
     """What a dead-letter copy of a bad message keeps: ``raw`` (the bytes, minus
     ``drop_fields`` of a JSON object), ``hash`` (sha256 of the bytes) or ``drop`` (nothing
@@ -337,6 +345,7 @@ class MonitorConfig:
     triggers: TriggersConfig
     http: HttpConfig
     dead_letter: DeadLetterConfig = DeadLetterConfig()
+    stage1: Stage1Config = Stage1Config()
     alertmanager: AlertmanagerConfig | None = None
     webhooks: tuple[WebhookConfig, ...] = ()
     source: Path | None = None  # the file it was loaded from
