@@ -53,6 +53,7 @@ bench: jars
 	$(PY) -m bench.faults
 	$(PY) -m bench.bench_forest
 	$(PY) -m bench.bench_detection
+	$(PY) -m bench.bench_slices
 
 ## make kafka: a local broker in the foreground (Ctrl-C stops it).
 kafka: jars
