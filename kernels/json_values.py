@@ -134,3 +134,26 @@ def span_hashes(buf: np.ndarray, a: np.ndarray, b: np.ndarray, valid: np.ndarray
         h *= np.uint64(0x94D049BB133111EB)
         h ^= h >> np.uint64(31)
         out[i] = h if h != np.uint64(0) else np.uint64(1)
+
+
+def number_columns(tok: np.ndarray, num: np.ndarray, rows: np.ndarray, state_of: np.ndarray,
+                   valid: int) -> tuple[np.ndarray, np.ndarray]:
+    """Values and states of the number fields ``rows`` of a scan's ``[N, F]`` token kinds
+    and numbers: ``state[r, i] = state_of[tok[i, rows[r]]]``, the value where that state is
+    ``valid``, else NaN (one pass over the scan's rows)."""
+    n = tok.shape[0]
+    v = np.empty((rows.shape[0], n), np.float64)
+    state = np.empty((rows.shape[0], n), np.int8)
+    _number_columns(tok, num, rows, state_of, valid, v, state)
+    return v, state
+
+
+@kernel
+def _number_columns(tok: np.ndarray, num: np.ndarray, rows: np.ndarray, state_of: np.ndarray,
+                    valid: Scalar, v: np.ndarray, state: np.ndarray) -> None:
+    for i in range(tok.shape[0]):
+        for r in range(rows.shape[0]):
+            f = rows[r]
+            st = state_of[tok[i, f]]
+            state[r, i] = st
+            v[r, i] = num[i, f] if st == valid else np.nan

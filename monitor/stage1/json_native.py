@@ -33,7 +33,8 @@ from kernels.batch import (CAT_MISSING, CAT_NULL, CAT_TYPE_ERROR, CAT_UNSEEN, MI
 from kernels.byte_words import PAD
 from kernels.json_scan import (T_ABSENT, T_FALSE, T_FLOAT, T_INT, T_NULL, T_STR, T_TRUE,
                                FieldTable, scan)
-from kernels.json_values import ValueTable, gather, span_codes, span_equals, span_hashes
+from kernels.json_values import (ValueTable, gather, number_columns, span_codes, span_equals,
+                                  span_hashes)
 from monitor.stage1.assemble import Converted, convert, times_from_numbers
 from monitor.stage1.columns import S_MISSING, S_TYPE, category_hash, iso_column
 
@@ -138,9 +139,8 @@ class NativeJson:
 
     def _numbers(self, s, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Values and states of number fields, all at once (rows in ``names`` order)."""
-        rows = [self.index[f] for f in names]
-        state = _NUM_STATE[s.tok[rows]]
-        return np.where(state == VALID, s.num[rows], np.nan), state
+        rows = np.array([self.index[f] for f in names], np.int64)
+        return number_columns(s.tok.T, s.num.T, rows, _NUM_STATE, VALID)
 
     def _strings(self, buf, s, name: str) -> pa.Array:
         """The field as an Arrow string array in the sentinel conventions of a text field."""

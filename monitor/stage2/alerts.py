@@ -128,6 +128,8 @@ class AlertPolicy:
         self.reopen_windows = reopen_windows
         self.repeat_interval_ms = repeat_interval_ms
         self.rules = tuple(rules) + (CheckRule(),)
+        self._rule_cache: dict[tuple[str, str, str], CheckRule] = {}
+        self._rules_of_cache = self.rules
         self.silences = tuple(silences)
         self._keys: dict[str, _KeyState] = {}
         self._last_window: dict[str, int] = {}
@@ -156,7 +158,13 @@ class AlertPolicy:
         self.silences = tuple(silences)
 
     def rule_for(self, c: CheckResult) -> CheckRule:
-        return next(r for r in self.rules if r.matches(c))
+        """The first rule matching the check, remembered per (family, check, feature)."""
+        if self._rules_of_cache is not self.rules:
+            self._rule_cache, self._rules_of_cache = {}, self.rules
+        key = (c.family, c.check, c.feature)
+        if (r := self._rule_cache.get(key)) is None:
+            r = self._rule_cache[key] = next(r for r in self.rules if r.matches(c))
+        return r
 
     # -- one window --------------------------------------------------------------------
 
