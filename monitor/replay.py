@@ -34,6 +34,7 @@ from monitor.config import MonitorConfig
 from monitor.errors import StreamdriftError
 from monitor.stage1.event_time import check_table_unit, reject_future
 from monitor.stage1.partials import PartialMessage
+from monitor.stage1.versions import partial_messages
 from monitor.records import WindowReport
 from monitor.stage1.windows import PartitionWindows
 
@@ -86,7 +87,7 @@ def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_00
     from monitor.progress import bar
 
     from monitor.stage2.evaluate import Evaluator
-    from monitor.stages import make_decoder, merge_sketches, window_parts
+    from monitor.stages import make_decoder, merge_sketches, version_gate, window_parts
 
     summary = summary if summary is not None else ReplaySummary()
     summary.rows = table.num_rows
@@ -117,19 +118,17 @@ def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_00
 
     def emit(p: int, pw: PartitionWindows, closed) -> Iterator[WindowReport]:
         for c in closed:
-            msg = PartialMessage("partial", cfg.monitor, p, n_parts, c.watermark_ms,
-                                 c.next_offset, c.window_start_ms, c.window_end_ms, c.events,
-                                 c.late_events, c.bad, profile.profile_id,
-                                 c.sketch.to_bytes() if c.sketch is not None else None,
-                                 c.counts)
-            for done in agg.on_message(msg):
-                yield ev.report(done)
+            for msg in partial_messages(c, monitor=cfg.monitor, partition=p,
+                                        n_partitions=n_parts, profile_id=profile.profile_id):
+                for done in agg.on_message(msg):
+                    yield ev.report(done)
         msg = PartialMessage("progress", cfg.monitor, p, n_parts, pw.watermark_ms,
                              pw.next_offset)
         for done in agg.on_message(msg):
             yield ev.report(done)
 
     decoder = make_decoder(cfg, profile)
+    gate = version_gate(cfg)
     stamps = None
     if "_timestamp" in table.column_names:  # null: no Kafka timestamp (-1, as librdkafka says)
         import pyarrow.compute as pc
@@ -154,11 +153,14 @@ def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_00
             dec = reject_future(decoder.decode_table(part_rows, offsets=offs[rows],
                                                      timestamps_ms=row_ts),
                                 row_ts, cfg.stream.max_future_skew_ms)
+            vers = None
+            if gate is not None:  # model.version_field: as live (stage1/versions.py)
+                dec, _, vers = gate.read(dec, part_rows, offs[rows])
             bad = [(b.offset, b.reason) for b in dec.bad]
             summary.bad.update(r for _, r in bad)
             summary.events += dec.batch.n_events
             samples = [(o, names) for _, o, names in dec.samples]
-            batches.append((dec.batch, bad, samples, rows.size))
+            batches.append((dec.batch, vers, bad, samples, rows.size))
             shown.update(rows.size)
             if dec.batch.n_events:
                 t = int(dec.batch.event_time_ms.max())
@@ -173,7 +175,15 @@ def replay(cfg: MonitorConfig, profile, table: pa.Table, batch_rows: int = 10_00
     shown.reset(total=table.num_rows)
     shown.set_description("replay: windowing")
     for p, pw, batches in decoded:
-        for batch, bad, samples, n_rows in batches:
+        for batch, vers, bad, samples, n_rows in batches:
+            if vers is not None:  # the bound on versions, as live: stage1/versions.py
+                sel = np.arange(batch.n_events)
+                over = vers.admit(pw, sel)
+                bad = sorted(bad + [(b.offset, b.reason) for b in over])
+                summary.bad.update(b.reason for b in over)
+                summary.events -= len(over)
+                sel = vers.admitted(sel)
+                batch = vers.batch(batch.take(sel), sel)
             closed = pw.absorb(batch.offset, batch.event_time_ms, bad, batch, samples)
             shown.update(n_rows)
             yield from emit(p, pw, closed)

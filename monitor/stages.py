@@ -83,7 +83,16 @@ def make_source(cfg: MonitorConfig, profile, client: dict[str, Any]):
         snapshot_interval_s=cfg.stream.snapshot_interval_ms / 1000.0,
         session_timeout_ms=cfg.kafka.session_timeout_ms, start_from=cfg.stream.start_from,
         dead_letter_copy=partial(dead_letter_copy, cfg.dead_letter),
-        max_future_skew_ms=cfg.stream.max_future_skew_ms, labels=make_label_side(cfg, profile))
+        max_future_skew_ms=cfg.stream.max_future_skew_ms, labels=make_label_side(cfg, profile),
+        versions=version_gate(cfg))
+
+
+def version_gate(cfg: MonitorConfig):
+    """Stage 1's reader of ``model.version_field`` (stage1/versions.py), or None."""
+    from monitor.stage1.versions import VersionGate
+
+    m = cfg.model
+    return VersionGate(m.version_field, m.max_versions) if m and m.version_field else None
 
 
 def make_label_side(cfg: MonitorConfig, profile):

@@ -103,6 +103,10 @@ EFFECT: dict[str, list[str]] = {
     "model.version": [
         "test_model_identity::test_reports_name_the_model_and_the_profile_records_its_version",
         f"{T}::test_a_new_model_version_has_its_own_cooldown_and_names_itself"],
+    "model.version_field": [
+        "test_model_versions::test_each_version_has_its_own_windows_reports_and_alerts",
+        "test_model_versions::test_missing_and_unusable_versions_are_counted_and_left_out"],
+    "model.max_versions": ["test_model_versions::test_versions_beyond_max_versions_are_refused"],
     "triggers.on": [f"{T}::test_policy_severity_confirmation_cooldown_and_families"],
     "triggers.confirm_windows": [f"{T}::test_policy_severity_confirmation_cooldown_and_families"],
     "triggers.cooldown": [f"{T}::test_policy_severity_confirmation_cooldown_and_families"],

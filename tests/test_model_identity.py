@@ -55,7 +55,8 @@ def test_model_defaults_and_bad_names():
     d = config_dict(tmp, "127.0.0.1:1", "t")
     cfg = from_dict(d, base_dir=tmp, env={})
     assert (cfg.model.name, cfg.model.version) == (cfg.monitor, "unversioned")
-    for bad in ({"version": "a/b"}, {"name": "x/y"}, {"version_field": "model_version"}):
+    for bad in ({"version": "a/b"}, {"name": "x/y"}, {"version_field": ""},
+                {"version_field": "mv", "max_versions": 0}):
         with pytest.raises(ConfigError) as e:
             from_dict({**d, "model": bad}, base_dir=tmp, env={})
         assert "model" in str(e.value)

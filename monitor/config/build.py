@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from monitor.config.settings import (
@@ -112,6 +113,13 @@ class Builder:
         from monitor.config.labels import build_labels, build_model
 
         model = build_model(d.get("model"), name)
+        if model.version_field:
+            if stream.format == "avro":
+                self.bad("model.version_field", "not read from Avro events yet: remove it "
+                         "and set model.version, or send JSON")
+            if model.version_field not in stream.known_fields:  # read: not a schema change
+                stream = replace(stream, known_fields=(*stream.known_fields,
+                                                       model.version_field))
         labels = build_labels(d.get("labels"), self.bad, features.categorical,
                               prediction.positive_label, stream.event_id_field)
         from monitor.config.slices import build_slices

@@ -4,6 +4,8 @@ watches, and where its delayed labels come from and how performance is judged.
 .. code-block:: yaml
 
     model: {name: churn, version: "2026-11-30"}
+    # or, when one stream carries several versions (canary, shadow, rollout):
+    model: {name: churn, version_field: model_version, max_versions: 4}
     labels:
       topic: churn-labels          # partitioned like stream.topic, keyed by event id
       id_field: event_id           # matches stream.event_id_field of the predictions
@@ -29,10 +31,21 @@ from monitor.config.settings import FrozenMap, parse_duration
 FIGURES = ("accuracy", "recall", "precision", "auc")
 
 
+MAX_VERSIONS = 4  # default bound on the versions one partition keeps windows open for
+
+
 @dataclass(frozen=True)
 class ModelConfig:
+    """``version_field``: the event field that names the version of each event (None: every
+    event is ``version``); each version gets its own windows, reports and alert state, and
+    ``version`` is then the version of windows without events. ``max_versions``: versions
+    one source partition keeps windows open for at a time (events of more are dead-lettered
+    as ``too_many_model_versions``)."""
+
     name: str
     version: str = "unversioned"
+    version_field: str | None = None
+    max_versions: int = MAX_VERSIONS
 
     def identity(self) -> dict[str, str]:
         return {"name": self.name, "version": self.version}
@@ -68,8 +81,10 @@ class LabelsConfig:
 
 def build_model(d: dict[str, Any] | None, monitor: str) -> ModelConfig:
     d = d or {}
-    return ModelConfig(name=str(d.get("name", monitor)), version=str(d.get("version",
-                                                                           "unversioned")))
+    return ModelConfig(name=str(d.get("name", monitor)),
+                       version=str(d.get("version", "unversioned")),
+                       version_field=d.get("version_field"),
+                       max_versions=int(d.get("max_versions", MAX_VERSIONS)))
 
 
 def build_labels(d: dict[str, Any] | None, bad: Callable[[str, str], None],

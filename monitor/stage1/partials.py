@@ -6,7 +6,9 @@ window, it has already seen p's partial for that window (if p had events there).
 
 Wire format of a message value: ``frame(head_json, [sketch_bytes])`` (see
 :func:`monitor.stage1.windows.frame`); the head is described by ``schemas/partial.schema.json``.
-The key is ``"<partition>"`` for progress and ``"<partition>:<window_start_ms>"`` for partials.
+The key is ``"<partition>"`` for progress and ``"<partition>:<window_start_ms>"`` for partials
+(``"<partition>:<window_start_ms>@<model version>"`` for a partial of one model version, with
+``model.version_field``; the head's ``model_version`` is then set, and left out otherwise).
 
 >>> m = PartialMessage(kind="progress", monitor="m", partition=2, n_partitions=4,
 ...                    watermark_ms=5000, next_offset=17)
@@ -41,16 +43,20 @@ class PartialMessage:
     profile_id: str = ""
     sketch: bytes | None = None
     counts: dict[str, int] = field(default_factory=dict)  # duplicates, schema samples
+    model_version: str = ""  # the events' model version (model.version_field); "": config's
 
     @property
     def key(self) -> bytes:
         if self.kind == "partial":
-            return f"{self.partition}:{self.window_start_ms}".encode()
+            v = f"@{self.model_version}" if self.model_version else ""
+            return f"{self.partition}:{self.window_start_ms}{v}".encode()
         return str(self.partition).encode()
 
     def head(self) -> dict:
         d = asdict(self)
         d.pop("sketch")
+        if not self.model_version:
+            d.pop("model_version")
         d["format_version"] = FORMAT_VERSION
         d["has_sketch"] = self.sketch is not None
         return d

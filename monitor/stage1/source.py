@@ -50,6 +50,7 @@ from monitor.stage1.columns import any_error, message_columns
 from monitor.stage1.event_time import reject_future
 from monitor.stage1.partials import PartialMessage
 from monitor.stage1.state_topic import high_watermark, load_states
+from monitor.stage1.versions import VersionGate, partial_messages
 from monitor.stage1.windows import NO_TIME, Partial, PartitionWindows
 
 log = logging.getLogger("streamdrift.source")
@@ -78,7 +79,8 @@ class SourceStage:
                  snapshot_interval_s: float = 5.0, session_timeout_ms: int = 10_000,
                  start_from: str = "earliest", new_dedup: Callable[[], Any] | None = None,
                  dead_letter_copy: Callable[..., tuple] | None = None,
-                 max_future_skew_ms: int = 86_400_000, labels: Any = None) -> None:
+                 max_future_skew_ms: int = 86_400_000, labels: Any = None,
+                 versions: VersionGate | None = None) -> None:
         self.client_config = client_config
         self.topic = topic
         self.monitor = monitor
@@ -97,6 +99,7 @@ class SourceStage:
         self.start_from = start_from
         self.max_future_skew_ms = max_future_skew_ms
         self.labels = labels  # a label_source.LabelSide: the label topic beside this one
+        self.versions = versions  # model.version_field: stage1/versions.py
         self.stats = SourceStats()
         self._stop: threading.Event | None = None
         self._dead_letters_pending = False
@@ -230,6 +233,9 @@ class SourceStage:
         bad_idx = np.array([b.index for b in dec.bad], np.int64)
         good_mask = np.ones(len(msgs), bool)
         good_mask[bad_idx] = False
+        vers = None
+        if self.versions is not None:  # model.version_field: stage1/versions.py
+            dec, good_mask, vers = self.versions.read(dec, values, offsets, good_mask)
         good_part = part[good_mask]
         if dec.bad:
             self._dead_letter(msgs, dec.bad)
@@ -242,10 +248,15 @@ class SourceStage:
             if pw is None:  # revoked while the batch was in flight
                 continue
             sel = np.flatnonzero(good_part == p)
-            sub = dec.batch.take(sel)
             bad = [(b.offset, b.reason) for b in dec.bad if part[b.index] == p]
+            if vers is not None and (over := vers.admit(pw, sel)):
+                self._dead_letter(msgs, over)
+                self.stats.events_in -= len(over)
+                bad, sel = sorted(bad + [(b.offset, b.reason) for b in over]), vers.admitted(sel)
+            sub = dec.batch.take(sel)
             samples = [(o, names) for i, o, names in dec.samples if part[i] == p]
-            closed = pw.absorb(sub.offset, sub.event_time_ms, bad, sub, samples)
+            closed = pw.absorb(sub.offset, sub.event_time_ms, bad,
+                               sub if vers is None else vers.batch(sub, sel), samples)
             if self.labels is not None:
                 self.labels.absorb_predictions(p, sub)
             self._dirty.add(p)
@@ -312,14 +323,10 @@ class SourceStage:
         for p, closed in closed_by_part:
             pw = self.parts[p]
             for c in closed:
-                msgs.append(PartialMessage(
-                    kind="partial", monitor=self.monitor, partition=p,
-                    n_partitions=self.n_partitions, watermark_ms=c.watermark_ms,
-                    next_offset=c.next_offset, window_start_ms=c.window_start_ms,
-                    window_end_ms=c.window_end_ms, events=c.events, late_events=c.late_events,
-                    bad=c.bad, profile_id=self.profile_id,
-                    counts={**c.counts, "consumer_lag": self._lag(p)},
-                    sketch=c.sketch.to_bytes() if c.sketch is not None else None))
+                msgs += partial_messages(c, monitor=self.monitor, partition=p,
+                                         n_partitions=self.n_partitions,
+                                         profile_id=self.profile_id,
+                                         counts={"consumer_lag": self._lag(p)})
                 touched.add(p)
             idx = self._window_index(pw.watermark_ms)
             if idx > self._progress_sent.get(p, -1):

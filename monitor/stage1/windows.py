@@ -19,7 +19,11 @@ in the partition, never on how they were cut into batches:
 - ``samples`` (offset, unknown fields) of good events at sampled offsets are counted in the
   event's own windows: ``counts["schema_sampled"]`` and ``counts["schema_new:<field>"]``;
 - when the watermark passes a window's end, the window closes: its :class:`Partial` (a full
-  snapshot, not a delta) is ready to publish.
+  snapshot, not a delta) is ready to publish;
+- with a batch that names each event's model version (``model.version_field``: a
+  :class:`monitor.stage1.versions.VersionedBatch`), a window keeps one sketch and event count
+  per version (``Partial.versions``); clock, lateness, duplicates and counters stay the
+  partition's.
 
 Tumbling windows (``slide == size``) and hopping windows (``slide`` divides ``size``; an event
 belongs to ``size / slide`` windows) are supported. Window starts are aligned to the epoch.
@@ -75,6 +79,7 @@ class Partial:
     next_offset: int
     watermark_ms: int
     counts: dict[str, int] = field(default_factory=dict)  # duplicates, schema samples
+    versions: dict[str, tuple[int, Sketch]] | None = None  # model version -> events, sketch
 
 
 @dataclass
@@ -84,6 +89,7 @@ class _Window:
     late: int = 0
     bad: dict[str, int] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    versions: dict[str, _Window] | None = None  # per model version: events and sketch
 
 
 class PartitionWindows:
@@ -176,9 +182,25 @@ class PartitionWindows:
                 w = self._window(s)
                 w.events += sel.size
                 if batch is not None:
-                    if w.sketch is None:
-                        w.sketch = self.new_sketch()
-                    w.sketch.update(batch.take(np.sort(sel)))
+                    self._sketch(w, batch, np.sort(sel))
+
+    def _sketch(self, w: _Window, batch: Any, rows: np.ndarray) -> None:
+        """Sketch ``rows`` of ``batch`` in ``w``; a batch with model versions
+        (``by_version``) sketches each version's rows in its own sub-window."""
+        by_version = getattr(batch, "by_version", None)
+        if by_version is None:
+            if w.sketch is None:
+                w.sketch = self.new_sketch()
+            w.sketch.update(batch.take(rows))
+            return
+        if w.versions is None:
+            w.versions = {}
+        for name, sub in by_version(rows):
+            v = w.versions.get(name)
+            if v is None:
+                v = w.versions[name] = _Window(self.new_sketch())
+            v.events += sub.n_events
+            v.sketch.update(sub)  # type: ignore[union-attr]
 
     def _drop_duplicates(self, offsets, event_ms, batch):
         """Remove the events the duplicate filter has seen; count each in the window open
@@ -263,7 +285,9 @@ class PartitionWindows:
                 break
             w = self.windows.pop(s)
             out.append(Partial(self.partition, s, s + self.size_ms, w.events, w.late, w.bad,
-                               w.sketch, self.next_offset, self.watermark_ms, w.counts))
+                               w.sketch, self.next_offset, self.watermark_ms, w.counts,
+                               None if w.versions is None else
+                               {k: (v.events, v.sketch) for k, v in sorted(w.versions.items())}))
         return out
 
     # -- state ---------------------------------------------------------------------------
@@ -274,11 +298,15 @@ class PartitionWindows:
                 "max_event_ms": self.max_event_ms, "watermark_ms": self.watermark_ms,
                 "pending_bad": self._pending_bad,
                 "windows": [{"start": s, "events": w.events, "late": w.late, "bad": w.bad,
-                             "counts": w.counts, "has_sketch": w.sketch is not None}
+                             "counts": w.counts, "has_sketch": w.sketch is not None,
+                             **({} if w.versions is None else {"versions": [
+                                 [k, v.events] for k, v in sorted(w.versions.items())]})}
                             for s, w in sorted(self.windows.items())],
                 "has_dedup": self.dedup is not None, "outbox": len(self.outbox)}
         blobs = [w.sketch.to_bytes() for _, w in sorted(self.windows.items())
                  if w.sketch is not None]
+        blobs += [v.sketch.to_bytes() for _, w in sorted(self.windows.items())  # type: ignore
+                  for _, v in sorted((w.versions or {}).items())]
         if self.dedup is not None:
             blobs.append(self.dedup.to_bytes())
         return frame(orjson.dumps(head), blobs + self.outbox)
@@ -309,6 +337,11 @@ class PartitionWindows:
             sk = load_sketch(next(it)) if w["has_sketch"] else None
             self.windows[w["start"]] = _Window(sk, w["events"], w["late"], w["bad"],
                                                w.get("counts", {}))
+        for w in h["windows"]:  # the versions' sketches follow the windows' own
+            if "versions" in w:
+                self.windows[w["start"]].versions = {
+                    name: _Window(load_sketch(next(it)), events)
+                    for name, events in w["versions"]}
         return self
 
 

@@ -18,7 +18,13 @@ Rules:
   otherwise ignored: the report that went out stays the only one;
 - the event counts of the last ``history`` non-empty windows are kept in the meta table and
   handed to each closing window (``recent_events``): the volume baseline survives restarts
-  and a replay computes the same one.
+  and a replay computes the same one;
+- model versions (``model.version_field``, partials with ``model_version``): a window closes
+  into one ClosedWindow per version that has a partial there, in name order, each merged
+  from its own partials and with its own volume baseline (the last :data:`MAX_VERSIONS`
+  versions are kept). A version-less partial without events (the counters of a partition
+  that had no versioned event in the window) is folded into the window's version with the
+  most events; a window without events closes under the last version seen.
 
 >>> from monitor.stage1.partials import PartialMessage
 >>> agg = WindowAggregator(size_ms=10, slide_ms=10, merge=lambda sketches: None,
@@ -41,13 +47,15 @@ from typing import Any
 from monitor.faults import fault_point
 from monitor.stage1.partials import PartialMessage
 
+MAX_VERSIONS = 64  # versions whose volume baseline stage 2 keeps (the most recently used)
+
 
 @dataclass
 class Tables:
     """The durable state of stage 2: four dict-like tables."""
 
-    partials: MutableMapping[str, bytes]  # "W:p" -> PartialMessage bytes
-    windows: MutableMapping[str, list[int]]  # "W" -> partitions with a partial for W
+    partials: MutableMapping[str, bytes]  # "W:p" (or "W:p@version") -> PartialMessage bytes
+    windows: MutableMapping[str, list]  # "W" -> partitions (or "p@version") with a partial
     progress: MutableMapping[str, int]  # "p" -> that partition's watermark
     meta: MutableMapping[str, Any]  # next_window, n_partitions, late_partials
 
@@ -68,6 +76,7 @@ class ClosedWindow:
     profile_ids: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)  # duplicates, schema samples
     recent_events: list[int] = field(default_factory=list)  # earlier non-empty windows
+    model_version: str = ""  # the events' version (model.version_field); "": the config's
 
 
 class WindowAggregator:
@@ -90,10 +99,12 @@ class WindowAggregator:
             if nxt is not None and w < nxt and t.meta.get("closed_any"):
                 t.meta["late_partials"] = int(t.meta.get("late_partials", 0)) + 1
             else:
-                t.partials[f"{w}:{m.partition}"] = m.to_bytes()
+                slot: int | str = (f"{m.partition}@{m.model_version}" if m.model_version
+                                   else m.partition)
+                t.partials[f"{w}:{slot}"] = m.to_bytes()
                 have = t.windows.get(str(w)) or []
-                if m.partition not in have:
-                    t.windows[str(w)] = sorted([*have, m.partition])
+                if slot not in have:
+                    t.windows[str(w)] = sorted([*have, slot], key=_slot_order)
                 if nxt is None or w < nxt:  # nothing closed yet: start at the earliest
                     t.meta["next_window"] = w
         if m.kind == "progress":  # only progress moves a partition's watermark here: a
@@ -120,16 +131,37 @@ class WindowAggregator:
             return out
         nxt = int(nxt)
         while nxt + self.size_ms <= low:
-            out.append(self._close(nxt))
+            out += self._close(nxt)
             fault_point("stage2.before_table_advance")
             nxt += self.slide_ms
             self.t.meta["next_window"] = nxt
             self.t.meta["closed_any"] = True
         return out
 
-    def _close(self, start: int) -> ClosedWindow:
-        parts = list(self.t.windows.get(str(start)) or [])
-        msgs = [PartialMessage.from_bytes(self.t.partials[f"{start}:{p}"]) for p in parts]
+    def _close(self, start: int) -> list[ClosedWindow]:
+        slots = list(self.t.windows.get(str(start)) or [])
+        msgs = [PartialMessage.from_bytes(self.t.partials[f"{start}:{s}"]) for s in slots]
+        by_version: dict[str, list[PartialMessage]] = {}
+        for m in msgs:
+            by_version.setdefault(m.model_version, []).append(m)
+        named = {v: ms for v, ms in by_version.items() if v}
+        if named and "" in by_version and not any(m.events for m in by_version[""]):
+            lead = min(named, key=lambda v: (-sum(m.events for m in named[v]), v))
+            named[lead] = sorted(named[lead] + by_version.pop(""), key=lambda m: m.partition)
+            by_version = named
+        if not by_version:
+            by_version = {str(self.t.meta.get("last_version") or ""): []}
+        out = [self._merge(start, v, ms) for v, ms in sorted(by_version.items())]
+        busiest = min(out, key=lambda w: (-w.events, w.model_version))
+        if busiest.events and busiest.model_version:
+            self.t.meta["last_version"] = busiest.model_version
+        for s in slots:
+            del self.t.partials[f"{start}:{s}"]
+        if str(start) in self.t.windows:
+            del self.t.windows[str(start)]
+        return out
+
+    def _merge(self, start: int, version: str, msgs: list[PartialMessage]) -> ClosedWindow:
         bad: dict[str, int] = {}
         counts: dict[str, int] = {}
         for m in msgs:
@@ -137,19 +169,29 @@ class WindowAggregator:
                 bad[k] = bad.get(k, 0) + v
             for k, v in m.counts.items():
                 counts[k] = counts.get(k, 0) + v
-        recent = [int(x) for x in self.t.meta.get("recent_events") or []]
+        meta = self.t.meta
+        recent_by = dict(meta.get("recent_events_by_version") or {})
+        recent = [int(x) for x in (recent_by.get(version) if version
+                                   else meta.get("recent_events")) or []]
         events = sum(m.events for m in msgs)
         blobs = [m.sketch for m in msgs if m.sketch is not None]
         closed = ClosedWindow(
             start_ms=start, end_ms=start + self.size_ms, events=events,
             late_events=sum(m.late_events for m in msgs), bad=dict(sorted(bad.items())),
-            partitions=parts, sketch=self.merge(blobs) if blobs else None,
+            partitions=sorted({m.partition for m in msgs}),
+            sketch=self.merge(blobs) if blobs else None,
             profile_ids=sorted({m.profile_id for m in msgs if m.profile_id}),
-            counts=dict(sorted(counts.items())), recent_events=recent)
-        if events:
-            self.t.meta["recent_events"] = (recent + [events])[-self.history:]
-        for p in parts:
-            del self.t.partials[f"{start}:{p}"]
-        if str(start) in self.t.windows:
-            del self.t.windows[str(start)]
+            counts=dict(sorted(counts.items())), recent_events=recent, model_version=version)
+        if events and version:  # the most recently used versions' baselines are kept
+            recent_by.pop(version, None)
+            recent_by[version] = (recent + [events])[-self.history:]
+            meta["recent_events_by_version"] = dict(list(recent_by.items())[-MAX_VERSIONS:])
+        elif events:
+            meta["recent_events"] = (recent + [events])[-self.history:]
         return closed
+
+
+def _slot_order(slot: int | str) -> tuple[int, str]:
+    """Partitions in order (then versions by name): the merge order of a window."""
+    p, _, v = str(slot).partition("@")
+    return int(p), v

@@ -25,7 +25,11 @@ Model identity: every key names the model and version of the report
 (``monitor/model:version/check/feature``), so a new version never continues the old
 version's runs. When a monitor's reports switch to another (model, version), the keys of the
 previous one are closed: the firing ones get a ``resolved`` notification that names the old
-version (``reason: superseded``) and their state is dropped.
+version (``reason: superseded``) and their state is dropped. With ``versions_coexist``
+(``model.version_field``: one stream carries several versions, each reported on its own) a
+version is closed that way only once it has sent no report for ``resolve_windows`` windows
+while another version of the monitor reported; each version's windows are ordered on their
+own, and a ``firing`` id names the version.
 
 Alert ids are derived from (monitor, window, kind, thread), so replaying the same reports
 after a crash yields the same ids, and the sinks' exactly-once-per-id holds end to end.
@@ -46,7 +50,6 @@ Reports of a window not after the last one seen are ignored (replays are harmles
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
@@ -54,6 +57,7 @@ from typing import Any, Protocol
 
 from monitor.errors import ConfigError
 from monitor.records import Alert, AlertItem, CheckResult, WindowReport
+from monitor.stage2.alert_versions import VersionRetirement, _alert_id, alert_key
 from monitor.stage2.explain import explain
 from monitor.stage2.rules import (DEFAULT_RULES, CheckRule, Verdict, corrected_level,
                                   effective_rule)
@@ -66,21 +70,6 @@ CORRECTIONS = ("bonferroni", "bh", "none")
 class SilenceLike(Protocol):
     def covers(self, *, feature: str, check: str, family: str, now_ms: int,
                monitor: str = "") -> bool: ...
-
-
-def alert_key(monitor: str, check: str, feature: str,
-              model_version: str = "") -> str:
-    """``monitor/model:version/check/feature`` (``monitor/check/feature`` without a version).
-
-    >>> alert_key("m", "ks", "age", "churn:v2")
-    'm/churn:v2/ks/age'
-    """
-    return f"{monitor}/{model_version}/{check}/{feature}" if model_version \
-        else f"{monitor}/{check}/{feature}"
-
-
-def _alert_id(*parts: object) -> str:
-    return "sd-" + hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:24]
 
 
 @dataclass
@@ -98,7 +87,7 @@ class _KeyState:
     holding: bool = False  # healthy long enough to resolve, held for reopen_windows more
 
 
-class AlertPolicy:
+class AlertPolicy(VersionRetirement):
     """Turns each monitor's stream of WindowReports into Alert events.
 
     ``update(report)`` returns the policy; ``alerts`` holds what the last report produced and
@@ -110,7 +99,8 @@ class AlertPolicy:
                  confirm_windows: int = 2, resolve_windows: int = 2,
                  repeat_interval_ms: int = 3_600_000,
                  rules: Iterable[CheckRule] = DEFAULT_RULES,
-                 silences: Iterable[SilenceLike] = (), reopen_windows: int = 0) -> None:
+                 silences: Iterable[SilenceLike] = (), reopen_windows: int = 0,
+                 versions_coexist: bool = False) -> None:
         if not 0 < family_level < 1:
             raise ConfigError("checks.family_level", f"expected 0 < level < 1, got {family_level}")
         if correction not in CORRECTIONS:
@@ -127,6 +117,7 @@ class AlertPolicy:
         self.resolve_windows = resolve_windows
         self.reopen_windows = reopen_windows
         self.repeat_interval_ms = repeat_interval_ms
+        self.versions_coexist = versions_coexist
         self.rules = tuple(rules) + (CheckRule(),)
         self._rule_cache: dict[tuple[str, str, str], CheckRule] = {}
         self._rules_of_cache = self.rules
@@ -141,6 +132,7 @@ class AlertPolicy:
                 f"confirm_windows={self.confirm_windows}, resolve_windows={self.resolve_windows},"
                 f" reopen_windows={self.reopen_windows},"
                 f" repeat_interval_ms={self.repeat_interval_ms}, rules=<{len(self.rules)}>, "
+                f"versions_coexist={self.versions_coexist}, "
                 f"silences=<{len(self.silences)}>)")
 
     @property
@@ -210,11 +202,14 @@ class AlertPolicy:
     def update(self, report: WindowReport) -> "AlertPolicy":
         """Absorb one window of one monitor; read the result from ``alerts``."""
         self._alerts = []
-        last = self._last_window.get(report.monitor)
+        # per version: several versions report the same window (versions_coexist)
+        mine = f"{report.monitor}/{report.model_key}"
+        last = self._last_window.get(mine, self._last_window.get(report.monitor))
         if last is not None and report.window_start_ms <= last:
             return self
-        self._last_window[report.monitor] = report.window_start_ms
-        superseded = self._supersede(report)
+        self._last_window.pop(report.monitor, None)  # state written before versions
+        self._last_window[mine] = report.window_start_ms
+        superseded = self._retire(report) if self.versions_coexist else self._supersede(report)
         verdicts = self.verdicts(report)
         tests = sum(1 for v in verdicts if v.level is not None)
         new: list[AlertItem] = []
@@ -272,41 +267,6 @@ class AlertPolicy:
         self._alerts = superseded + self._emit(report, tests, new, updates, resolved)
         return self
 
-    def _supersede(self, report: WindowReport) -> list[Alert]:
-        """Close the keys of the monitor's previous (model, version) when this report names
-        another one: one ``resolved`` notification per thread (``reason: superseded``, naming
-        the old version), then their state is dropped."""
-        now = report.model_key
-        before = self._model.get(report.monitor)
-        self._model[report.monitor] = now
-        mine = report.monitor + "/"
-        old = [k for k in self._keys if k.startswith(mine) and not k.startswith(f"{mine}{now}/")]
-        if before == now or not old:
-            return []
-        threads: dict[str, list[AlertItem]] = {}
-        for k in old:
-            st = self._keys.pop(k)
-            if st.firing and st.notified and st.last is not None:
-                threads.setdefault(st.thread or "", []).append(
-                    replace(st.last, severity=st.severity, bad_windows=0))
-        out = []
-        for thread, items in sorted(threads.items()):
-            old_model, _, old_version = (items[0].key.split("/")[1].rpartition(":")
-                                         if items[0].key.count("/") == 3 else
-                                         (report.monitor, ":", "unversioned"))
-            items = sorted(items, key=lambda i: i.key)
-            sev = "critical" if any(i.severity == "critical" for i in items) else "warning"
-            out.append(Alert(
-                alert_id=_alert_id(report.monitor, report.window_start_ms, "resolved", thread),
-                kind="resolved", reason="superseded", monitor=report.monitor,
-                window_start_ms=report.window_start_ms, window_end_ms=report.window_end_ms,
-                profile_id=report.profile_id, monitor_version=report.monitor_version,
-                severity=sev, items=tuple(items), thread_alert_id=thread or None,
-                thread_resolved=True, correction=self.correction,
-                family_level=self.family_level, tests_in_window=0, model=old_model,
-                model_version=old_version))
-        return out
-
     # -- helpers -----------------------------------------------------------------------
 
     def _item(self, key: str, v: Verdict, st: _KeyState) -> AlertItem:
@@ -334,7 +294,8 @@ class AlertPolicy:
                  thread_resolved: bool = False) -> Alert:
             items = sorted(items, key=lambda i: i.key)
             sev = "critical" if any(i.severity == "critical" for i in items) else "warning"
-            aid = _alert_id(report.monitor, report.window_start_ms, kind, thread or "")
+            aid = _alert_id(report.monitor, report.window_start_ms, kind, thread or "",
+                            *([report.model_key] if self.versions_coexist else []))
             return Alert(alert_id=aid, kind=kind, reason=reason, monitor=report.monitor,
                          window_start_ms=report.window_start_ms,
                          window_end_ms=report.window_end_ms, profile_id=report.profile_id,

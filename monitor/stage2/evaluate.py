@@ -123,7 +123,8 @@ def policy_from_config(cfg: MonitorConfig) -> AlertPolicy:
                        else cfg.checks.correction,
                        confirm_windows=a.confirm_windows, resolve_windows=a.resolve_windows,
                        repeat_interval_ms=a.repeat_interval_ms, rules=rules_from_config(cfg),
-                       silences=a.silences, reopen_windows=a.reopen_windows)
+                       silences=a.silences, reopen_windows=a.reopen_windows,
+                       versions_coexist=bool(cfg.model and cfg.model.version_field))
 
 
 def _num(x: Any) -> float | None:
@@ -220,7 +221,7 @@ class Evaluator:
             profile_id=profile_id, events=w.events, late_events=w.late_events,
             bad_events=sum(w.bad.values()), partitions=w.partitions, quality=quality,
             checks=checks, insufficient_data=not enough, monitor_version=__version__,
-            model=self.model, model_version=self.model_version,
+            model=self.model, model_version=w.model_version or self.model_version,
             profile_model_version=self.profile_model_version,
             sketch_digest=hashlib.sha256(w.sketch.to_bytes()).hexdigest()
             if w.sketch is not None else "")
