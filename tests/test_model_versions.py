@@ -140,6 +140,15 @@ def test_json_versions_are_read_in_one_pass_and_the_bad_path_goes_on():
     # one message msgspec refuses (NaN, which the decoder accepts): the others still read
     codes, names, bad = r.from_json([b'{"mv": "v3", "x": NaN}', b'{"mv": "v1"}'])
     assert [names[c] for c in codes] == ["v3", "v1"] and bad == []
+    # the compiled scan and the message-by-message path agree, whatever the scan leaves
+    vals = [b'{"mv": "v\\u00e9"}', '{"mv": "caf\u00e9"}'.encode(), b'{"mv": true}',
+            b'{"mv": 1.5}', b'{"mv": [1]}', b'{"x": {"mv": "no"}}', b'{"mv": "a", "mv": "b"}',
+            b'{"mv":"v1"}', b'{"mv": "tab\\there"}', b'{"mv": "-"}']
+    for batch in (vals, vals[1:4], vals[7:]):
+        codes, names, bad = r.from_json(batch)
+        one = VersionReader.encode([r._read_one(v) for v in batch])
+        assert ([names[c] if c >= 0 else None for c in codes], bad) == \
+            ([one[1][c] if c >= 0 else None for c in one[0]], one[2])
 
 
 @pytest.mark.parametrize("max_versions, refused", [(2, True), (3, False)])

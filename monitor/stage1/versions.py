@@ -1,10 +1,12 @@
 """Model versions read from an event field (``model.version_field``): each version gets its
 own windows, partials, reports and alert state.
 
-- :class:`VersionReader` reads the field of a whole batch — one ``msgspec`` call over the
-  batch's JSON values joined into one array (a message msgspec cannot read alone goes through
-  orjson, on the bad path), or the column of an Arrow table — and encodes it once with Arrow
-  (``dictionary_encode``): codes per event, the distinct names checked once each. Events
+- :class:`VersionReader` reads the field of a whole batch — one pass of the compiled JSON
+  scanner (:func:`kernels.json_scan.scan`, the decoder's, with a table of this one field)
+  over the batch's bytes, the messages it leaves (escapes, nesting, NaN ...) through msgspec,
+  orjson or the standard library, message by message; or the column of an Arrow table — and
+  encodes it once with Arrow (``dictionary_encode``): codes per event, the distinct names
+  checked once each. Events
   without the field (or ``null``) are **missing_model_version**, events whose value is not a
   string, is empty, longer than :data:`MAX_LEN`, or holds ``/`` or a control character are
   **bad_model_version**: both are left out of the batch, counted and dead-lettered with that
@@ -38,7 +40,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import replace
-from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -46,6 +47,8 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
+from kernels.json_scan import T_ABSENT, T_NULL, T_STR, FieldTable, scan
+from kernels.json_values import gather
 from monitor.stage1.decoded import BadMessage
 from monitor.stage1.partials import PartialMessage
 
@@ -70,20 +73,38 @@ class VersionReader:
         self.field = field
         one = msgspec.defstruct("Version", [("v", Any, None)], rename={"v": field})
         self._one = msgspec.json.Decoder(one)
-        self._many = msgspec.json.Decoder(list[one])  # type: ignore[valid-type]
+        self._table = FieldTable([field.encode()])
 
-    def from_json(self, values: list[bytes]) -> tuple[np.ndarray, list[str], list]:
-        if not values:
+    def from_json(self, values: list[bytes]) -> tuple[np.ndarray, list[str], list[tuple[int, str]]]:
+        n = len(values)
+        if not n:
             return self.encode([])
-        try:
-            rows = self._many.decode(b"[" + b",".join(values) + b"]")
-            return self.encode(list(map(attrgetter("v"), rows)))
-        except (msgspec.DecodeError, TypeError):  # bad path: message by message
-            return self.encode([self._read_one(v) for v in values])
+        starts = np.zeros(n + 1, np.int64)
+        np.cumsum(np.fromiter(map(len, values), np.int64, n), out=starts[1:])
+        buf = np.frombuffer(b"".join(values), np.uint8)
+        s = scan(buf, starts, np.zeros(n, np.bool_), self._table)
+        tok, a, b = s.tok[0], s.a[0], s.b[0]
+        is_str = (tok == T_STR) & ~s.fallback
+        code = np.where(is_str, 0, 3).astype(np.int8)  # 3: null
+        offs, data = gather(buf, a, b, code, b"", b"")
+        arr = pa.StringArray.from_buffers(
+            n, pa.py_buffer(offs), pa.py_buffer(data),
+            pa.py_buffer(np.packbits(is_str, bitorder="little")), int(n - is_str.sum()))
+        nonstr = (tok != T_STR) & (tok != T_ABSENT) & (tok != T_NULL) & ~s.fallback
+        fb = np.flatnonzero(s.fallback)
+        if fb.size:  # the bad path: message by message
+            slow = [self._read_one(values[i]) for i in fb.tolist()]
+            vals: list[Any] = arr.to_pylist()
+            for i in np.flatnonzero(nonstr).tolist():
+                vals[i] = False  # a value, not a string: bad_model_version
+            for i, v in zip(fb.tolist(), slow):
+                vals[i] = v
+            return self.encode(vals)
+        return self.encode(arr, nonstr)
 
     def _read_one(self, value: bytes) -> Any:
         try:
-            return self._one.decode(value).v
+            return getattr(self._one.decode(value), "v")
         except (msgspec.DecodeError, TypeError):
             pass
         try:
@@ -95,7 +116,7 @@ class VersionReader:
                 return None
         return obj.get(self.field) if isinstance(obj, dict) else None
 
-    def from_table(self, table: pa.Table) -> tuple[np.ndarray, list[str], list]:
+    def from_table(self, table: pa.Table) -> tuple[np.ndarray, list[str], list[tuple[int, str]]]:
         if self.field not in table.column_names:
             return self.encode([None] * table.num_rows)
         col = table.column(self.field)
@@ -106,16 +127,15 @@ class VersionReader:
         return self.encode(col.to_pylist())  # not strings: each value is bad (or missing)
 
     @staticmethod
-    def encode(values: Any) -> tuple[np.ndarray, list[str], list]:
-        """Codes per event: one Arrow pass when every value is a string or null."""
+    def encode(values: Any, nonstr: np.ndarray | None = None
+               ) -> tuple[np.ndarray, list[str], list[tuple[int, str]]]:
+        """Codes per event: one Arrow pass when every value is a string or null (``nonstr``:
+        the nulls that stand for a value of another type)."""
         try:
             arr = values if isinstance(values, pa.Array) else pa.array(values, pa.string())
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-            arr = pa.array([v if isinstance(v, str) else (None if v is None else "/")
-                            for v in values], pa.string())
+            arr = pa.array([v if isinstance(v, str) else None for v in values], pa.string())
             nonstr = np.array([not (v is None or isinstance(v, str)) for v in values], bool)
-        else:
-            nonstr = None
         enc = arr.dictionary_encode()
         idx = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
         missing = idx < 0
@@ -123,7 +143,8 @@ class VersionReader:
             missing &= ~nonstr
         dictionary = enc.dictionary.to_pylist()
         ok = np.array([usable(d) for d in dictionary] + [False], bool)
-        names, remap = [], np.full(len(dictionary) + 1, -1, np.int64)
+        names: list[str] = []
+        remap = np.full(len(dictionary) + 1, -1, np.int64)
         for i, d in enumerate(dictionary):
             if ok[i]:
                 remap[i] = len(names)
@@ -161,7 +182,7 @@ class VersionGate:
     def __init__(self, field: str, max_versions: int) -> None:
         self.reader, self.max_versions = VersionReader(field), max_versions
 
-    def read(self, dec: Any, values: list | pa.Table, offsets: np.ndarray,
+    def read(self, dec: Any, values: list[bytes] | pa.Table, offsets: np.ndarray,
              good_mask: np.ndarray | None = None) -> tuple[Any, np.ndarray, "BatchVersions"]:
         """Each good event's version (``dec``: the Decoded of JSON ``values`` or of an Arrow
         table; ``good_mask`` over the messages, default: all but ``dec.bad``): events without
@@ -214,7 +235,8 @@ class BatchVersions:
                            "with open windows") for i in self.index[sel[refuse]].tolist()]
 
     def admitted(self, sel: np.ndarray) -> np.ndarray:
-        return sel[~self._refused[sel]]
+        kept: np.ndarray = sel[~self._refused[sel]]
+        return kept
 
     def batch(self, sub: Any, sel: np.ndarray) -> "VersionedBatch":
         """``sub`` (the rows ``sel`` of the good events) with their versions."""
