@@ -20,6 +20,7 @@ from monitor.config import from_dict
 from monitor.dev.synthetic import Scenario, Shift, generate
 from monitor.dev.workload import build_reference, config_dict
 from monitor.replay import ReplaySummary, replay
+from monitor.sinks.trigger import TriggerPolicy
 from monitor.stage1.versions import VersionReader
 from monitor.stage2.evaluate import policy_from_config
 
@@ -94,6 +95,11 @@ def test_each_version_has_its_own_windows_reports_and_alerts(setup):
     assert keys["v1"] == {"volume_drop/*"} and {"ks/income", "psi/income"} <= keys["v2"]
     assert all(f"/churn:{a.model_version}/" in i.key for a in alerts for i in a.items)
     assert len({a.alert_id for a in alerts}) == len(alerts)
+    # retraining triggers: keyed by the drifted version (v1's volume alert retrains nothing)
+    tp = TriggerPolicy(on="warning", confirm_windows=1)
+    triggers = [t for a in alerts if (t := tp.decide(a, model="churn")) is not None]
+    assert triggers and {(t.topic_key, t.model_version) for t in triggers} == \
+        {("churn:v2", "v2")}
     # the same file in other batch boundaries gives the same reports, byte for byte
     again = list(replay(cfg, profile, table, batch_rows=777))
     assert [r.to_dict() for r in again] == [r.to_dict() for r in reports]

@@ -1,7 +1,8 @@
 """Model versions from an event field, live against the real broker: two partitions carry a
 canary rollout (v1, then v1 and a drifted v2 side by side) with a few events of no usable
 version. ``streamdrift run`` is killed hard (``os._exit``, as kill -9) right after stage 1
-wrote a state whose outbox holds per-version partials not yet sent, then restarted. Every
+wrote a state whose outbox holds per-version partials not yet sent, or after stage 2 merged a
+window's versions but before its tables moved on, then restarted. Every
 (window, version) report equals replay's of the produced record (events, bad and late
 counts, sketch digest, verdicts), every copy of a report is the same, and the dead-letter
 topic holds exactly the events without a usable version, with their reasons."""
@@ -57,7 +58,11 @@ class VersionReports(ReportReader):
                 self.copies.setdefault((r["window_start_ms"], r["model_version"]), []).append(r)
 
 
-def test_versions_survive_a_hard_crash_with_partials_in_the_outbox(kafka_bootstrap, tmp_path):
+@pytest.mark.parametrize("fault", [
+    "source.after_state:3",  # stage 1: state with per-version partials in its outbox stored
+    "stage2.before_table_advance:4",  # stage 2: a window's versions merged, tables not moved
+])
+def test_versions_survive_a_hard_crash(kafka_bootstrap, tmp_path, fault):
     topic = create_topic(kafka_bootstrap, 2)
     d = {**config_dict(tmp_path, kafka_bootstrap, topic),
          "model": {"name": "churn", "version": "v1", "version_field": "model_version"}}
@@ -79,7 +84,7 @@ def test_versions_survive_a_hard_crash_with_partials_in_the_outbox(kafka_bootstr
 
     reader = VersionReports(kafka_bootstrap, cfg.topics.reports)
     crashed = MonitorProcess(path, tmp_path / "crash.log",
-                             env={"STREAMDRIFT_FAULT": "source.after_state:3"})
+                             env={"STREAMDRIFT_FAULT": fault})
     assert crashed.proc.wait(180) == EXIT_CODE, (tmp_path / "crash.log").read_text()[-3000:]
     mon = MonitorProcess(path, tmp_path / "monitor.log")
     try:
@@ -93,8 +98,8 @@ def test_versions_survive_a_hard_crash_with_partials_in_the_outbox(kafka_bootstr
     finally:
         mon.stop()
         reader.close()
-    # the restarted stage 1 sent what the crashed one left in its outbox
-    assert "re-published" in (tmp_path / "monitor.log").read_text()
+    if fault.startswith("source"):  # the restarted stage 1 sent the crashed one's outbox
+        assert "re-published" in (tmp_path / "monitor.log").read_text()
     got = {k: v for k, v in reader.copies.items() if k[0] < START + 6 * 3000}
     assert set(got) == want_keys
 
