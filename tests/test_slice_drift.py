@@ -35,6 +35,10 @@ CHANNEL_MEAN = np.array([0.0, 1.0, -1.0, 0.5])  # the slices differ in training 
 STATES = np.array(["CA", "NY", "TX"])
 DRIFT_FROM = 4  # window index
 N_WINDOWS, PER_WINDOW = 9, 4000
+#: what must flag from DRIFT_FROM on: the shift (x, and the score that follows it) in
+#: channel=store, the nulls of y in channel=other
+DRIFTED = {("psi", "x@channel=store"), ("psi", "score@channel=store"),
+           ("null_rate", "y@channel=other")}
 
 
 def config(tmp) -> dict:
@@ -42,6 +46,7 @@ def config(tmp) -> dict:
         "monitor": "shop",
         "stream": {"event_time": {"field": "ts", "unit": "ms"}},
         "features": {"numeric": ["x", "y"], "categorical": ["channel", "state"]},
+        "prediction": {"score": "score"},
         "windows": {"size": f"{WINDOW}ms", "allowed_lateness": "0ms", "min_events": 500},
         "reference": {"profile": str(tmp / "ref.profile")},
         "slices": {"keys": ["channel", "state"], "top_k": 3, "min_size": 300},
@@ -56,13 +61,15 @@ def rows(rng, n, t0, drift: bool):
     if drift:
         x = np.where(ch == 2, x + 0.35, x)                  # store: shifted
         y_obj[(ch == 3) & (rng.random(n) < 0.04)] = None    # other (kiosk): 4 % null
-    return {"ts": t0 + np.sort(rng.integers(0, WINDOW, n)), "x": x, "y": y_obj,
+    score = 1.0 / (1.0 + np.exp(-(x + rng.normal(0.0, 0.5, n))))  # follows x
+    return {"ts": t0 + np.sort(rng.integers(0, WINDOW, n)), "x": x, "y": y_obj, "score": score,
             "channel": CHANNELS[ch], "state": STATES[rng.choice(3, n, p=[0.5, 0.3, 0.2])]}
 
 
 def table(parts) -> pa.Table:
     cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     return pa.table({"ts": cols["ts"].astype(np.int64), "x": cols["x"].astype(float),
+                     "score": cols["score"].astype(float),
                      "y": pa.array(list(cols["y"]), pa.float64()),
                      "channel": cols["channel"].astype(str), "state": cols["state"].astype(str)})
 
@@ -100,7 +107,7 @@ def test_only_the_drifted_slices_alert_and_alerts_name_them(run):
     for i, rep in enumerate(reports):
         flagged = {(c.check, c.feature) for c in rep.checks if c.flagged}
         if i >= DRIFT_FROM:
-            assert flagged == {("psi", "x@channel=store"), ("null_rate", "y@channel=other")}, i
+            assert flagged == DRIFTED, i
         else:
             assert flagged == set(), (i, flagged)
         section = rep.quality["slices"]
@@ -108,8 +115,9 @@ def test_only_the_drifted_slices_alert_and_alerts_name_them(run):
             == "slice"
     fired = [i for a in alerts if a.kind == "firing" for i in a.items]
     assert {(i.check, i.feature, i.detail["slice"]) for i in fired} == {
-        ("psi", "x@channel=store", "channel=store"),
-        ("null_rate", "y@channel=other", "channel=other")}
+        (c, f, f.split("@")[1]) for c, f in DRIFTED}
+    score = next(i for i in fired if i.feature == "score@channel=store")
+    assert score.family == "prediction_drift"  # the score's own family
 
 
 def test_one_budget_covers_every_slice_and_check_of_the_window(run):

@@ -1,6 +1,6 @@
 """Drift and quality per slice on the live path, against the real broker: ``streamdrift run``
 (stage 1 counts per slice inside the window sketches, partials, stage 2 merges and judges)
-over two partitions. A shift confined to ``channel=store`` and nulls confined to
+over two partitions. A shift confined to ``channel=store`` (a feature and the score) and nulls confined to
 ``channel=other`` raise alerts naming those slices on the alerts topic, nothing else fires,
 and every slice check of every window equals the replay of the same events (whose figures
 tests/test_slice_drift.py holds against numpy / scipy on the slice rows)."""
@@ -22,7 +22,7 @@ from monitor.replay import replay
 from monitor.stage2.slices import build_reference, write_reference
 from tests.e2e_harness import (START_MS, MonitorProcess, ReportReader, config_dict,
                                create_topic, write_config)
-from tests.test_slice_drift import DRIFT_FROM, PER_WINDOW, WINDOW, rows, table
+from tests.test_slice_drift import DRIFT_FROM, DRIFTED, PER_WINDOW, WINDOW, rows, table
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -48,8 +48,8 @@ def live_run(kafka_bootstrap, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("slices-live")
     topic = create_topic(kafka_bootstrap, 2, {"retention.ms": "-1"})
     d = config_dict(tmp, kafka_bootstrap, topic, size=WINDOW, min_events=500)
-    for k in ("prediction", "sensitive"):
-        d.pop(k)
+    d.pop("sensitive")
+    d["prediction"] = {"score": "score"}
     d["stream"].pop("event_id_field")
     d["features"] = {"numeric": ["x", "y"], "categorical": ["channel", "state"]}
     d["slices"] = {"keys": ["channel", "state"], "top_k": 3, "min_size": 300}
@@ -96,8 +96,7 @@ def test_live_slice_checks_equal_the_replay_and_only_the_drifted_slices_flag(liv
         assert live and live == _slice_checks(replayed[start]), start
         assert r["quality"]["slices"] == replayed[start]["quality"]["slices"]
         flagged = {(c["check"], c["feature"]) for c in r["checks"] if c["flagged"]}
-        want = {("psi", "x@channel=store"), ("null_rate", "y@channel=other")} \
-            if i >= DRIFT_FROM else set()
+        want = DRIFTED if i >= DRIFT_FROM else set()
         assert flagged == want, (i, flagged)
 
 
@@ -105,5 +104,4 @@ def test_alerts_name_the_slice(live_run):
     _, alerts, _ = live_run
     items = [(i["check"], i["feature"], i["detail"].get("slice"))
              for a in alerts if a["kind"] == "firing" for i in a["items"]]
-    assert set(items) == {("psi", "x@channel=store", "channel=store"),
-                          ("null_rate", "y@channel=other", "channel=other")}
+    assert set(items) == {(c, f, f.split("@")[1]) for c, f in DRIFTED}

@@ -136,3 +136,31 @@ def test_a_sketch_without_slices_is_refused_with_a_message():
     other = SliceLayout.build(PROFILE, ("k",), top_k=2, bins=10)
     with pytest.raises(ValueError, match="do not fit"):
         SliceSketch.from_bytes(SliceSketch.empty(LAYOUT).to_bytes(), other)
+
+
+def test_the_score_is_the_last_numeric_row_on_its_own_grid():
+    """With a score in the profile, slices count it like a numeric feature on the score's
+    grid (absent = NaN counts as missing, ±inf as non-finite)."""
+    rng = np.random.default_rng(5)
+    prof = ReferenceProfile.build({"x": rng.normal(size=3000)},
+                                  {"k": rng.choice(np.array(["a", "b"], object), 3000)},
+                                  score=rng.beta(2, 5, 3000), n_bins=50)
+    lay = SliceLayout.build(prof, ("k",), top_k=1, bins=4)
+    assert lay.numeric == ("x", "score")
+    n = 2000
+    b = batch(n, 4)
+    score = rng.random(n)
+    score[:50], score[50:60] = np.nan, np.inf
+    b = ColumnBatch(**{**b.__dict__, "numeric": b.numeric[:1].copy(),
+                       "numeric_state": b.numeric_state[:1].copy(),
+                       "categorical": b.categorical[:1].copy(),
+                       "unseen_hash": b.unseen_hash[:1].copy(), "score": score})
+    s = SliceSketch.empty(lay).update(b)
+    code = b.categorical[0]
+    for sl, sel in enumerate([code == 0, code != 0]):
+        v = score[sel]
+        fine = np.searchsorted(prof.score_edges[0], v[np.isfinite(v)], "right")
+        want = np.bincount(np.clip((fine - 1) * 4 // 50, 0, 3), minlength=4)
+        assert (s.numeric[sl, 1] == want).all()
+        assert s.quality[sl, 1].tolist() == [int(np.isnan(v).sum()), 0, 0,
+                                             int(np.isinf(v).sum())]

@@ -11,7 +11,8 @@ is fixed by the profile: the state is bounded whatever the stream sends.
 any order, the same bytes):
 
 - ``events`` int64 [S]: events of the slice;
-- ``numeric`` int64 [S, F, B]: per numeric feature, its finite valid values on ``B`` (``bins``)
+- ``numeric`` int64 [S, F, B]: per numeric feature (and the prediction score, last, when the
+  profile has one: absent = NaN, counted as missing), its finite valid values on ``B`` (``bins``)
   reference-quantile bins: coarse groups of the profile's fine grid (fine bin ``b`` of
   ``searchsorted(edges, x, "right")`` — 0 underflow, ``1..n_bins``, ``n_bins + 1`` overflow —
   goes to ``clip((b - 1) * B // n_bins, 0, B - 1)``, underflow with the first, overflow with
@@ -67,7 +68,7 @@ class SliceLayout:
     key_rows: tuple[int, ...]      # each key's row in the batch's categorical block
     per_key: tuple[int, ...]       # slices per key (top categories + "other")
     names: list[str]               # "<key>=<value>", key after key
-    numeric: tuple[str, ...]
+    numeric: tuple[str, ...]       # the numeric features, then "score" when the profile has one
     categorical: tuple[str, ...]
     edges: np.ndarray              # float64 [F, n_bins + 1], the profile's fine grids
     bins: int
@@ -82,15 +83,18 @@ class SliceLayout:
             rows.append(profile.categorical_names.index(k))
             per.append(len(top) + 1)
             names += [f"{k}={v}" for v in top] + [f"{k}=other"]
+        numeric = list(profile.numeric_names)
         edges = np.ascontiguousarray(profile.edges, np.float64)
+        if profile.has_score:  # the score is one more numeric row, on its own grid
+            numeric.append("score")
+            edges = np.vstack([edges, profile.score_edges])
         # fine bin b (searchsorted(edges, x, "right")) -> coarse (b - 1) * bins // n_bins,
         # i.e. coarse >= j iff x >= edges[ceil(j n_bins / bins)]: those are the inner edges
         fine_n = edges.shape[1] - 1
         at = [-(-j * fine_n // bins) for j in range(1, bins)]
         inner = np.ascontiguousarray(edges[:, at]).reshape(edges.shape[0], bins - 1)
-        return cls(tuple(keys), tuple(rows), tuple(per), names,
-                   tuple(profile.numeric_names), tuple(profile.categorical_names), edges,
-                   int(bins), inner)
+        return cls(tuple(keys), tuple(rows), tuple(per), names, tuple(numeric),
+                   tuple(profile.categorical_names), edges, int(bins), inner)
 
     @property
     def n_slices(self) -> int:
@@ -148,8 +152,8 @@ class SliceSketch:
             return self
         lay = self.layout
         slice_update(lay.slice_of(b.categorical), b.numeric, b.numeric_state,
-                     lay.inner, b.categorical, self.events, self.numeric, self.categorical,
-                     self.quality)
+                     lay.inner, np.ascontiguousarray(b.score, np.float64), b.categorical,
+                     self.events, self.numeric, self.categorical, self.quality)
         return self
 
     def merge(self, other: "SliceSketch") -> "SliceSketch":

@@ -10,8 +10,9 @@ slices and all checks are corrected together) — and an alert names its slice.
 
 Per slice and field:
 
-- ``psi`` (numeric_drift): PSI of a numeric feature on ``slices.bins`` reference-quantile
-  bins (natural log, shares floored at 1e-4); test: Pearson chi-square of the 2 x bins table;
+- ``psi`` (numeric_drift; prediction_drift for the score, feature ``score``): PSI of a numeric
+  feature on ``slices.bins`` reference-quantile bins (natural log, shares floored at 1e-4);
+  test: Pearson chi-square of the 2 x bins table;
 - ``chi2`` (categorical_drift): a categorical feature's ``bins - 1`` top reference categories
   + other; effect Cohen's w, the same chi-square;
 - ``null_rate`` (quality): null / events, effect the excess over the reference's missing rate
@@ -82,17 +83,20 @@ def global_reference(profile, layout: SliceLayout) -> SliceSketch:
     out = SliceSketch.empty(layout)
     if ref is None:
         return out
-    num = layout.regroup_fine(ref.numeric.counts) if layout.numeric else out.numeric[0]
+    fine = ref.numeric.counts
+    if profile.has_score:
+        fine = np.vstack([fine, ref.score.counts])
+    num = layout.regroup_fine(fine) if layout.numeric else out.numeric[0]
     cat = np.zeros((len(layout.categorical), B), np.int64)
     cc = ref.categorical
     sizes = [len(profile.categories[n]) for n in layout.categorical]
     for c, k in enumerate(sizes):
         cat[c, :min(k, B - 1)] = cc.counts[c, :min(k, B - 1)]
         cat[c, B - 1] += int(cc.counts[c, B - 1:k].sum()) + int(cc.unseen[c])
-    qc = ref.quality_counts()
+    qc = ref.quality_counts()  # the score's row: not judged per slice, zeros
     q = np.array([[f.get("missing", 0), f.get("null", 0), f.get("type_error", 0),
                    f.get("nan", 0) + f.get("inf", 0) + f.get("unseen", 0)]
-                  for f in (qc[n] for n in (*layout.numeric, *layout.categorical))],
+                  for f in (qc.get(n, {}) for n in (*layout.numeric, *layout.categorical))],
                  np.int64).reshape(-1, 4)
     return SliceSketch(layout, np.full(S, ref.n_events, np.int64), np.tile(num, (S, 1, 1)),
                        np.tile(cat, (S, 1, 1)), np.tile(q, (S, 1, 1)))
@@ -108,6 +112,7 @@ class SliceChecks:
         self.min_size = cfg.slices.min_size
         self.enabled = enabled
         self.quality_on = cfg.checks.quality.enabled
+        self.has_score = bool(profile.has_score)  # then lay.numeric ends with "score"
         own = read_reference(cfg.reference.profile, profile, layout)
         glob = global_reference(profile, layout)
         self.use_own = (own.events >= self.min_size) if own is not None \
@@ -147,9 +152,10 @@ class SliceChecks:
 
         for f, field in enumerate(lay.numeric):
             cw, cr = sk.numeric[s, f], ref.numeric[s, f]
-            if self.enabled("numeric_drift", "psi", field) and cw.sum() and cr.sum():
+            fam = "prediction_drift" if field == "score" and self.has_score else "numeric_drift"
+            if self.enabled(fam, "psi", field) and cw.sum() and cr.sum():
                 st = categorical_stats(cw, categorical_reference(cr))
-                out.append(result("psi", "numeric_drift", field, st.psi, st.chi2_p, st.psi,
+                out.append(result("psi", fam, field, st.psi, st.chi2_p, st.psi,
                                   cw.sum(), cr.sum(), st.chi2_p is not None))
         for c, field in enumerate(lay.categorical):
             cw, cr = sk.categorical[s, c], ref.categorical[s, c]
@@ -165,7 +171,8 @@ class SliceChecks:
             return float(k) / rn if rn else 0.0
 
         for i, field in enumerate((*lay.numeric, *lay.categorical)):
-            if field == own_key or not self.enabled("quality", "null_rate", field):
+            if field == own_key or (i == F - 1 and self.has_score) \
+                    or not self.enabled("quality", "null_rate", field):
                 continue
             q, rq = sk.quality[s, i], ref.quality[s, i]
             checks = [("null_rate", q[1], rrate(rq[0] + rq[1] + (rq[3] if i < F else 0))),
@@ -193,5 +200,7 @@ def build_reference(cfg, profile, table) -> SliceSketch:
     numeric = {n: _floats(_column(table, n, f"features.numeric.{n}")) for n in f.numeric}
     categorical = {n: _strings(_column(table, n, f"features.categorical.{n}"))
                    for n in f.categorical}
-    batch = reference_batch(profile, numeric, categorical, None, None, None, None)
+    p = cfg.prediction
+    score = _floats(_column(table, p.score, "prediction.score")) if p.score else None
+    batch = reference_batch(profile, numeric, categorical, score, None, None, None)
     return SliceSketch.empty(layout).update(batch)
