@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import sys
 
@@ -338,7 +339,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _enable_faulthandler() -> None:
+    """A fatal signal (a C extension's abort or segfault) prints every thread's Python stack
+    to stderr, so the log says where it happened. Left alone when already on (pytest) or
+    when stderr is no file (called in-process with captured output)."""
+    if faulthandler.is_enabled():
+        return
+    try:
+        faulthandler.enable()
+    except (AttributeError, ValueError, OSError):  # io.UnsupportedOperation is an OSError
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    _enable_faulthandler()
     parser = build_parser()
     a = parser.parse_args(argv)
     if not getattr(a, "func", None):

@@ -156,7 +156,8 @@ def run(cfg: MonitorConfig, stage: str = "all", loglevel: str = "info",
         publisher = runner
         # a start that fails (broker down or restarting) is retried here, in the main
         # thread Faust needs; the process ends non-zero after the give-up (stage2/worker.py)
-        faust_stage = FaustStage(make_app, loglevel)
+        faust_stage = FaustStage(make_app, loglevel, topics=(cfg.topics.partials,))
+        health.extra_checks.append(faust_stage.problems)  # a topic stage 2 does not see
         n, window_s, backoff_s, max_backoff_s = START_GIVE_UP
         Supervisor("aggregate", lambda: faust_stage, health, backoff_s=backoff_s,
                    max_backoff_s=max_backoff_s, max_failures=n, window_s=window_s).run(stop)

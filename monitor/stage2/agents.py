@@ -167,6 +167,9 @@ def build_app(*, app_id: str, broker: str, broker_credentials: Any = None,
         broker_session_timeout=session_timeout_s,
         broker_heartbeat_interval=max(0.3, session_timeout_s / 10),
         broker_commit_every=1,
+        # aiokafka looks a topic it could not see up again only at this refresh (default
+        # 5 min): stage 2 would sit idle that long (monitor/stage2/worker.py)
+        consumer_metadata_max_age_ms=int(session_timeout_s * 1000),
         consumer_auto_offset_reset="earliest",
         datadir=data_dir or f"/tmp/streamdrift-faust-{app_id}",
         producer_max_request_size=20_000_000,
