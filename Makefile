@@ -54,6 +54,7 @@ bench: jars
 	$(PY) -m bench.bench_forest
 	$(PY) -m bench.bench_detection
 	$(PY) -m bench.bench_slices
+	$(PY) -m bench.bench_versions
 
 ## make kafka: a local broker in the foreground (Ctrl-C stops it).
 kafka: jars

@@ -37,7 +37,9 @@ own windows, partials, reports and alert state.
 
 from __future__ import annotations
 
+import io
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -47,6 +49,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
+from kernels.byte_words import PAD
 from kernels.json_scan import T_ABSENT, T_NULL, T_STR, FieldTable, scan
 from kernels.json_values import gather
 from monitor.stage1.decoded import BadMessage
@@ -74,6 +77,7 @@ class VersionReader:
         one = msgspec.defstruct("Version", [("v", Any, None)], rename={"v": field})
         self._one = msgspec.json.Decoder(one)
         self._table = FieldTable([field.encode()])
+        self._local = threading.local()
 
     def from_json(self, values: list[bytes]) -> tuple[np.ndarray, list[str], list[tuple[int, str]]]:
         n = len(values)
@@ -81,7 +85,7 @@ class VersionReader:
             return self.encode([])
         starts = np.zeros(n + 1, np.int64)
         np.cumsum(np.fromiter(map(len, values), np.int64, n), out=starts[1:])
-        buf = np.frombuffer(b"".join(values), np.uint8)
+        buf = self._join(values)
         s = scan(buf, starts, np.zeros(n, np.bool_), self._table)
         tok, a, b = s.tok[0], s.a[0], s.b[0]
         is_str = (tok == T_STR) & ~s.fallback
@@ -101,6 +105,22 @@ class VersionReader:
                 vals[i] = v
             return self.encode(vals)
         return self.encode(arr, nonstr)
+
+    def _join(self, values: list[bytes]) -> np.ndarray:
+        """The values one after the other and the scan's PAD zero bytes, in a buffer kept
+        from batch to batch (one per thread), as the decoder does (no 6 MB copy per batch,
+        no page faults)."""
+        out = getattr(self._local, "io", None)
+        try:
+            if out is None:
+                raise BufferError
+            out.seek(0)
+            out.writelines(values)
+        except BufferError:  # first use, or a view of the last batch still holds it
+            out = self._local.io = io.BytesIO()
+            out.writelines(values)
+        out.write(bytes(PAD))
+        return np.frombuffer(out.getbuffer(), np.uint8, out.tell())
 
     def _read_one(self, value: bytes) -> Any:
         try:
