@@ -38,7 +38,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -49,24 +48,12 @@ from monitor.faults import fault_point
 from monitor.stage1.columns import any_error, message_columns
 from monitor.stage1.event_time import reject_future
 from monitor.stage1.partials import PartialMessage
+from monitor.stage1.source_stats import SourceStats  # noqa: F401 (its home until now)
 from monitor.stage1.state_topic import high_watermark, load_states
 from monitor.stage1.versions import VersionGate, partial_messages
 from monitor.stage1.windows import NO_TIME, Partial, PartitionWindows
 
 log = logging.getLogger("streamdrift.source")
-
-
-@dataclass
-class SourceStats:
-    """Counters for /metrics; plain ints, read without locks (a torn read is harmless)."""
-
-    events_in: int = 0
-    bad_events: dict[str, int] = field(default_factory=dict)
-    partials_sent: int = 0
-    batches: int = 0
-    decode_fallback_messages: int = 0  # JSON messages the compiled scanner left to the slow path
-    consumer_lag: dict[int, int] = field(default_factory=dict)
-    watermark_delay_ms: dict[int, int] = field(default_factory=dict)
 
 
 class SourceStage:
