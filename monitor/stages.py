@@ -61,6 +61,10 @@ def window_parts(cfg: MonitorConfig, profile) -> dict[str, Any]:
         sl = cfg.slices
         layout = SliceLayout.build(profile, sl.keys, sl.top_k, sl.bins)
         parts.update(sliced_parts(parts["new_sketch"], parts["load_sketch"], layout))
+    else:  # stored sketches of a config that had slices load too (their slices dropped)
+        from monitor.stage1.slices import without_slices
+
+        parts["load_sketch"] = without_slices(parts["load_sketch"])
     return parts
 
 

@@ -210,3 +210,20 @@ def test_global_reference_would_flag_the_steady_slices(run, tmp_path):
     assert first.quality["slices"]["channel=app"]["reference"] == "global"
     flagged = {c.feature for c in first.checks if c.flagged}
     assert {"x@channel=app", "x@channel=store"} <= flagged
+
+
+def test_a_per_slice_reference_of_other_slices_is_refused_in_one_line(run, tmp_path):
+    """The profile's ``.slices`` file belongs to the slices it was built with: replay (like
+    stage 2's start) with other slices stops on one line that says to rebuild."""
+    cfg, _, _, live, _, _ = run
+    d = config(cfg.reference.profile.parent)
+    d["slices"]["top_k"] = 2
+    path = tmp_path / "monitor.yaml"
+    path.write_text(yaml.safe_dump(d))
+    pq.write_table(live.slice(0, 100), tmp_path / "live.parquet")
+    r = subprocess.run([sys.executable, "-m", "monitor.cli", "replay", "-c", str(path),
+                        "--input", str(tmp_path / "live.parquet"), "--reports",
+                        str(tmp_path / "r.jsonl")], capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "ref.profile.slices was built for another profile or other slices" in r.stderr
+    assert "streamdrift profile build" in r.stderr

@@ -13,7 +13,8 @@ from kernels.batch import (CAT_MISSING, CAT_NULL, CAT_UNSEEN, MISSING, NULL, TYP
                            VALID, ColumnBatch)
 from kernels.window import ReferenceProfile, WindowSketch
 from monitor.stage1.partials import PartialMessage
-from monitor.stage1.slices import SliceLayout, SliceSketch, SlicedWindowSketch, sliced_parts
+from monitor.stage1.slices import (SliceLayout, SliceSketch, SlicedWindowSketch, sliced_parts,
+                                   without_slices)
 from monitor.stage1.windows import PartitionWindows
 from monitor.stage2.aggregate import Tables, WindowAggregator
 
@@ -129,11 +130,23 @@ def test_rides_windows_state_partials_and_the_stage2_merge():
     assert total.slices.to_bytes() == want.to_bytes()
 
 
-def test_a_sketch_without_slices_is_refused_with_a_message():
-    plain = WindowSketch.empty(PROFILE).update(batch(100, 3)).to_bytes()
-    with pytest.raises(ValueError, match="without the slices config"):
-        SlicedWindowSketch.load(plain, lambda b: WindowSketch.from_bytes(b, PROFILE), LAYOUT)
+def test_config_changes_across_a_restart_load_instead_of_crashing():
+    """Stored bytes of a config without slices load with empty slice counts (the window
+    counts its slices from then on); sliced bytes of another layout too; a config without
+    slices loads sliced bytes as the plain sketch they carry."""
+    b = batch(300, 3)
+    plain_sk = WindowSketch.empty(PROFILE).update(b)
+    base = lambda x: WindowSketch.from_bytes(x, PROFILE)  # noqa: E731
+    got = SlicedWindowSketch.load(plain_sk.to_bytes(), base, LAYOUT)
+    assert got.n_events == 300 and int(got.slices.events.sum()) == 0
+    assert WindowSketch.to_bytes(got) == plain_sk.to_bytes()
+    sliced = SlicedWindowSketch(WindowSketch.empty(PROFILE), SliceSketch.empty(LAYOUT)).update(b)
     other = SliceLayout.build(PROFILE, ("k",), top_k=2, bins=10)
+    moved = SlicedWindowSketch.load(sliced.to_bytes(), base, other)
+    assert moved.n_events == 300 and moved.slices.events.shape == (3,) \
+        and int(moved.slices.events.sum()) == 0
+    assert without_slices(base)(sliced.to_bytes()).to_bytes() == plain_sk.to_bytes()
+    assert without_slices(base)(plain_sk.to_bytes()).to_bytes() == plain_sk.to_bytes()
     with pytest.raises(ValueError, match="do not fit"):
         SliceSketch.from_bytes(SliceSketch.empty(LAYOUT).to_bytes(), other)
 

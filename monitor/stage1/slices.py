@@ -46,6 +46,7 @@ True
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +57,7 @@ from kernels.slice_counts import slice_update
 from kernels.window import WindowSketch
 from monitor.stage1.windows import frame, unframe
 
+log = logging.getLogger("streamdrift.slices")
 QUALITY = ("missing", "null", "type_error", "nonfinite_or_unseen")
 MAGIC = b"streamdrift-sliced-1"
 
@@ -203,13 +205,34 @@ class SlicedWindowSketch(WindowSketch):
 
     @classmethod
     def load(cls, data: bytes, load_base, layout: SliceLayout) -> "SlicedWindowSketch":
-        """Inverse of :meth:`to_bytes` (``load_base``: the window sketch's loader)."""
-        head, blobs = (unframe(data) if data[8:8 + len(MAGIC)] == MAGIC
-                       else (b"", []))
-        if head != MAGIC or len(blobs) != 2:
-            raise ValueError("sketch bytes without slices: the partial was written by a "
-                             "monitor without the slices config (restart both stages)")
-        return cls(load_base(blobs[0]), SliceSketch.from_bytes(blobs[1], layout))
+        """Inverse of :meth:`to_bytes` (``load_base``: the window sketch's loader). Bytes
+        without slices, or with slices of another layout (the config gained ``slices:`` or
+        changed it across a restart), load with empty slice counts: that window's slices
+        count from the restart on (their rates and distributions stay consistent, on fewer
+        events), never a crash."""
+        if not is_sliced(data):
+            return cls(load_base(data), SliceSketch.empty(layout))
+        _, (base, slices) = unframe(data)
+        try:
+            sl = SliceSketch.from_bytes(slices, layout)
+        except ValueError:
+            log.warning("a stored window's slice counts do not fit the slices config: that "
+                        "window counts its slices from now on")
+            sl = SliceSketch.empty(layout)
+        return cls(load_base(base), sl)
+
+
+def is_sliced(data: bytes) -> bool:
+    """Whether sketch bytes carry slices (:meth:`SlicedWindowSketch.to_bytes`)."""
+    return data[8:8 + len(MAGIC)] == MAGIC
+
+
+def without_slices(load_base):
+    """A loader of plain window sketches that also takes sliced bytes (the config dropped
+    ``slices:`` across a restart): their slice counts are dropped."""
+    def load(data: bytes):
+        return load_base(unframe(data)[1][0] if is_sliced(data) else data)
+    return load
 
 
 def sliced_parts(new_sketch, load_sketch, layout: SliceLayout) -> dict:
