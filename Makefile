@@ -38,7 +38,8 @@ alertmanager: venv
 test: jars alertmanager browser
 	$(PY) -m pytest
 
-## make demo: local Kafka, synthetic traffic with drift, a quality fault and a fairness gap,
+## make demo: local Kafka, synthetic traffic with drift, a quality fault and delayed labels
+## (outcomes on their own topic) with a performance drop in one channel,
 ## the monitor watching it; windows, verdicts, alerts and triggers shown as they happen.
 demo: jars
 	$(PY) -m monitor.cli demo

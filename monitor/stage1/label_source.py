@@ -20,8 +20,9 @@ the stored next label offset and the prediction partition to the smaller of the 
 next offsets (the windows' and the join's): each side skips what it absorbed already, so a
 restart counts no label twice and loses no waiting prediction.
 
-Labels are decoded per batch with Arrow's JSON reader (no Python loop over the messages); a
-batch Arrow refuses is decoded message by message to find the bad ones, which are counted
+Labels are decoded per batch with Arrow's JSON reader and their values compared with the
+positive label on the Arrow column (:mod:`monitor.stage1.label_values`; no Python loop over
+the messages); a batch Arrow refuses is decoded message by message to find the bad ones, which are counted
 (``bad_labels``) and dead-lettered with their reason.
 """
 
@@ -40,11 +41,13 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from monitor.faults import fault_point
-from monitor.stage1.columns import id_column, id_hashes, message_columns, outcome_codes
+from monitor.stage1.columns import id_column, id_hashes, message_columns
 from monitor.stage1.cells import Cells
+from monitor.stage1.label_values import label_codes, label_codes_py
 from monitor.stage1.labels import PartitionLabels
 from monitor.stage1.partials import PartialMessage
 from monitor.stage1.state_topic import load_states
+from monitor.stage1.windows import NO_TIME
 
 log = logging.getLogger("streamdrift.labels")
 
@@ -92,6 +95,7 @@ class LabelSide:
         self.dirty: set[int] = set()
         self.stats = LabelStats()
         self._last_emit = time.monotonic()
+        self._mark_sent: dict[int, int] = {}  # per partition: the watermark last sent
 
     # -- assignment ----------------------------------------------------------------------
     def on_assign(self, src, pred_tps: list, label_tps: list) -> None:
@@ -135,6 +139,7 @@ class LabelSide:
             self.parts.pop(p, None)
             self.outbox.pop(p, None)
             self.dirty.discard(p)
+            self._mark_sent.pop(p, None)
 
     # -- absorbing -----------------------------------------------------------------------
     def absorb_predictions(self, p: int, batch) -> None:
@@ -177,19 +182,19 @@ class LabelSide:
             def col(name):
                 return table.column(name).combine_chunks() if name in cols else None
 
-            idc, labc, tc = col(self.id_field), col(self.label_field), col(self.event_time_field)
-            labels = labc.to_pylist() if labc is not None else [None] * n
+            idc, tc = col(self.id_field), col(self.event_time_field)
+            label = label_codes(col(self.label_field), self.positive_label, n)
             if tc is not None:
                 tc = pc.cast(tc, pa.int64(), safe=False) if pa.types.is_integer(tc.type) or \
                     pa.types.is_floating(tc.type) else None
         except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
             idc, labels, tc, bad = self._decode_slowly(values)
+            label = label_codes_py(labels, self.positive_label)
         if idc is None:
             idc = pa.nulls(n, pa.string())
         if not pa.types.is_string(idc.type):
             idc = id_column(idc.to_pylist())
         ids = id_hashes(idc)
-        label, _ = outcome_codes(labels, self.positive_label)
         if tc is not None:
             t = np.asarray(tc.fill_null(-1).to_numpy(zero_copy_only=False), np.int64)
             t = np.where(t >= 0, t, ts)  # no event time: the message's timestamp
@@ -236,28 +241,44 @@ class LabelSide:
 
     # -- emitting ------------------------------------------------------------------------
     def maybe_emit(self, src, now: float, force: bool = False) -> None:
-        """Every ``emit_interval_s``: the changed windows' snapshots through the outbox."""
+        """Every ``emit_interval_s``: the changed windows' snapshots through the outbox.
+
+        A partition's prediction watermark here is the larger of the join's own (its latest
+        prediction time less the lateness) and the windows' (:mod:`monitor.stage1.source`),
+        which the idle heartbeat moves on for a partition without new predictions: a
+        partition that is empty, or went quiet, must not hold the other partitions'
+        performance judgement back. A partition with no window to send but a watermark past
+        the one it last sent sends the watermark alone (a message without a sketch)."""
         if not force and now - self._last_emit < self.emit_interval_s:
             return
         self._last_emit = now
         touched = set()
-        for p in sorted(self.dirty & set(self.parts)):
+        for p in sorted(self.parts):
             pl = self.parts[p]
-            revs = pl.revisions()
+            pw = src.parts.get(p)
+            mark = max(pl.prediction_watermark_ms,
+                       int(pw.watermark_ms) if pw is not None else int(NO_TIME))
+            revs = pl.revisions(mark)
+            if not revs and mark <= self._mark_sent.get(p, int(NO_TIME)):
+                continue
             # a message's watermark is the next emitted window's start (the last one's: the
             # partition's prediction watermark): when stage 2 sees p's watermark pass a
             # window, it has already seen p's partial of that window
-            marks = [r.window_start_ms for r in revs[1:]] + [pl.prediction_watermark_ms]
-            for r, mark in zip(revs, marks):
-                msg = PartialMessage(
-                    kind="performance", monitor=src.monitor, partition=p,
-                    n_partitions=src.n_partitions, watermark_ms=min(mark,
-                                                                    pl.prediction_watermark_ms),
-                    next_offset=pl.next_label_offset, window_start_ms=r.window_start_ms,
-                    window_end_ms=r.window_end_ms, events=int(r.predictions.sum()),
-                    profile_id=src.profile_id, sketch=r.to_bytes())
-                self.outbox[p].append(msg.to_bytes())
-                touched.add(p)
+            marks = [r.window_start_ms for r in revs[1:]] + [mark]
+            common = dict(kind="performance", monitor=src.monitor, partition=p,
+                          n_partitions=src.n_partitions, next_offset=pl.next_label_offset,
+                          profile_id=src.profile_id)
+            msgs = [PartialMessage(**common, watermark_ms=min(m, mark),
+                                   window_start_ms=r.window_start_ms,
+                                   window_end_ms=r.window_end_ms,
+                                   events=int(r.predictions.sum()), sketch=r.to_bytes())
+                    for r, m in zip(revs, marks)]
+            if not msgs:  # the watermark alone
+                msgs = [PartialMessage(**common, watermark_ms=mark)]
+            self._mark_sent[p] = mark
+            self.outbox[p] += [m.to_bytes() for m in msgs]
+            self.dirty.add(p)
+            touched.add(p)
         self.snapshot(src, set(self.dirty), force=False)
         self._send(src, sorted(touched))
 

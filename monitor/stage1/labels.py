@@ -194,12 +194,16 @@ class PartitionLabels:
             w.dirty = True
 
     # -- emitting --------------------------------------------------------------------------
-    def revisions(self) -> list[PerformancePartial]:
+    def revisions(self, prediction_watermark_ms: int = int(NO_TIME)
+                  ) -> list[PerformancePartial]:
         """Expire, then a snapshot of every window that changed since its last one, oldest
-        first; windows nothing can change any more are emitted as final and dropped."""
+        first; windows nothing can change any more are emitted as final and dropped.
+        ``prediction_watermark_ms``: the partition's watermark as the windows' side knows it
+        (moved on by the idle heartbeat), when it is past the join's own."""
         self.expire()
         out = []
-        pwm, lwm = self.prediction_watermark_ms, self.label_watermark_ms
+        pwm = max(self.prediction_watermark_ms, int(prediction_watermark_ms))
+        lwm = self.label_watermark_ms
         for s in sorted(self.windows):
             w = self.windows[s]
             end = s + self.window_ms

@@ -17,13 +17,19 @@ the model's name and version, the revision, label completeness, slices and the f
 :func:`~monitor.stage2.performance.performance_findings`), published to the reports topic
 keyed ``<monitor>:performance:<window>:<revision>`` (readers keep the highest revision).
 
-Alerts: a window is **judged** by the alert policy once every partition holding a partial of
-it sent its final revision (all its predictions joined or expired) and every partition of the
-prediction topic reported a prediction watermark past the window's end (stage 1 sends a
-partition's partials oldest window first, each carrying as watermark the next one's start, so
-a watermark past a window means that partition's partial of it, if any, arrived: a partition
-that never carries predictions holds the judging back), oldest window first (the policy
-takes windows in order). The policy sees the window as a
+Alerts: a window goes to the alert policy **once**, at the first revision whose labels
+suffice, oldest window first (the policy takes windows in order and ignores a window it saw):
+when every partition of the prediction topic reported a prediction watermark past the
+window's end (stage 1 sends a partition's partials oldest window first, each carrying as
+watermark the next one's start, and a partition without predictions sends its watermark
+alone, so a watermark past a window means that partition's partial of it, if any, arrived:
+the window's predictions are all counted) and every scope (the whole window, each slice) has
+its ``min_labelled`` labels (a slice: and ``min_slice``) or can no longer get them (fewer
+predictions not expired than that). A final window (every partition's revision final)
+always qualifies. Later revisions are still reported but page nothing: one page per window,
+slice and check (``doc["performance"]["alerted_before"]``: windows starting before it went to
+the policy). A window's blobs are dropped once it is final (``judged_before``).
+The policy sees the window as a
 :class:`~monitor.records.WindowReport` of monitor ``<monitor>.performance`` whose checks are
 the findings (family ``performance``, feature ``*`` or the slice ``<key>=<value>``), so
 confirmation, dedup, resolve, silences, Slack, Alertmanager and retraining triggers work as for
@@ -95,11 +101,15 @@ class PerformanceStep:
     def __call__(self, state, r, msg: PartialMessage, policy: Any, silences) -> None:
         doc = r.doc
         perf = doc.setdefault("performance", {"judged_before": None, "windows": {}, "wm": {}})
-        part = PerformancePartial.from_bytes(msg.sketch)
-        start, p = part.window_start_ms, part.partition
         perf["n"] = max(int(perf.get("n", 0)), msg.n_partitions)
         wm = perf["wm"]
+        p = msg.partition
         wm[str(p)] = max(int(wm.get(str(p), msg.watermark_ms)), msg.watermark_ms)
+        if msg.sketch is None:  # a partition's watermark alone (no window of it changed)
+            self._judge(state, r, perf, policy, silences)
+            return
+        part = PerformancePartial.from_bytes(msg.sketch)
+        start = part.window_start_ms
         jb = perf["judged_before"]
         if jb is not None and start < jb:
             meta = doc["meta"]
@@ -114,7 +124,7 @@ class PerformanceStep:
         r.puts[f"{PERF}{start}:{p}"] = msg.sketch
         report = self._report(state, r, start)
         r.reports.append(report)
-        self._judge(state, r, perf, policy, silences)
+        self._judge(state, r, perf, policy, silences, {start: report})
 
     # -- helpers -------------------------------------------------------------------------
     def _blob(self, state, r, key: str) -> bytes:
@@ -137,24 +147,55 @@ class PerformanceStep:
         return PerformanceReport(plain, checks)
 
     @staticmethod
-    def _ready(perf: dict, start: int) -> bool:
+    def _closed(perf: dict, start: int) -> bool:
+        """Every partition's prediction watermark is past the window's end."""
         held = perf["windows"][str(start)]
         end = max(e for _, _, e in held.values())
-        return (all(final for _, final, _ in held.values())
-                and len(perf["wm"]) >= int(perf.get("n", 0))
+        return (len(perf["wm"]) >= int(perf.get("n", 0))
                 and all(int(w) >= end for w in perf["wm"].values()))
 
-    def _judge(self, state, r, perf: dict, policy: Any, silences) -> None:
-        """Judge the oldest windows that are complete, in order (module docstring)."""
-        if policy is not None:
-            policy.load_state(r.doc["policy"])
-            policy.set_silences(list(silences()))
+    @classmethod
+    def _ready(cls, perf: dict, start: int) -> bool:
+        """Final: nothing can change the window any more."""
+        held = perf["windows"][str(start)]
+        return all(final for _, final, _ in held.values()) and cls._closed(perf, start)
+
+    def _sufficient(self, report: PerformanceReport) -> bool:
+        """Every scope has its labels or can no longer get them (module docstring)."""
+        rec, rules = report.record, self.rules
+        scopes = [(rules.min_labelled, rec["overall"])] + [
+            (max(rules.min_labelled, rules.min_slice), s) for s in rec["slices"].values()]
+        return all(s["labelled"] >= need or s["predictions"] - s["expired"] < need
+                   for need, s in scopes)
+
+    def _judge(self, state, r, perf: dict, policy: Any, silences,
+               reports: dict | None = None) -> None:
+        """Windows to the policy at their first sufficient revision, then the final ones
+        dropped, both oldest first (module docstring)."""
+        reports = dict(reports or {})
+        jb = perf["judged_before"]
+        ab = perf.setdefault("alerted_before", jb)
+        loaded = False
         for start in sorted(int(s) for s in perf["windows"]):
-            if not self._ready(perf, start):
+            if ab is not None and start < ab:
+                continue
+            if not self._closed(perf, start):
                 break
-            report = self._report(state, r, start)
+            report = reports.get(start) or self._report(state, r, start)
+            if not (self._ready(perf, start) or self._sufficient(report)):
+                break
             if policy is not None:
+                if not loaded:
+                    policy.load_state(r.doc["policy"])
+                    policy.set_silences(list(silences()))
+                    loaded = True
                 r.alerts += policy.update(self.window_report(report)).alerts
+            ab = perf["alerted_before"] = start + 1
+        if loaded:
+            r.doc["policy"] = policy.state_to_dict()
+        for start in sorted(int(s) for s in perf["windows"]):
+            if ab is None or start >= ab or not self._ready(perf, start):
+                break
             for p in perf["windows"].pop(str(start)):
                 key = f"{PERF}{start}:{p}"
                 if key in r.puts:
@@ -162,8 +203,6 @@ class PerformanceStep:
                 if key in state.blobs:
                     r.deletes.append(key)
             perf["judged_before"] = start + 1
-        if policy is not None:
-            r.doc["policy"] = policy.state_to_dict()
 
     def window_report(self, report: PerformanceReport) -> WindowReport:
         """The alert policy's view of a judged window (module docstring)."""
