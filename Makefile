@@ -49,6 +49,7 @@ bench: jars
 	$(PY) -m bench.bench_kafka
 	$(PY) -m bench.bench_kernels
 	$(PY) -m bench.bench_e2e
+	$(PY) -m bench.bench_e2e_labels
 	$(PY) -m bench.bench_alerts
 	$(PY) -m bench.bench_quality
 	$(PY) -m bench.faults
