@@ -142,14 +142,20 @@ class LabelSide:
             self._mark_sent.pop(p, None)
 
     # -- absorbing -----------------------------------------------------------------------
-    def absorb_predictions(self, p: int, batch) -> None:
+    def absorb_predictions(self, p: int, batch, next_offset: int | None = None) -> None:
+        """Partition ``p``'s good events of a batch; ``next_offset``: past the last message
+        of ``p`` in the batch, bad ones included (the join has seen them all)."""
         pl = self.parts.get(p)
-        if pl is None or batch.n_events == 0:
+        if pl is None:
             return
-        c = self.columns(batch)
-        pl.absorb_predictions(c["offset"], c["time"], c["id"], c["score"], c["pred"],
-                              c["slice"], c["group"])
-        self.dirty.add(p)
+        if batch.n_events:
+            c = self.columns(batch)
+            pl.absorb_predictions(c["offset"], c["time"], c["id"], c["score"], c["pred"],
+                                  c["slice"], c["group"])
+            self.dirty.add(p)
+        if next_offset is not None and next_offset > pl.next_prediction_offset:
+            pl.next_prediction_offset = int(next_offset)
+            self.dirty.add(p)
 
     def absorb_labels(self, src, msgs: list) -> None:
         """Label messages of one consumed batch (any partitions, offset order each)."""
@@ -244,43 +250,49 @@ class LabelSide:
         """Every ``emit_interval_s``: the changed windows' snapshots through the outbox.
 
         A partition's prediction watermark here is the larger of the join's own (its latest
-        prediction time less the lateness) and the windows' (:mod:`monitor.stage1.source`),
-        which the idle heartbeat moves on for a partition without new predictions: a
-        partition that is empty, or went quiet, must not hold the other partitions'
-        performance judgement back. A partition with no window to send but a watermark past
+        prediction time less the lateness) and, once the join has seen every message the
+        windows saw (not so right after a restart, when the join's stored state may be older
+        than the windows'), the windows' (:mod:`monitor.stage1.source`), which the idle
+        heartbeat moves on for a partition without new predictions: a partition that is
+        empty, or went quiet, must not hold the other partitions' performance judgement
+        back. A partition with no window to send but a watermark past
         the one it last sent sends the watermark alone (a message without a sketch)."""
         if not force and now - self._last_emit < self.emit_interval_s:
             return
         self._last_emit = now
-        touched = set()
+        touched, alone = set(), []
         for p in sorted(self.parts):
             pl = self.parts[p]
             pw = src.parts.get(p)
-            mark = max(pl.prediction_watermark_ms,
-                       int(pw.watermark_ms) if pw is not None else int(NO_TIME))
+            mark = pl.prediction_watermark_ms
+            if pw is not None and pl.next_prediction_offset >= pw.next_offset:
+                mark = max(mark, int(pw.watermark_ms))  # the join saw what the windows saw
             revs = pl.revisions(mark)
             if not revs and mark <= self._mark_sent.get(p, int(NO_TIME)):
+                continue
+            self._mark_sent[p] = mark
+            common = dict(kind="performance", monitor=src.monitor, partition=p,
+                          n_partitions=src.n_partitions, next_offset=pl.next_label_offset,
+                          profile_id=src.profile_id)
+            if not revs:  # the watermark alone: nothing to store, a lost one is sent again
+                alone.append((p, PartialMessage(**common, watermark_ms=mark).to_bytes()))
                 continue
             # a message's watermark is the next emitted window's start (the last one's: the
             # partition's prediction watermark): when stage 2 sees p's watermark pass a
             # window, it has already seen p's partial of that window
             marks = [r.window_start_ms for r in revs[1:]] + [mark]
-            common = dict(kind="performance", monitor=src.monitor, partition=p,
-                          n_partitions=src.n_partitions, next_offset=pl.next_label_offset,
-                          profile_id=src.profile_id)
-            msgs = [PartialMessage(**common, watermark_ms=min(m, mark),
-                                   window_start_ms=r.window_start_ms,
-                                   window_end_ms=r.window_end_ms,
-                                   events=int(r.predictions.sum()), sketch=r.to_bytes())
-                    for r, m in zip(revs, marks)]
-            if not msgs:  # the watermark alone
-                msgs = [PartialMessage(**common, watermark_ms=mark)]
-            self._mark_sent[p] = mark
-            self.outbox[p] += [m.to_bytes() for m in msgs]
+            self.outbox[p] += [PartialMessage(**common, watermark_ms=min(m, mark),
+                                              window_start_ms=r.window_start_ms,
+                                              window_end_ms=r.window_end_ms,
+                                              events=int(r.predictions.sum()),
+                                              sketch=r.to_bytes()).to_bytes()
+                               for r, m in zip(revs, marks)]
             self.dirty.add(p)
             touched.add(p)
         self.snapshot(src, set(self.dirty), force=False)
         self._send(src, sorted(touched))
+        for p, value in alone:  # after p's partials (same key): acknowledged with the next
+            src.out.produce(src.partials_topic, value, str(p).encode(), kind="partial")
 
     def _send(self, src, parts: list[int]) -> None:
         if not parts:

@@ -245,7 +245,7 @@ class SourceStage:
             closed = pw.absorb(sub.offset, sub.event_time_ms, bad,
                                sub if vers is None else vers.batch(sub, sel), samples)
             if self.labels is not None:
-                self.labels.absorb_predictions(p, sub)
+                self.labels.absorb_predictions(p, sub, int(offsets[part == p].max()) + 1)
             self._dirty.add(p)
             self._last_data[p] = now
             self._idle_since_wm.pop(p, None)
