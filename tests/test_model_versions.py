@@ -254,3 +254,17 @@ def test_versions_side_by_side_keep_their_alerts_until_one_goes_quiet():
     flaps = [a.reason for i in range(4) for v in ("v1", "v2")
              for a in q.update(report(i, v)).alerts]
     assert "new" not in flaps
+
+
+def test_a_version_field_with_avro_input_is_refused_with_one_line(setup):
+    """Not read from Avro yet: refused at start, naming the field and the way out."""
+    from monitor.errors import ConfigError
+
+    tmp, d, _ = setup
+    avro = {**d, "stream": {**d["stream"], "format": "avro",
+                            "schema_registry_url": "http://127.0.0.1:1"}}
+    from_dict(avro, base_dir=tmp, env={})  # fine without the field
+    with pytest.raises(ConfigError) as e:
+        from_dict({**avro, "model": {"version_field": "model_version"}}, base_dir=tmp, env={})
+    assert "model.version_field" in str(e.value) and "model.version" in str(e.value)
+    assert "\n" not in str(e.value)
