@@ -12,7 +12,6 @@ the machine's cores with the worker (it costs about a tenth of what the worker s
 from __future__ import annotations
 
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 from confluent_kafka import Producer
 
 from monitor.dev.workload import create_topic, write_config
+from monitor.dev.kafka import stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,10 +84,5 @@ def worker_rate(bootstrap: str, tmp: Path, d: dict, msgs: list[bytes], processes
             time.sleep(0.05)
         return len(msgs) / (time.perf_counter() - t0)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 60)
         log.close()

@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 from confluent_kafka import Consumer
 
+from monitor.dev.kafka import stop_process
 from monitor.dev.workload import (
     RATE,
     START_MS,
@@ -55,13 +56,7 @@ class MonitorProcess:
         self.proc.wait(30)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 30)
 
     def alive(self) -> bool:
         return self.proc.poll() is None

@@ -19,6 +19,7 @@ import pytest
 
 from monitor.dev.synthetic import Scenario
 from monitor.replay import replay
+from monitor.dev.kafka import stop_process
 from tests.e2e_harness import (ROOT, ReportReader, build_reference, config_dict, create_topic,
                                expected_digests, expected_window_counts, produce, write_config)
 
@@ -72,11 +73,7 @@ def test_two_source_processes_count_every_event_once_through_a_child_kill(kafka_
         restarted = re.findall(r"stage-1 process 0 started \(pid (\d+)\)", log.read_text())
         assert len(restarted) >= 2 and int(restarted[-1]) != pid  # the worker restarted it
     finally:
-        mon.send_signal(signal.SIGTERM)
-        try:
-            mon.wait(60)
-        except subprocess.TimeoutExpired:
-            mon.kill()
+        stop_process(mon, 60)
         reader.close()
     assert {s: r["events"] for s, r in reports.items()} == counts
     assert all(r["late_events"] == 0 and r["bad_events"] == 0 for r in reports.values())

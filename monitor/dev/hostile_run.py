@@ -27,7 +27,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from monitor.dev.hostile import BAD_KINDS, expected_reasons, hostile
-from monitor.dev.kafka import _die_with_parent
+from monitor.dev.kafka import _die_with_parent, stop_process
 from monitor.dev.synthetic import Scenario, generate, to_json
 
 WINDOW_MS, RATE, START_MS = 3000, 10_000, 1_767_225_600_000
@@ -128,13 +128,7 @@ def run_hostile(bootstrap: str, workdir: Path, n_good: int = 100_000, n_bad: int
                 break
     finally:
         run.exit_code = proc.poll()
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, 30)
         dlq.close()
         reports.close()
         log.close()

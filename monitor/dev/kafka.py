@@ -125,6 +125,17 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
     os.setsid()
 
 
+def stop_process(proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL when ``proc`` has not ended within ``timeout_s``."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class DevKafka:
     """One local KRaft broker. Use as a context manager or call start() / stop().
 
@@ -278,15 +289,10 @@ class DevKafka:
         """SIGTERM (controlled shutdown), then SIGKILL after ``timeout_s``; removes a temp dir.
         ``kill``: SIGKILL at once (a crash). A broker given its ``data_dir`` can be started
         again on the same ports with its data."""
-        if self.proc is not None and self.proc.poll() is None:
+        if self.proc is not None:
             if kill:
                 self.proc.kill()
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_process(self.proc, timeout_s)
         self.proc = None
         if self._own_dir and self.data_dir is not None:
             shutil.rmtree(self.data_dir, ignore_errors=True)
