@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import faulthandler
 import logging
+import os
 import sys
 
 from monitor import __version__
@@ -341,14 +342,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _enable_faulthandler() -> None:
     """A fatal signal (a C extension's abort or segfault) prints every thread's Python stack
-    to stderr, so the log says where it happened. Left alone when already on (pytest) or
-    when stderr is no file (called in-process with captured output)."""
+    to stderr, so the log says where it happened; in the stage-1 child processes too
+    (``PYTHONFAULTHANDLER``: they are spawned, not forked). Left alone when already on
+    (pytest) or when stderr is no file (called in-process with captured output)."""
     if faulthandler.is_enabled():
         return
     try:
         faulthandler.enable()
     except (AttributeError, ValueError, OSError):  # io.UnsupportedOperation is an OSError
-        pass
+        return
+    os.environ.setdefault("PYTHONFAULTHANDLER", "1")
 
 
 def main(argv: list[str] | None = None) -> int:
